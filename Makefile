@@ -1,0 +1,44 @@
+# Set-up and run on a fresh machine: `make run` serves, `make test` tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install install-test run index test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch is installed first and pinned: the CPU build, not the CUDA one.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+index: install
+	$(BIN)/qa index --source seeds
+
+run: install
+	@test -f index/CURRENT || $(BIN)/qa index --source seeds
+	$(BIN)/qa serve --host $(HOST) --port $(PORT)
+
+test: install-test
+	$(BIN)/ruff check qa tests
+	$(BIN)/pytest -q
+
+lint: install-test
+	$(BIN)/ruff check qa tests
+	$(BIN)/ruff format --check qa tests
+
+clean:
+	rm -rf $(VENV) index/CURRENT index/gen-* index/.build-*

@@ -1,0 +1,69 @@
+"""Application factory: the model and index load once, in the lifespan, not per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from qa import __version__
+from qa.api.routes import documents, health, query
+from qa.core.config import Settings, get_settings
+from qa.core.errors import IndexMismatchError, IndexNotFoundError
+from qa.service import QAService
+
+
+def _describe(error: dict) -> str:
+    loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+    msg = error.get("msg", "invalid")
+    if error.get("type") == "extra_forbidden":
+        msg = "unknown field; accepted fields are 'question' and 'top_k'"
+    elif error.get("type") == "json_invalid":
+        msg = "request body is not valid JSON"
+    return f"{loc}: {msg}"
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    return JSONResponse(
+        status_code=422,
+        content={
+            "message": "; ".join(_describe(e) for e in errors),
+            "detail": [
+                {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                for e in errors
+            ],
+        },
+    )
+
+
+async def _no_index(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
+    """Build the API. Pass ``service`` to reuse an already loaded model and index."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "service", None) is None:
+            app.state.service = QAService.start(settings or get_settings())
+        yield
+
+    app = FastAPI(
+        title="qa — multilingual retrieval QA",
+        version=__version__,
+        summary="Ask questions in any language; get the exact passages that answer them, cited.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IndexNotFoundError, _no_index)
+    app.add_exception_handler(IndexMismatchError, _no_index)
+    app.include_router(query.router)
+    app.include_router(health.router)
+    app.include_router(documents.router)
+    return app

@@ -1,0 +1,163 @@
+"""Command line: ``qa index``, ``qa ask``, ``qa serve``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qa.core.config import Settings
+from qa.core.errors import QAError
+
+app = typer.Typer(
+    help="Multilingual retrieval QA: index articles, ask questions, serve the HTTP API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+IndexDirOpt = Annotated[
+    Path | None, typer.Option("--index-dir", help="Index folder (default: QA_INDEX_DIR or index/).")
+]
+
+
+def _settings(index_dir: Path | None) -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        _fail(f"invalid settings: {exc}".replace("\n", " "))
+    if index_dir is not None:
+        settings = settings.model_copy(update={"index_dir": index_dir})
+    return settings
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _quiet_libraries() -> None:
+    for name in ("sentence_transformers", "transformers", "httpx", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+@app.command()
+def index(
+    source: Annotated[
+        list[Path] | None,
+        typer.Option("--source", "-s", help="Folder, text file or .jsonl to index (repeatable)."),
+    ] = None,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Build the index from articles (default sources: QA_SOURCES or seeds/)."""
+    from qa.embed import load_embedder
+    from qa.index import build_index
+    from qa.ingest import load_documents
+
+    settings = _settings(index_dir)
+    sources = source or settings.sources
+    _quiet_libraries()
+    try:
+        started = time.perf_counter()
+        documents = load_documents(sources)
+        embedder = load_embedder(settings)
+        built = build_index(
+            documents,
+            embedder,
+            settings.index_dir,
+            settings.chunk_size,
+            settings.chunk_overlap,
+            progress=sys.stderr.isatty(),
+        )
+    except QAError as exc:
+        _fail(str(exc))
+    counts = built.manifest["counts"]
+    typer.echo(
+        f"indexed {counts['documents']} documents as {counts['chunks']} passages into "
+        f"{settings.index_dir}/ in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in any language.")],
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=50, help="Passages to return.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response.")] = False,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Print the passages that best answer QUESTION, with their citations."""
+    from pydantic import ValidationError
+
+    from qa.api.routes.query import to_response
+    from qa.api.schemas import QueryRequest
+    from qa.service import QAService
+
+    settings = _settings(index_dir)
+    try:
+        request = QueryRequest(question=question, top_k=k)
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    _quiet_libraries()
+    try:
+        service = QAService.start(settings)
+        response = to_response(service.ask(request.question, request.top_k))
+    except QAError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
+        return
+    for r in response.results:
+        c = r.citation
+        typer.echo(
+            f"{r.rank}. [{r.score:.3f}] {c.doc_id} chars {c.char_start}-{c.char_end} — {c.title}"
+        )
+        typer.echo("   " + " ".join(r.text.split()))
+        typer.echo("")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: QA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: QA_PORT).")] = None,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from qa.api import create_app
+
+    settings = _settings(index_dir)
+    _quiet_libraries()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        from qa.service import QAService
+
+        service = QAService.start(settings)
+    except QAError as exc:
+        _fail(str(exc))
+    uvicorn.run(
+        create_app(settings, service=service),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

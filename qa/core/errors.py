@@ -1,0 +1,21 @@
+"""Errors the product reports to users: each message says what is wrong and what to do."""
+
+
+class QAError(Exception):
+    """Base class: a problem with the user's input or data, reported as one readable line."""
+
+
+class IngestError(QAError):
+    """A source cannot be read: missing path, empty folder, bad encoding, malformed record."""
+
+
+class IndexNotFoundError(QAError):
+    """No index has been built at the configured location."""
+
+
+class IndexMismatchError(QAError):
+    """The index on disk was built with another model or an incompatible format."""
+
+
+class ModelLoadError(QAError):
+    """The embedding model cannot be loaded."""

@@ -1,0 +1,47 @@
+"""The running service's state, in one place: settings, the loaded model, the live index."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from qa.core.config import Settings
+from qa.core.errors import IndexNotFoundError, QAError
+from qa.embed import Embedder, load_embedder
+from qa.index import Index, open_index
+from qa.search import Answer, search
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QAService:
+    """Loaded once at start-up; every request reads from it."""
+
+    settings: Settings
+    embedder: Embedder
+    index: Index | None = None
+    index_error: str | None = field(default=None)
+
+    @classmethod
+    def start(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
+        """Load the model, then the index if there is one (a missing index is not fatal)."""
+        service = cls(settings, embedder or load_embedder(settings))
+        service.reload_index()
+        return service
+
+    def reload_index(self) -> None:
+        try:
+            self.index = open_index(self.settings.index_dir, self.embedder.name, self.embedder.dim)
+            self.index_error = None
+        except QAError as exc:
+            self.index, self.index_error = None, str(exc)
+            log.warning("%s", exc)
+
+    def require_index(self) -> Index:
+        if self.index is None:
+            raise IndexNotFoundError(self.index_error or "no index loaded")
+        return self.index
+
+    def ask(self, question: str, top_k: int) -> Answer:
+        return search(self.embedder, self.require_index(), question, top_k)
