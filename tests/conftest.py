@@ -1,0 +1,71 @@
+"""Shared fixtures: the real default model and a real index of the seed articles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qa.api import create_app
+from qa.core.config import Settings
+from qa.embed import SentenceTransformerEmbedder, load_embedder
+from qa.index import Index, build_index
+from qa.ingest import Document, load_documents
+from qa.service import QAService
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+HUANG_DOC = "000_85821104f3ed5419.txt"
+CANTOR_DOC = "002_50e6e5fcbdbef445.txt"
+
+
+def original_text(doc_id: str) -> str:
+    """A seed article exactly as stored: UTF-8 bytes decoded, no newline translation."""
+    return (SEEDS / doc_id).read_bytes().decode("utf-8")
+
+
+def benchmark(name: str) -> Path:
+    path = BENCHMARKS / name
+    if not path.exists():
+        pytest.skip(f"benchmark data {name} not available beside the repository")
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(index_dir=tmp_path_factory.mktemp("index"), sources=[SEEDS])
+
+
+@pytest.fixture(scope="session")
+def embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    return load_embedder(settings)
+
+
+@pytest.fixture(scope="session")
+def seed_docs() -> list[Document]:
+    return load_documents([SEEDS])
+
+
+@pytest.fixture(scope="session")
+def seed_index(
+    settings: Settings, embedder: SentenceTransformerEmbedder, seed_docs: list[Document]
+) -> Index:
+    return build_index(
+        seed_docs, embedder, settings.index_dir, settings.chunk_size, settings.chunk_overlap
+    )
+
+
+@pytest.fixture(scope="session")
+def service(
+    settings: Settings, embedder: SentenceTransformerEmbedder, seed_index: Index
+) -> QAService:
+    return QAService.start(settings, embedder)
+
+
+@pytest.fixture(scope="session")
+def client(service: QAService) -> Iterator[TestClient]:
+    with TestClient(create_app(service.settings, service=service)) as test_client:
+        yield test_client
