@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -27,8 +28,10 @@ def assert_chunking_invariants(doc: Document, size: int, overlap: int) -> None:
     # every non-space character of the indexed text is in some passage
     for s, e in doc.segments:
         missing = [i for i in range(s, e) if not covered[i] and not doc.text[i].isspace()]
-        assert not missing, f"{doc.doc_id}: uncovered text {doc.text[missing[0]:missing[0]+40]!r}"
-    for a, b in zip(chunks, chunks[1:], strict=False):
+        assert not missing, (
+            f"{doc.doc_id}: uncovered text {doc.text[missing[0] : missing[0] + 40]!r}"
+        )
+    for a, b in pairwise(chunks):
         assert b.char_start > a.char_start  # progress
         if b.char_start < a.char_end:  # overlapping passages repeat at most `overlap` chars
             assert a.char_end - b.char_start <= overlap

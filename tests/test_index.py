@@ -15,7 +15,10 @@ def test_manifest_records_model_chunking_hashes_and_counts(seed_index, seed_docs
     m = seed_index.manifest
     assert m["format_version"] == FORMAT_VERSION
     assert m["model"] == {
-        "name": embedder.name, "dim": 384, "query_prompt": "query: ", "passage_prompt": "passage: "
+        "name": embedder.name,
+        "dim": 384,
+        "query_prompt": "query: ",
+        "passage_prompt": "passage: ",
     }
     assert m["chunking"]["size"] == 700 and m["chunking"]["overlap"] == 150
     assert m["counts"] == {"documents": 2, "chunks": len(seed_index.chunks)}
@@ -41,7 +44,7 @@ def test_round_trip_reproduces_passages_vectors_and_search(seed_index, settings,
 def test_opening_with_another_model_is_a_clear_error(seed_index, settings):
     with pytest.raises(IndexMismatchError, match=r"built with model .* `qa index --index-dir"):
         open_index(settings.index_dir, "some-other-model", 384)
-    with pytest.raises(IndexMismatchError, match="768-dimensional|dim"):
+    with pytest.raises(IndexMismatchError, match=r"768-dimensional|dim"):
         open_index(settings.index_dir, None, 768)
 
 
@@ -58,7 +61,7 @@ def test_other_format_version_and_damaged_files_are_refused(seed_index, settings
     manifest = json.loads(manifest_path.read_text())
     manifest["format_version"] = 0
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexMismatchError, match="format version 0.*rebuild it with `qa index"):
+    with pytest.raises(IndexMismatchError, match=r"format version 0.*rebuild it with `qa index"):
         open_index(old)
 
     damaged = copy_index(settings.index_dir, tmp_path / "damaged")
@@ -66,7 +69,7 @@ def test_other_format_version_and_damaged_files_are_refused(seed_index, settings
     data = bytearray(vectors.read_bytes())
     data[-10] ^= 0xFF
     vectors.write_bytes(bytes(data))
-    with pytest.raises(IndexMismatchError, match="vectors.faiss fails its checksum"):
+    with pytest.raises(IndexMismatchError, match=r"vectors\.faiss fails its checksum"):
         open_index(damaged)
 
 

@@ -126,7 +126,7 @@ def test_bad_sources_are_readable_errors(tmp_path):
         load_documents([tmp_path / "missing"])
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(IngestError, match="no .txt, .md or .jsonl files"):
+    with pytest.raises(IngestError, match=r"no \.txt, \.md or \.jsonl files"):
         load_documents([empty])
     latin1 = tmp_path / "latin1"
     latin1.mkdir()

@@ -21,7 +21,11 @@ def test_huang_question_in_english_finds_the_portuguese_passage(embedder, seed_i
 @pytest.mark.parametrize(
     "question, doc_id, phrase",
     [
-        ("¿Cuánto costó entrenar el modelo R1 según Cantor Fitzgerald?", CANTOR_DOC, "US$ 6 milhões"),
+        (
+            "¿Cuánto costó entrenar el modelo R1 según Cantor Fitzgerald?",
+            CANTOR_DOC,
+            "US$ 6 milhões",
+        ),
         ("Quand aura lieu la conférence de résultats de NVIDIA ?", HUANG_DOC, "26 de fevereiro"),
         ("Was ist das Jevons-Paradoxon?", CANTOR_DOC, "Paradoxo de Jevons"),
         ("Quantas GPUs H800 foram usadas para treinar o R1?", CANTOR_DOC, "2.000 GPUs H800"),

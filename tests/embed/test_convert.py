@@ -49,7 +49,8 @@ def test_compiled_charsmap_reproduces_every_rule_of_the_table(packed, tokenizer)
         assert got == expected or (expected == " " and got == " "), hex(cp)
     rng = random.Random(0)
     untouched = [
-        cp for cp in rng.sample(range(0x20, 0x30000), 5000)
+        cp
+        for cp in rng.sample(range(0x20, 0x30000), 5000)
         if cp not in packed.normalization and not 0xD800 <= cp <= 0xDFFF and cp != 0x20
     ]
     for cp in untouched:

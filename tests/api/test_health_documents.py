@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from qa.api import create_app
+from qa.service import QAService
+
+from ..conftest import CANTOR_DOC, HUANG_DOC
+
+
+def test_health_reports_model_and_counts(client, seed_index, embedder):
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["model"] == embedder.name
+    assert body["documents"] == 2
+    assert body["chunks"] == len(seed_index.chunks) > 2
+
+
+def test_documents_lists_the_indexed_articles(client, seed_index):
+    docs = client.get("/documents").json()["documents"]
+    assert [d["doc_id"] for d in docs] == [HUANG_DOC, CANTOR_DOC]
+    assert sum(d["chunks"] for d in docs) == len(seed_index.chunks)
+    assert docs[1]["title"].startswith("Cantor Fitzgerald analisa NVIDIA")
+
+
+def test_without_an_index_queries_say_how_to_build_one(settings, embedder, tmp_path):
+    empty = settings.model_copy(update={"index_dir": tmp_path / "none"})
+    service = QAService.start(empty, embedder)
+    with TestClient(create_app(empty, service=service)) as client:
+        health = client.get("/health").json()
+        assert health["status"] == "no_index" and health["documents"] == 0
+        response = client.post("/query", json={"question": "hello"})
+        assert response.status_code == 503
+        assert "qa index --source seeds" in response.json()["detail"]
+        assert client.get("/documents").status_code == 503

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from ..conftest import HUANG_DOC, original_text
+
+
+def test_huang_question_returns_the_cited_portuguese_passage(client):
+    response = client.post("/query", json={"question": "what did Huang say about investors?"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["question"] == "what did Huang say about investors?"
+    assert body["took_ms"] > 0
+    assert len(body["results"]) == 5
+    best = body["results"][0]
+    assert best["rank"] == 1
+    assert best["citation"]["doc_id"] == HUANG_DOC
+    assert "avaliaram mal a situação" in best["text"] or "entenderam tudo errado" in best["text"]
+    assert best["citation"]["title"].startswith("CEO da NVIDIA, Jensen Huang")
+    assert best["citation"]["source"].endswith(HUANG_DOC)
+    assert best["chunk_id"].startswith(HUANG_DOC + "#")
+
+
+def test_every_citation_slices_the_original_file_exactly(client):
+    response = client.post(
+        "/query", json={"question": "DeepSeek R1 custo de treinamento", "top_k": 50}
+    )
+    results = response.json()["results"]
+    assert results
+    for r in results:
+        c = r["citation"]
+        assert original_text(c["doc_id"])[c["char_start"] : c["char_end"]] == r["text"]
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+    assert [r["rank"] for r in results] == list(range(1, len(results) + 1))
+
+
+@pytest.mark.parametrize(
+    "payload, field, rule",
+    [
+        ({"question": ""}, "question", "at least 1 character"),
+        ({"question": "   \n\t"}, "question", "not only whitespace"),
+        ({"question": "x" * 2001}, "question", "at most 2000 characters"),
+        ({"question": "ok", "top_k": 0}, "top_k", "greater than or equal to 1"),
+        ({"question": "ok", "top_k": 51}, "top_k", "less than or equal to 50"),
+        ({"question": "ok", "top_k": "many"}, "top_k", "valid integer"),
+        ({"question": "ok", "k": 3}, "k", "unknown field"),
+        ({}, "question", "Field required"),
+        ({"question": 42}, "question", "valid string"),
+    ],
+)
+def test_bad_requests_are_422_naming_field_and_rule(client, payload, field, rule):
+    response = client.post("/query", json=payload)
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert message.startswith(field + ":"), message
+    assert rule in message
+
+
+def test_body_that_is_not_json_is_422(client):
+    response = client.post(
+        "/query", content=b"question=hello", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "not valid JSON" in response.json()["message"]
+
+
+def test_question_at_the_length_limit_is_accepted(client):
+    response = client.post("/query", json={"question": "NVIDIA " * 285 + "ok", "top_k": 1})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+def test_openapi_documents_the_endpoints(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/query", "/health", "/documents"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200
