@@ -119,7 +119,7 @@ def fidelity_texts(engine) -> list[str]:
     # windows of raw article text (newlines, boilerplate and all), short to ~500 tokens
     lengths = (150, 700, 1900)
     windows = [
-        s[i : i + lengths[n % 3]] for s in seeds for n, i in enumerate(range(0, len(s), 200))
+        s[i : i + lengths[n % 3]] for s in seeds for n, i in enumerate(range(0, len(s), 100))
     ]
     texts = handmade + paragraphs + sentences + windows
     for name in ("pira_xling/corpus.jsonl", "pira_xling/corpus_en.jsonl"):
