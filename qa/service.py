@@ -9,7 +9,7 @@ from qa.core.config import Settings
 from qa.core.errors import IndexNotFoundError, QAError
 from qa.embed import Embedder, load_embedder
 from qa.index import Index, open_index
-from qa.search import Answer, search
+from qa.search import Answer, Retriever, make_retriever, search
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ class QAService:
     embedder: Embedder
     index: Index | None = None
     index_error: str | None = field(default=None)
+    _retrievers: dict[str, Retriever] = field(default_factory=dict, repr=False)
 
     @classmethod
     def start(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
@@ -31,6 +32,7 @@ class QAService:
         return service
 
     def reload_index(self) -> None:
+        self._retrievers = {}
         try:
             self.index = open_index(self.settings.index_dir, self.embedder.name, self.embedder.dim)
             self.index_error = None
@@ -43,5 +45,16 @@ class QAService:
             raise IndexNotFoundError(self.index_error or "no index loaded")
         return self.index
 
-    def ask(self, question: str, top_k: int) -> Answer:
-        return search(self.embedder, self.require_index(), question, top_k)
+    def retriever(self, method: str | None = None) -> Retriever:
+        """The retriever for ``method`` (default: ``settings.method``), built on first use."""
+        index = self.require_index()
+        method = method or self.settings.method
+        if method not in self._retrievers:
+            self._retrievers[method] = make_retriever(
+                method, self.embedder, index, self.settings.bm25_language
+            )
+        return self._retrievers[method]
+
+    def ask(self, question: str, top_k: int, method: str | None = None) -> Answer:
+        """What ``POST /query`` answers: the ``top_k`` best passages for ``question``."""
+        return search(self.retriever(method), self.require_index(), question, top_k)

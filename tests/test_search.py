@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.search import search
+from qa.search import DenseRetriever, LexicalRetriever, search
 
 from .conftest import CANTOR_DOC, HUANG_DOC, original_text
 
@@ -10,7 +10,8 @@ HUANG_SAYS = ("avaliaram mal a situação", "entenderam tudo errado")
 
 
 def test_huang_question_in_english_finds_the_portuguese_passage(embedder, seed_index):
-    answer = search(embedder, seed_index, "what did Huang say about investors?", 5)
+    dense = DenseRetriever(embedder, seed_index)
+    answer = search(dense, seed_index, "what did Huang say about investors?", 5)
     best = answer.hits[0]
     assert best.chunk.doc_id == HUANG_DOC
     assert any(phrase in best.chunk.text for phrase in HUANG_SAYS)
@@ -33,7 +34,7 @@ def test_huang_question_in_english_finds_the_portuguese_passage(embedder, seed_i
     ],
 )
 def test_questions_in_other_languages(embedder, seed_index, question, doc_id, phrase):
-    hits = search(embedder, seed_index, question, 3).hits
+    hits = search(DenseRetriever(embedder, seed_index), seed_index, question, 3).hits
     assert any(h.chunk.doc_id == doc_id and phrase in h.chunk.text for h in hits), [
         h.chunk.chunk_id for h in hits
     ]
@@ -41,10 +42,20 @@ def test_questions_in_other_languages(embedder, seed_index, question, doc_id, ph
 
 def test_results_are_ranked_unique_and_cut_at_top_k(embedder, seed_index):
     for k in (1, 3, 50):
-        answer = search(embedder, seed_index, "NVIDIA market value", k)
+        answer = search(DenseRetriever(embedder, seed_index), seed_index, "NVIDIA market value", k)
         assert len(answer.hits) == min(k, len(seed_index.chunks))
         assert [h.rank for h in answer.hits] == list(range(1, len(answer.hits) + 1))
         scores = [h.score for h in answer.hits]
         assert scores == sorted(scores, reverse=True)
         assert len({h.chunk.chunk_id for h in answer.hits}) == len(answer.hits)
         assert answer.took_ms > 0
+
+
+def test_bm25_finds_portuguese_words_and_nothing_for_foreign_ones(seed_index):
+    bm25 = LexicalRetriever(seed_index)
+    hits = search(bm25, seed_index, "Quantas GPUs H800 treinaram o R1?", 3).hits
+    assert "2.000 GPUs H800" in hits[0].chunk.text
+    # stemming: "investidor" matches "investidores"
+    assert search(bm25, seed_index, "investidor", 1).hits[0].chunk.doc_id == HUANG_DOC
+    # no shared word, no result (an English function-word question)
+    assert search(bm25, seed_index, "what is it about?", 5).hits == []

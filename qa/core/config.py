@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(
         150, ge=0, description="Characters of whole sentences repeated from the previous passage."
+    )
+
+    method: Literal["dense", "bm25"] = Field(
+        "dense", description="Retrieval method used by `POST /query` and `qa ask`."
+    )
+    bm25_language: str = Field(
+        "portuguese", description="Stemmer and stopword language of the bm25 method."
     )
 
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
