@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install install-test run index test lint clean
+.PHONY: install install-test run index test lint eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ run: install
 test: install-test
 	$(BIN)/ruff check qa tests
 	$(BIN)/pytest -q
+
+# Every evaluation (seed set, pira_xling, faquad_pt) -> eval/RESULTS.md and eval/methods.png
+eval: install
+	$(BIN)/pip install --quiet -e '.[eval]'
+	$(BIN)/python eval/make_results.py
 
 lint: install-test
 	$(BIN)/ruff check qa tests

@@ -155,6 +155,55 @@ def serve(
     )
 
 
+@app.command("eval")
+def evaluate(
+    questions: Annotated[
+        Path, typer.Option("--questions", help="Seed question set (JSONL), used without --beir.")
+    ] = Path("eval/questions.jsonl"),
+    beir: Annotated[
+        Path | None,
+        typer.Option("--beir", help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels.tsv)."),
+    ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", "-m", help="dense, bm25 or default (repeat to compare)."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON to this file.")
+    ] = None,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Score retrieval on the seed question set, or on a BEIR benchmark with --beir."""
+    from qa import evaluation
+    from qa.search import METHODS
+
+    settings = _settings(index_dir)
+    methods = method or ["default"]
+    for m in methods:
+        if m != "default" and m not in METHODS:
+            _fail(f"unknown method {m!r}; choose from default, {', '.join(METHODS)}")
+    command = "qa " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("qa") else "qa eval"
+    _quiet_libraries()
+    try:
+        if beir is not None:
+            from qa.embed import load_embedder
+
+            run = evaluation.evaluate_beir(
+                settings, load_embedder(settings), beir, methods, command
+            )
+        else:
+            from qa.service import QAService
+
+            service = QAService.start(settings)
+            run = evaluation.evaluate_seed_set(service, questions, methods, command)
+    except QAError as exc:
+        _fail(str(exc))
+    typer.echo(evaluation.render_text(run))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(evaluation.to_json(run), ensure_ascii=False, indent=1))
+
+
 def main() -> None:  # console-script entry point
     app()
 

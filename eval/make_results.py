@@ -1,0 +1,172 @@
+"""Run every evaluation and write ``eval/RESULTS.md`` and ``eval/methods.png``.
+
+    make eval        # or: .venv/bin/python eval/make_results.py
+
+Evaluates the seed question set, ``pira_xling`` and ``faquad_pt`` (read from
+``../shared/benchmarks``, or ``--benchmarks DIR``) with every retrieval method, through
+the same functions as ``qa eval``; each table in the report names its ``qa eval`` twin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from qa import evaluation
+from qa.core.config import Settings
+from qa.embed import load_embedder
+from qa.index import build_index, open_index
+from qa.ingest import load_documents
+from qa.metrics import METRICS
+from qa.search import METHODS
+from qa.service import QAService
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+METHOD_ARGS = [*METHODS, "default"]
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def section(title: str, run: evaluation.EvalRun) -> str:
+    parts = [
+        f"## {title}",
+        "",
+        f"`{run.command}` — {run.level}-level, index of {run.index['documents']} documents / "
+        f"{run.index['passages']} passages; time: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items()),
+        "",
+        markdown_table(evaluation.method_table(run)),
+        "",
+        "Per language"
+        + (" and split" if any("/" in g for g in run.runs[0].groups()) else "")
+        + ":",
+        "",
+        markdown_table(evaluation.group_table(run)),
+    ]
+    for r in run.runs:
+        cal = evaluation.calibration(r)
+        if cal and r.method != "default":
+            parts += [
+                "",
+                f"Unanswerable questions ({r.label}, not in the figures above): "
+                f"{cal['unanswerable']}; median top-1 score "
+                f"{cal['median_top_score_unanswerable']:.3f} (max "
+                f"{cal['max_top_score_unanswerable']:.3f}) against "
+                f"{cal['median_top_score_correct']:.3f} for questions answered correctly at "
+                f"rank 1, {cal['correct_below_max_unanswerable']} of which score at or below "
+                "that max: no score threshold separates them.",
+            ]
+    return "\n".join(parts)
+
+
+def chart(runs: dict[str, evaluation.EvalRun], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [
+        ("seed set", runs["seed"], "all"),
+        ("pira EN→PT", runs["pira"], "en"),
+        ("pira PT→PT", runs["pira"], "pt"),
+        ("faquad PT", runs["faquad"], "all"),
+    ]
+    labels = [r.label for r in runs["seed"].runs]
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
+    width = 0.8 / len(labels)
+    for i, label in enumerate(labels):
+        values = [
+            next(r for r in run.runs if r.label == label).groups()[g]["MRR@10"]
+            for _, run, g in groups
+        ]
+        xs = [x + (i - (len(labels) - 1) / 2) * width for x in range(len(groups))]
+        bars = ax.bar(xs, values, width, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
+    ax.set_xticks(range(len(groups)), [g for g, _, _ in groups])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("MRR@10")
+    ax.set_title("Retrieval methods compared (higher is better)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmarks", type=Path, default=REPO.parent / "shared" / "benchmarks")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    settings = Settings()
+    embedder = load_embedder(settings)
+
+    seed_dir = settings.index_dir / "benchmarks" / "seeds"
+    try:
+        open_index(seed_dir, embedder.name, embedder.dim)
+    except evaluation.QAError:
+        docs = load_documents([REPO / "seeds"])
+        build_index(docs, embedder, seed_dir, settings.chunk_size, settings.chunk_overlap)
+    seed_service = QAService.start(settings.model_copy(update={"index_dir": seed_dir}), embedder)
+    method_flags = " ".join(f"--method {m}" for m in METHOD_ARGS)
+    runs = {
+        "seed": evaluation.evaluate_seed_set(
+            seed_service, REPO / "eval" / "questions.jsonl", METHOD_ARGS, f"qa eval {method_flags}"
+        )
+    }
+    for key, name in (("pira", "pira_xling"), ("faquad", "faquad_pt")):
+        folder = args.benchmarks / name
+        runs[key] = evaluation.evaluate_beir(
+            settings,
+            embedder,
+            folder,
+            METHOD_ARGS,
+            f"qa eval --beir ../shared/benchmarks/{name} {method_flags}",
+        )
+    chart(runs, args.out.with_name("methods.png"))
+    seed = runs["seed"]
+    text = [
+        "# Retrieval results",
+        "",
+        f"Produced by `make eval` (`python eval/make_results.py`) on {seed.date}, "
+        f"in {time.perf_counter() - started:.0f} s.",
+        "",
+        f"- Machine: {seed.machine}.",
+        f"- Model: `{seed.index['model']}`; passages of at most {seed.index['chunking']['size']} "
+        f"characters, {seed.index['chunking']['overlap']} of overlap.",
+        f"- Metrics: {', '.join(METRICS)}; latency is in-process per question "
+        "(question embedding included), median and p95.",
+        "- Seed set: passage level (a passage counts when it holds a gold snippet). "
+        "Benchmarks: document level (a document ranks at its best passage).",
+        "- `default` is the method `POST /query` uses.",
+        "",
+        "![MRR@10 by method](methods.png)",
+        "",
+        section("Seed question set (`eval/questions.jsonl`)", runs["seed"]),
+        "",
+        section("pira_xling — EN→PT and PT→PT", runs["pira"]),
+        "",
+        section("faquad_pt", runs["faquad"]),
+        "",
+    ]
+    args.out.write_text("\n".join(text), encoding="utf-8")
+    json_path = args.out.with_suffix(".json")
+    json_path.write_text(
+        json.dumps(
+            {k: evaluation.to_json(v) for k, v in runs.items()}, ensure_ascii=False, indent=1
+        ),
+        encoding="utf-8",
+    )
+    print(f"wrote {args.out.name}, {json_path.name} and methods.png")
+
+
+if __name__ == "__main__":
+    main()
