@@ -61,8 +61,14 @@ def section(title: str, run: evaluation.EvalRun) -> str:
                 f"{cal['median_top_score_unanswerable']:.3f} (max "
                 f"{cal['max_top_score_unanswerable']:.3f}) against "
                 f"{cal['median_top_score_correct']:.3f} for questions answered correctly at "
-                f"rank 1, {cal['correct_below_max_unanswerable']} of which score at or below "
-                "that max: no score threshold separates them.",
+                f"rank 1, {cal['correct_below_max_unanswerable']} of {cal['correct']} of which "
+                "score at or below that max: "
+                + (
+                    "a threshold on the top score would reject them all and keep every "
+                    "correct answer."
+                    if cal["correct_below_max_unanswerable"] == 0
+                    else "no threshold on the top score separates them."
+                ),
             ]
     return "\n".join(parts)
 
@@ -129,7 +135,8 @@ def main() -> None:
             embedder,
             folder,
             METHOD_ARGS,
-            f"qa eval --beir ../shared/benchmarks/{name} {method_flags}",
+            f"qa eval --beir ../shared/benchmarks/{name} {method_flags} --rebuild",
+            rebuild=True,
         )
     chart(runs, args.out.with_name("methods.png"))
     seed = runs["seed"]

@@ -168,6 +168,9 @@ def evaluate(
         list[str] | None,
         typer.Option("--method", "-m", help="dense, bm25 or default (repeat to compare)."),
     ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="With --beir: rebuild the benchmark's index.")
+    ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON to this file.")
     ] = None,
@@ -189,7 +192,7 @@ def evaluate(
             from qa.embed import load_embedder
 
             run = evaluation.evaluate_beir(
-                settings, load_embedder(settings), beir, methods, command
+                settings, load_embedder(settings), beir, methods, command, rebuild=rebuild
             )
         else:
             from qa.service import QAService

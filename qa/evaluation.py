@@ -382,12 +382,16 @@ def evaluate_beir(
     methods: Sequence[str],
     command: str,
     progress: bool | None = None,
+    rebuild: bool = False,
 ) -> EvalRun:
+    """Evaluate on a BEIR folder; its index is reused unless ``rebuild`` (or settings changed)."""
     started = time.perf_counter()
     bench = load_beir(folder)
     index_dir = beir_index_dir(settings, embedder, bench.corpus)
     seconds: dict[str, float] = {}
     try:
+        if rebuild:
+            raise EvalError("rebuild requested")
         open_index(index_dir, embedder.name, embedder.dim)
         seconds["index (reused)"] = round(time.perf_counter() - started, 1)
     except QAError:
@@ -444,7 +448,10 @@ def method_table(run: EvalRun) -> list[list[str]]:
 
 def group_table(run: EvalRun) -> list[list[str]]:
     rows = [["method / group", "n", *METRICS]]
+    named = {r.method for r in run.runs}
     for r in run.runs:
+        if r.method == "default" and r.resolved in named:
+            continue  # same figures as the row of the method it resolves to
         sizes = r.group_sizes()
         for group, m in r.groups().items():
             if group == "all":
