@@ -4,10 +4,13 @@ Layout of an index folder::
 
     CURRENT                 name of the live generation, replaced atomically
     gen-<time>-<id>/
-        manifest.json       format version, model, chunking, per-document hashes, counts,
-                            and the SHA-256 of every other file of the generation
-        vectors.faiss       inner-product FAISS index over L2-normalised vectors (cosine)
+        manifest.json       format version, model, chunking, corpus language, per-document
+                            hashes, counts, and the SHA-256 of every other file
+        vectors.faiss       inner-product FAISS index over L2-normalised passage vectors
         chunks.jsonl        one passage per line: chunk_id, doc_id, char_start, char_end
+        sentences.faiss     the same for every sentence of the passages (row i = line i below)
+        sentences.jsonl     one sentence per line: doc_id, char_start, char_end, and the
+                            rows of the passages that contain it
         documents.jsonl     one document per line: doc_id, title, source, sha256, text
 
 A build writes a whole new generation next to the live one and only then switches
@@ -26,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,14 +37,35 @@ from typing import Any
 import faiss
 import numpy as np
 
-from qa.chunk import Chunk, chunk_document
+from qa.chunk import Chunk, chunk_document, sentence_spans
 from qa.core.errors import IndexMismatchError, IndexNotFoundError
 from qa.embed import Embedder
 from qa.ingest import Document
+from qa.language import DEFAULT_LANGUAGES, detector
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
-FILES = ("vectors.faiss", "chunks.jsonl", "documents.jsonl")
+FILES = ("vectors.faiss", "chunks.jsonl", "sentences.faiss", "sentences.jsonl", "documents.jsonl")
+MIN_SENTENCE_CHARS = 20  # shorter sentences (list markers, "Sim.") are not matched alone
+
+
+@dataclass(frozen=True)
+class Sentence:
+    doc_id: str
+    char_start: int
+    char_end: int
+    chunks: tuple[int, ...]  # rows of the passages holding this sentence
+
+
+def passage_sentences(chunks: Sequence[Chunk]) -> list[Sentence]:
+    """The distinct sentences of ``chunks`` (overlapping passages share theirs)."""
+    holders: dict[tuple[str, int, int], list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        for start, end in sentence_spans(chunk.text):
+            if end - start >= MIN_SENTENCE_CHARS:
+                key = (chunk.doc_id, chunk.char_start + start, chunk.char_start + end)
+                holders.setdefault(key, []).append(row)
+    return [Sentence(d, s, e, tuple(rows)) for (d, s, e), rows in holders.items()]
 
 
 @dataclass(frozen=True)
@@ -63,10 +87,39 @@ class Index:
     vectors: faiss.Index
     chunks: list[Chunk]
     documents: dict[str, StoredDocument]
+    sentence_vectors: faiss.Index
+    sentences: list[Sentence]
+    chunk_sentences: list[list[int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.chunk_sentences:
+            self.chunk_sentences = [[] for _ in self.chunks]
+            for i, sentence in enumerate(self.sentences):
+                for row in sentence.chunks:
+                    self.chunk_sentences[row].append(i)
 
     @property
     def model_name(self) -> str:
         return str(self.manifest["model"]["name"])
+
+    @property
+    def language(self) -> str:
+        """Main language of the collection's text (ISO 639-1)."""
+        return str(self.manifest.get("language", "pt"))
+
+    def search_sentences(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Sentence numbers and cosine scores of the ``k`` nearest sentences."""
+        k = min(k, self.sentence_vectors.ntotal)
+        if k <= 0:
+            return []
+        scores, ids = self.sentence_vectors.search(query.reshape(1, -1).astype(np.float32), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def sentence_matrix(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of the given sentences, one row each."""
+        if not ids:
+            return np.zeros((0, self.sentence_vectors.d), dtype=np.float32)
+        return self.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Rows and cosine scores of the ``k`` nearest passages to one normalised query vector."""
@@ -105,6 +158,15 @@ def build_index(
         raise ValueError(f"embedder returned shape {vectors.shape} for {len(chunks)} passages")
     flat = faiss.IndexFlatIP(embedder.dim)
     flat.add(vectors)
+    sentences = passage_sentences(chunks)
+    by_doc = {d.doc_id: d.text for d in documents}
+    sentence_flat = faiss.IndexFlatIP(embedder.dim)
+    sentence_flat.add(
+        embedder.encode_passages(
+            [by_doc[s.doc_id][s.char_start : s.char_end] for s in sentences], progress=progress
+        ).reshape(-1, embedder.dim)
+    )
+    language = detector(DEFAULT_LANGUAGES).majority([d.text for d in documents])
 
     stored = {
         d.doc_id: StoredDocument(d.doc_id, d.title, d.source, d.sha256, d.text, per_doc[d.doc_id])
@@ -120,9 +182,10 @@ def build_index(
             "passage_prompt": getattr(embedder, "passage_prompt", None),
         },
         "metric": "cosine (inner product of L2-normalised vectors)",
+        "language": language,
         "vector_index": "IndexFlatIP",
         "chunking": {"size": chunk_size, "overlap": chunk_overlap, "unit": "characters"},
-        "counts": {"documents": len(stored), "chunks": len(chunks)},
+        "counts": {"documents": len(stored), "chunks": len(chunks), "sentences": len(sentences)},
         "documents": [
             {
                 "doc_id": d.doc_id,
@@ -135,8 +198,10 @@ def build_index(
         ],
         "build_seconds": round(time.perf_counter() - started, 3),
     }
-    generation = _write_generation(index_dir, flat, chunks, stored, manifest)
-    return Index(generation, manifest, flat, chunks, stored)
+    generation = _write_generation(
+        index_dir, flat, chunks, sentence_flat, sentences, stored, manifest
+    )
+    return Index(generation, manifest, flat, chunks, stored, sentence_flat, sentences)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -162,6 +227,8 @@ def _write_generation(
     index_dir: Path,
     vectors: faiss.Index,
     chunks: Sequence[Chunk],
+    sentence_vectors: faiss.Index,
+    sentences: Sequence[Sentence],
     documents: dict[str, StoredDocument],
     manifest: dict[str, Any],
 ) -> Path:
@@ -181,6 +248,8 @@ def _write_generation(
                     for c in chunks
                 ]
             ),
+            "sentences.faiss": faiss.serialize_index(sentence_vectors).tobytes(),
+            "sentences.jsonl": _jsonl([asdict(s) for s in sentences]),
             "documents.jsonl": _jsonl(
                 [
                     {k: v for k, v in asdict(d).items() if k != "n_chunks"}
@@ -290,10 +359,22 @@ def open_index(index_dir: Path, model_name: str | None = None, dim: int | None =
             f"index in {index_dir}/ holds {vectors.ntotal} vectors for {len(chunks)} passages; "
             f"{rebuild_hint(index_dir)}"
         )
+    sentence_vectors = faiss.deserialize_index(
+        np.frombuffer(payload["sentences.faiss"], dtype=np.uint8)
+    )
+    sentences = [
+        Sentence(r["doc_id"], r["char_start"], r["char_end"], tuple(r["chunks"]))
+        for r in map(json.loads, payload["sentences.jsonl"].decode("utf-8").splitlines())
+    ]
+    if sentence_vectors.ntotal != len(sentences):
+        raise IndexMismatchError(
+            f"index in {index_dir}/ holds {sentence_vectors.ntotal} sentence vectors for "
+            f"{len(sentences)} sentences; {rebuild_hint(index_dir)}"
+        )
     documents = {
         doc_id: StoredDocument(
             doc_id, r["title"], r["source"], r["sha256"], r["text"], counts[doc_id]
         )
         for doc_id, r in texts.items()
     }
-    return Index(generation, manifest, vectors, chunks, documents)
+    return Index(generation, manifest, vectors, chunks, documents, sentence_vectors, sentences)

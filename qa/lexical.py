@@ -7,20 +7,27 @@ from collections.abc import Sequence
 import bm25s
 import Stemmer
 
-# bm25s stopword list codes for the Snowball stemmer languages we support.
-STOPWORDS = {"portuguese": "pt", "english": "en", "spanish": "es", "french": "fr", "german": "de"}
+# Snowball stemmer of each language code with a bm25s stopword list.
+STEMMERS = {
+    "pt": "portuguese",
+    "en": "english",
+    "es": "spanish",
+    "fr": "french",
+    "de": "german",
+    "it": "italian",
+}
 
 
 class BM25Index:
     """BM25 over a list of passage texts; rows are the list positions."""
 
-    def __init__(self, texts: Sequence[str], language: str = "portuguese") -> None:
-        if language not in STOPWORDS:
+    def __init__(self, texts: Sequence[str], language: str = "pt") -> None:
+        if language not in STEMMERS:
             raise ValueError(
-                f"unsupported BM25 language {language!r}; use one of {', '.join(STOPWORDS)}"
+                f"unsupported BM25 language {language!r}; use one of {', '.join(STEMMERS)}"
             )
         self.language = language
-        self.stemmer = Stemmer.Stemmer(language)
+        self.stemmer = Stemmer.Stemmer(STEMMERS[language])
         self.size = len(texts)
         self.model = bm25s.BM25()
         if texts:
@@ -29,11 +36,15 @@ class BM25Index:
     def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
         return bm25s.tokenize(
             list(texts),
-            stopwords=STOPWORDS[self.language],
+            stopwords=self.language,
             stemmer=self.stemmer,
             return_ids=False,
             show_progress=False,
         )
+
+    def terms(self, text: str) -> set[str]:
+        """The stemmed, stopword-free terms of ``text``."""
+        return set(self._tokens([text])[0])
 
     def search(self, question: str, k: int) -> list[tuple[int, float]]:
         """Rows and BM25 scores of the best ``k`` passages sharing a term with ``question``."""

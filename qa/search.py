@@ -1,23 +1,41 @@
-"""Answer a question with the most relevant passages and their exact citations.
+"""Answer a question with the most relevant passages, exact citations and highlights.
 
-A *retriever* ranks the rows of an :class:`~qa.index.Index` for a question; ``search``
-turns that ranking into cited hits. Methods:
+A *retriever* ranks the passages (rows) of an :class:`~qa.index.Index` for a question
+and marks in each the sentence that best answers it. Methods:
 
-* ``dense`` — cosine between the question's and the passages' embeddings (FAISS);
-* ``bm25`` — BM25 over stemmed passage words (Portuguese by default).
+* ``dense`` — cosine between the question's and the passages' embeddings;
+* ``bm25`` — BM25 over stemmed words of the collection's language;
+* ``hybrid`` (default) — a weighted sum of z-normalised scores from five signals:
+  passage cosine and best-sentence cosine for the question; the same two for the
+  question translated across EN<->PT; and BM25 for the question in the collection's
+  language (translated when it is written in another supported language).
+
+``search`` then drops near-duplicate passages so that they never fill two slots.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from qa.chunk import Chunk
+from qa.core.config import Settings
 from qa.embed import Embedder
 from qa.index import Index, StoredDocument
+from qa.language import detector, partner, translator
 from qa.lexical import BM25Index
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: int
+    score: float
+    highlight: tuple[int, int]  # document offsets of the best sentence
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,7 @@ class Hit:
     score: float
     chunk: Chunk
     document: StoredDocument
+    highlight: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -38,9 +57,49 @@ class Answer:
 class Retriever(Protocol):
     method: str
 
-    def retrieve(self, question: str, k: int) -> list[tuple[int, float]]:
-        """Rows of the index and their scores, best first."""
+    def retrieve(self, question: str, k: int) -> list[Candidate]:
+        """The ``k`` best passages, best first."""
         ...
+
+
+# ------------------------------------------------------------------------- highlights
+def best_sentence_by_vectors(index: Index, row: int, queries: np.ndarray) -> tuple[int, int]:
+    """Span of the passage's sentence closest to any of the query vectors."""
+    ids = index.chunk_sentences[row]
+    chunk = index.chunks[row]
+    if not ids:
+        return chunk.char_start, chunk.char_end
+    scores = (index.sentence_matrix(ids) @ queries.T).max(axis=1)
+    best = index.sentences[ids[int(np.argmax(scores))]]
+    return best.char_start, best.char_end
+
+
+def best_sentence_by_terms(
+    index: Index, row: int, terms: set[str], bm25: BM25Index
+) -> tuple[int, int]:
+    """Span of the passage's sentence sharing the most stemmed terms with the question."""
+    ids = index.chunk_sentences[row]
+    chunk = index.chunks[row]
+    if not ids:
+        return chunk.char_start, chunk.char_end
+    text = index.documents[chunk.doc_id].text
+    overlap = [
+        len(terms & bm25.terms(text[s.char_start : s.char_end]))
+        for s in (index.sentences[i] for i in ids)
+    ]
+    best = index.sentences[ids[int(np.argmax(overlap))]]
+    return best.char_start, best.char_end
+
+
+# ------------------------------------------------------------------------- retrievers
+def sentence_signal(index: Index, query: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """Passages scored by their best sentence, from the ``4n`` nearest sentences."""
+    best: dict[int, float] = {}
+    for sid, score in index.search_sentences(query, 4 * n):
+        for row in index.sentences[sid].chunks:
+            if score > best.get(row, -2.0):
+                best[row] = score
+    return sorted(best.items(), key=lambda item: -item[1])[:n]
 
 
 class DenseRetriever:
@@ -49,53 +108,175 @@ class DenseRetriever:
     def __init__(self, embedder: Embedder, index: Index) -> None:
         self.embedder, self.index = embedder, index
 
-    def retrieve(self, question: str, k: int) -> list[tuple[int, float]]:
-        return self.index.search(self.embedder.encode_queries([question])[0], k)
+    def retrieve(self, question: str, k: int) -> list[Candidate]:
+        query = self.embedder.encode_queries([question])
+        return [
+            Candidate(row, score, best_sentence_by_vectors(self.index, row, query))
+            for row, score in self.index.search(query[0], k)
+        ]
 
 
 class LexicalRetriever:
     method = "bm25"
 
-    def __init__(self, index: Index, language: str = "portuguese") -> None:
-        self.bm25 = BM25Index([c.text for c in index.chunks], language)
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.bm25 = BM25Index([c.text for c in index.chunks], index.language)
 
-    def retrieve(self, question: str, k: int) -> list[tuple[int, float]]:
-        return self.bm25.search(question, k)
+    def retrieve(self, question: str, k: int) -> list[Candidate]:
+        terms = self.bm25.terms(question)
+        return [
+            Candidate(row, score, best_sentence_by_terms(self.index, row, terms, self.bm25))
+            for row, score in self.bm25.search(question, k)
+        ]
 
 
-RETRIEVERS: dict[str, Callable[[Embedder, Index, str], Retriever]] = {
-    "dense": lambda embedder, index, language: DenseRetriever(embedder, index),
-    "bm25": lambda embedder, index, language: LexicalRetriever(index, language),
+@dataclass(frozen=True)
+class FusionWeights:
+    dense: float = 1.0
+    sentence: float = 1.0
+    cross: float = 1.0
+    lexical: float = 1.3
+    lexical_untranslated: float = 0.0
+
+
+def znorm_fuse(signals: Sequence[tuple[float, list[tuple[int, float]]]]) -> list[tuple[int, float]]:
+    """Weighted sum of per-signal z-scores; a passage absent from a signal's list gets 0 there."""
+    fused: dict[int, float] = {}
+    for weight, ranked in signals:
+        if weight == 0 or not ranked:
+            continue
+        scores = np.array([s for _, s in ranked], dtype=np.float64)
+        mean, std = scores.mean(), scores.std()
+        for (row, _), z in zip(ranked, (scores - mean) / (std if std > 0 else 1.0), strict=True):
+            fused[row] = fused.get(row, 0.0) + weight * float(z)
+    return sorted(fused.items(), key=lambda item: -item[1])
+
+
+@dataclass(frozen=True)
+class QueryForms:
+    """The question as each signal uses it."""
+
+    language: str
+    cross: str | None  # translated across EN<->PT, for the dense signals
+    lexical: str  # in the collection's language when a translation exists
+    lexical_native: bool  # whether ``lexical`` is in the collection's language
+
+
+class HybridRetriever:
+    method = "hybrid"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: Index,
+        weights: FusionWeights,
+        languages: Sequence[str],
+        translate: bool = True,
+        candidates: int = 100,
+    ) -> None:
+        self.embedder, self.index, self.weights = embedder, index, weights
+        self.detector = detector(tuple(languages))
+        self.translator = translator() if translate else None
+        self.candidates = candidates
+        self.bm25 = BM25Index([c.text for c in index.chunks], index.language)
+
+    def forms(self, question: str) -> QueryForms:
+        lang = self.detector.detect(question)
+        corpus = self.index.language
+        cross, lexical, native = None, question, lang == corpus
+        if self.translator is not None:
+            if lang == corpus:
+                other = partner(corpus)
+                cross = self.translator.translate(question, corpus, other) if other else None
+            elif self.translator.supports(lang, corpus):
+                cross = self.translator.translate(question, lang, corpus)
+                if cross:
+                    lexical, native = cross, True
+        return QueryForms(lang, cross, lexical, native)
+
+    def retrieve(self, question: str, k: int) -> list[Candidate]:
+        forms = self.forms(question)
+        texts = [question] + ([forms.cross] if forms.cross else [])
+        vectors = self.embedder.encode_queries(texts)
+        n, w = max(self.candidates, k), self.weights
+        signals = [
+            (w.dense, self.index.search(vectors[0], n)),
+            (w.sentence, sentence_signal(self.index, vectors[0], n)),
+            (
+                w.lexical if forms.lexical_native else w.lexical_untranslated,
+                self.bm25.search(forms.lexical, n),
+            ),
+        ]
+        if len(vectors) > 1:
+            signals += [
+                (w.cross * w.dense, self.index.search(vectors[1], n)),
+                (w.cross * w.sentence, sentence_signal(self.index, vectors[1], n)),
+            ]
+        return [
+            Candidate(row, score, best_sentence_by_vectors(self.index, row, vectors))
+            for row, score in znorm_fuse(signals)[:k]
+        ]
+
+
+RETRIEVERS: dict[str, Callable[[Embedder, Index, Settings], Retriever]] = {
+    "dense": lambda embedder, index, settings: DenseRetriever(embedder, index),
+    "bm25": lambda embedder, index, settings: LexicalRetriever(index),
+    "hybrid": lambda embedder, index, settings: HybridRetriever(
+        embedder,
+        index,
+        FusionWeights(
+            settings.weight_dense,
+            settings.weight_sentence,
+            settings.weight_cross,
+            settings.weight_lexical,
+            settings.weight_lexical_untranslated,
+        ),
+        settings.languages,
+        settings.translate,
+        settings.candidates,
+    ),
 }
 METHODS = tuple(RETRIEVERS)
 
 
-def make_retriever(
-    method: str, embedder: Embedder, index: Index, language: str = "portuguese"
-) -> Retriever:
+def make_retriever(method: str, embedder: Embedder, index: Index, settings: Settings) -> Retriever:
     if method not in RETRIEVERS:
         raise ValueError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
-    return RETRIEVERS[method](embedder, index, language)
+    return RETRIEVERS[method](embedder, index, settings)
 
 
-def _fingerprint(text: str) -> str:
-    return " ".join(text.split()).casefold()
+# ----------------------------------------------------------------------------- search
+_WORD = re.compile(r"\w+")
+NEAR_DUPLICATE = 0.8  # word-set Jaccard similarity at which two passages count as one
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w.casefold() for w in _WORD.findall(text))
+
+
+def near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
+    if not a or not b:
+        return a == b
+    return len(a & b) / len(a | b) >= NEAR_DUPLICATE
 
 
 def search(retriever: Retriever, index: Index, question: str, top_k: int) -> Answer:
-    """The ``top_k`` best passages for ``question``, best first, without duplicate texts."""
+    """The ``top_k`` best passages for ``question``, best first, never two near-duplicates."""
     started = time.perf_counter()
     # Ask for a few more than needed so that skipped duplicates do not shorten the list.
     candidates = retriever.retrieve(question, top_k + min(top_k, 10))
     hits: list[Hit] = []
-    seen: set[str] = set()
-    for row, score in candidates:
-        chunk = index.chunks[row]
-        key = _fingerprint(chunk.text)
-        if key in seen:
+    kept: list[frozenset[str]] = []
+    for cand in candidates:
+        chunk = index.chunks[cand.row]
+        words = _words(chunk.text)
+        if any(near_duplicate(words, other) for other in kept):
             continue
-        seen.add(key)
-        hits.append(Hit(len(hits) + 1, score, chunk, index.documents[chunk.doc_id]))
+        kept.append(words)
+        hits.append(
+            Hit(len(hits) + 1, cand.score, chunk, index.documents[chunk.doc_id], cand.highlight)
+        )
         if len(hits) == top_k:
             break
     return Answer(question, hits, (time.perf_counter() - started) * 1000)

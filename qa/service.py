@@ -50,9 +50,7 @@ class QAService:
         index = self.require_index()
         method = method or self.settings.method
         if method not in self._retrievers:
-            self._retrievers[method] = make_retriever(
-                method, self.embedder, index, self.settings.bm25_language
-            )
+            self._retrievers[method] = make_retriever(method, self.embedder, index, self.settings)
         return self._retrievers[method]
 
     def ask(self, question: str, top_k: int, method: str | None = None) -> Answer:

@@ -128,9 +128,9 @@ def test_beir_evaluation_builds_then_reuses_its_index(tmp_path, settings, embedd
     assert bm25.groups()["pt"]["Hit@1"] == 1.0  # the Portuguese question shares words
     second = evaluate_beir(local, embedder, folder, ["default"], "again", progress=False)
     assert "index (reused)" in second.seconds
-    assert second.runs[0].label == "default (dense)"
+    assert second.runs[0].label == "default (hybrid)"
     report = to_json(second)
-    assert report["methods"]["default (dense)"]["n"] == 3
+    assert report["methods"]["default (hybrid)"]["n"] == 3
 
 
 def test_seed_evaluation_goes_through_the_service(service):

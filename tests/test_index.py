@@ -21,7 +21,12 @@ def test_manifest_records_model_chunking_hashes_and_counts(seed_index, seed_docs
         "passage_prompt": "passage: ",
     }
     assert m["chunking"]["size"] == 700 and m["chunking"]["overlap"] == 150
-    assert m["counts"] == {"documents": 2, "chunks": len(seed_index.chunks)}
+    assert m["counts"] == {
+        "documents": 2,
+        "chunks": len(seed_index.chunks),
+        "sentences": len(seed_index.sentences),
+    }
+    assert m["language"] == "pt"
     hashes = {d["doc_id"]: d["sha256"] for d in m["documents"]}
     assert hashes == {d.doc_id: d.sha256 for d in seed_docs}
     assert sum(d["chunks"] for d in m["documents"]) == len(seed_index.chunks)
@@ -39,6 +44,19 @@ def test_round_trip_reproduces_passages_vectors_and_search(seed_index, settings,
     row, score = loaded.search(q, 1)[0]
     p = embedder.encode_passages([loaded.chunks[row].text])[0]
     assert score == pytest.approx(float(p @ q), abs=1e-4)
+
+
+def test_sentences_are_spans_of_their_passages(seed_index):
+    assert seed_index.sentences
+    for i, sentence in enumerate(seed_index.sentences):
+        text = seed_index.documents[sentence.doc_id].text[sentence.char_start : sentence.char_end]
+        assert text == text.strip() and len(text) >= 20
+        for row in sentence.chunks:
+            chunk = seed_index.chunks[row]
+            assert chunk.doc_id == sentence.doc_id
+            assert chunk.char_start <= sentence.char_start < sentence.char_end <= chunk.char_end
+            assert i in seed_index.chunk_sentences[row]
+    assert seed_index.sentence_vectors.ntotal == len(seed_index.sentences)
 
 
 def test_opening_with_another_model_is_a_clear_error(seed_index, settings):

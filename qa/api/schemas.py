@@ -36,12 +36,19 @@ class Citation(BaseModel):
     char_end: int = Field(description="Offset just past the passage's last character.")
 
 
+class Highlight(BaseModel):
+    char_start: int = Field(description="Offset of the sentence's first character in the document.")
+    char_end: int
+    text: str = Field(description="The sentence of the passage that best answers the question.")
+
+
 class QueryResult(BaseModel):
     rank: int
     score: float = Field(description="Cosine similarity between question and passage.")
     text: str = Field(description="The passage, exactly as in the document.")
     chunk_id: str
     citation: Citation
+    highlight: Highlight
 
 
 class QueryResponse(BaseModel):

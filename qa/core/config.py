@@ -58,11 +58,31 @@ class Settings(BaseSettings):
         150, ge=0, description="Characters of whole sentences repeated from the previous passage."
     )
 
-    method: Literal["dense", "bm25"] = Field(
-        "dense", description="Retrieval method used by `POST /query` and `qa ask`."
+    method: Literal["dense", "bm25", "hybrid"] = Field(
+        "hybrid", description="Retrieval method used by `POST /query` and `qa ask`."
     )
-    bm25_language: str = Field(
-        "portuguese", description="Stemmer and stopword language of the bm25 method."
+    languages: list[str] = Field(
+        default_factory=lambda: ["en", "pt", "es", "fr", "de", "it"],
+        description="Languages a question is classified among (ISO 639-1 codes).",
+    )
+    translate: bool = Field(
+        True, description="Translate questions across EN<->PT for the hybrid method."
+    )
+    candidates: int = Field(
+        100, ge=10, le=1000, description="Passages each hybrid signal contributes before fusion."
+    )
+    weight_dense: float = Field(1.0, ge=0, description="Hybrid: weight of passage cosine.")
+    weight_sentence: float = Field(
+        1.0, ge=0, description="Hybrid: weight of the best sentence's cosine."
+    )
+    weight_cross: float = Field(
+        1.0, ge=0, description="Hybrid: factor on both dense signals of the translated question."
+    )
+    weight_lexical: float = Field(
+        1.3, ge=0, description="Hybrid: weight of BM25 for a question in the collection's language."
+    )
+    weight_lexical_untranslated: float = Field(
+        0.0, ge=0, description="Hybrid: weight of BM25 for a question in another language."
     )
 
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")

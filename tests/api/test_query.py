@@ -28,8 +28,11 @@ def test_every_citation_slices_the_original_file_exactly(client):
     results = response.json()["results"]
     assert results
     for r in results:
-        c = r["citation"]
-        assert original_text(c["doc_id"])[c["char_start"] : c["char_end"]] == r["text"]
+        c, h = r["citation"], r["highlight"]
+        original = original_text(c["doc_id"])
+        assert original[c["char_start"] : c["char_end"]] == r["text"]
+        assert original[h["char_start"] : h["char_end"]] == h["text"]
+        assert c["char_start"] <= h["char_start"] < h["char_end"] <= c["char_end"]
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
     assert [r["rank"] for r in results] == list(range(1, len(results) + 1))

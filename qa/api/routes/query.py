@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from qa.api.deps import ServiceDep
-from qa.api.schemas import Citation, ErrorBody, QueryRequest, QueryResponse, QueryResult
+from qa.api.schemas import Citation, ErrorBody, Highlight, QueryRequest, QueryResponse, QueryResult
 from qa.search import Answer
 
 router = APIRouter(tags=["query"])
@@ -32,6 +32,11 @@ def to_response(answer: Answer) -> QueryResponse:
                 score=round(hit.score, 6),
                 text=hit.chunk.text,
                 chunk_id=hit.chunk.chunk_id,
+                highlight=Highlight(
+                    char_start=hit.highlight[0],
+                    char_end=hit.highlight[1],
+                    text=hit.document.text[hit.highlight[0] : hit.highlight[1]],
+                ),
                 citation=Citation(
                     doc_id=hit.document.doc_id,
                     title=hit.document.title,
