@@ -32,10 +32,11 @@ from qa.lexical import BM25Index
 
 
 @dataclass(frozen=True)
-class Candidate:
-    row: int
-    score: float
-    highlight: tuple[int, int]  # document offsets of the best sentence
+class Ranking:
+    """Passages (rows) and scores, best first, and how to find a passage's best sentence."""
+
+    candidates: list[tuple[int, float]]
+    highlight: Callable[[int], tuple[int, int]]  # row -> document offsets of its best sentence
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Answer:
 class Retriever(Protocol):
     method: str
 
-    def retrieve(self, question: str, k: int) -> list[Candidate]:
+    def retrieve(self, question: str, k: int) -> Ranking:
         """The ``k`` best passages, best first."""
         ...
 
@@ -108,12 +109,12 @@ class DenseRetriever:
     def __init__(self, embedder: Embedder, index: Index) -> None:
         self.embedder, self.index = embedder, index
 
-    def retrieve(self, question: str, k: int) -> list[Candidate]:
+    def retrieve(self, question: str, k: int) -> Ranking:
         query = self.embedder.encode_queries([question])
-        return [
-            Candidate(row, score, best_sentence_by_vectors(self.index, row, query))
-            for row, score in self.index.search(query[0], k)
-        ]
+        return Ranking(
+            self.index.search(query[0], k),
+            lambda row: best_sentence_by_vectors(self.index, row, query),
+        )
 
 
 class LexicalRetriever:
@@ -123,12 +124,12 @@ class LexicalRetriever:
         self.index = index
         self.bm25 = BM25Index([c.text for c in index.chunks], index.language)
 
-    def retrieve(self, question: str, k: int) -> list[Candidate]:
+    def retrieve(self, question: str, k: int) -> Ranking:
         terms = self.bm25.terms(question)
-        return [
-            Candidate(row, score, best_sentence_by_terms(self.index, row, terms, self.bm25))
-            for row, score in self.bm25.search(question, k)
-        ]
+        return Ranking(
+            self.bm25.search(question, k),
+            lambda row: best_sentence_by_terms(self.index, row, terms, self.bm25),
+        )
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class HybridRetriever:
                     lexical, native = cross, True
         return QueryForms(lang, cross, lexical, native)
 
-    def retrieve(self, question: str, k: int) -> list[Candidate]:
+    def retrieve(self, question: str, k: int) -> Ranking:
         forms = self.forms(question)
         texts = [question] + ([forms.cross] if forms.cross else [])
         vectors = self.embedder.encode_queries(texts)
@@ -213,10 +214,10 @@ class HybridRetriever:
                 (w.cross * w.dense, self.index.search(vectors[1], n)),
                 (w.cross * w.sentence, sentence_signal(self.index, vectors[1], n)),
             ]
-        return [
-            Candidate(row, score, best_sentence_by_vectors(self.index, row, vectors))
-            for row, score in znorm_fuse(signals)[:k]
-        ]
+        return Ranking(
+            znorm_fuse(signals)[:k],
+            lambda row: best_sentence_by_vectors(self.index, row, vectors),
+        )
 
 
 RETRIEVERS: dict[str, Callable[[Embedder, Index, Settings], Retriever]] = {
@@ -265,18 +266,17 @@ def search(retriever: Retriever, index: Index, question: str, top_k: int) -> Ans
     """The ``top_k`` best passages for ``question``, best first, never two near-duplicates."""
     started = time.perf_counter()
     # Ask for a few more than needed so that skipped duplicates do not shorten the list.
-    candidates = retriever.retrieve(question, top_k + min(top_k, 10))
+    ranking = retriever.retrieve(question, top_k + min(top_k, 10))
     hits: list[Hit] = []
     kept: list[frozenset[str]] = []
-    for cand in candidates:
-        chunk = index.chunks[cand.row]
+    for row, score in ranking.candidates:
+        chunk = index.chunks[row]
         words = _words(chunk.text)
         if any(near_duplicate(words, other) for other in kept):
             continue
         kept.append(words)
-        hits.append(
-            Hit(len(hits) + 1, cand.score, chunk, index.documents[chunk.doc_id], cand.highlight)
-        )
+        document = index.documents[chunk.doc_id]
+        hits.append(Hit(len(hits) + 1, score, chunk, document, ranking.highlight(row)))
         if len(hits) == top_k:
             break
     return Answer(question, hits, (time.perf_counter() - started) * 1000)
