@@ -76,18 +76,14 @@ def best_sentence_by_vectors(index: Index, row: int, queries: np.ndarray) -> tup
 
 
 def best_sentence_by_terms(
-    index: Index, row: int, terms: set[str], bm25: BM25Index
+    index: Index, row: int, terms: set[str], sentence_terms: Callable[[int], set[str]]
 ) -> tuple[int, int]:
     """Span of the passage's sentence sharing the most stemmed terms with the question."""
     ids = index.chunk_sentences[row]
     chunk = index.chunks[row]
     if not ids:
         return chunk.char_start, chunk.char_end
-    text = index.documents[chunk.doc_id].text
-    overlap = [
-        len(terms & bm25.terms(text[s.char_start : s.char_end]))
-        for s in (index.sentences[i] for i in ids)
-    ]
+    overlap = [len(terms & sentence_terms(i)) for i in ids]
     best = index.sentences[ids[int(np.argmax(overlap))]]
     return best.char_start, best.char_end
 
@@ -123,12 +119,21 @@ class LexicalRetriever:
     def __init__(self, index: Index) -> None:
         self.index = index
         self.bm25 = BM25Index([c.text for c in index.chunks], index.language)
+        self._terms: dict[int, set[str]] = {}
+
+    def sentence_terms(self, sentence: int) -> set[str]:
+        """Stemmed terms of a stored sentence (computed once)."""
+        if sentence not in self._terms:
+            s = self.index.sentences[sentence]
+            text = self.index.documents[s.doc_id].text[s.char_start : s.char_end]
+            self._terms[sentence] = self.bm25.terms(text)
+        return self._terms[sentence]
 
     def retrieve(self, question: str, k: int) -> Ranking:
         terms = self.bm25.terms(question)
         return Ranking(
             self.bm25.search(question, k),
-            lambda row: best_sentence_by_terms(self.index, row, terms, self.bm25),
+            lambda row: best_sentence_by_terms(self.index, row, terms, self.sentence_terms),
         )
 
 
