@@ -29,7 +29,14 @@ class QAService:
         """Load the model, then the index if there is one (a missing index is not fatal)."""
         service = cls(settings, embedder or load_embedder(settings))
         service.reload_index()
+        service.warm_up()
         return service
+
+    def warm_up(self) -> None:
+        """Build the default retriever and run one question, so that no request pays for
+        lazy loading (lexical index, translation models, first model run)."""
+        if self.index is not None:
+            self.ask("What is this collection about?", 1)
 
     def reload_index(self) -> None:
         self._retrievers = {}

@@ -44,7 +44,10 @@ class Highlight(BaseModel):
 
 class QueryResult(BaseModel):
     rank: int
-    score: float = Field(description="Cosine similarity between question and passage.")
+    score: float = Field(
+        description="Relevance under the service's method (hybrid: weighted sum of z-scores; "
+        "dense: cosine; bm25: BM25). Higher is better; compare within one response."
+    )
     text: str = Field(description="The passage, exactly as in the document.")
     chunk_id: str
     citation: Citation
