@@ -31,7 +31,7 @@ from qa.core.config import Settings
 from qa.core.errors import QAError
 from qa.embed import Embedder
 from qa.index import FORMAT_VERSION, build_index, open_index
-from qa.ingest import load_documents
+from qa.ingest import json_object, load_documents
 from qa.metrics import METRICS, Judged, collapse_to_documents, judge_documents, mean_metrics
 from qa.metrics import percentile as pct
 from qa.service import QAService
@@ -69,15 +69,8 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     except UnicodeDecodeError as exc:
         raise EvalError(f"{path}: not valid UTF-8") from exc
     for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalError(f"{path}:{lineno}: not a JSON object ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise EvalError(f"{path}:{lineno}: expected a JSON object")
-        rows.append((lineno, row))
+        if line.strip():
+            rows.append((lineno, json_object(line, f"{path}:{lineno}", EvalError)))
     return rows
 
 

@@ -24,8 +24,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from qa.core.errors import IngestError
+from qa.core.errors import IngestError, QAError
 
 TEXT_SUFFIXES = (".txt", ".md")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -179,14 +180,20 @@ def read_jsonl(path: Path) -> Iterator[Document]:
         raise IngestError(f"{path}: cannot read ({exc})") from exc
 
 
-def _record_document(path: Path, lineno: int, line: str) -> Document:
-    where = f"{path}:{lineno}"
+def json_object(line: str, where: str, error: type[QAError]) -> dict[str, Any]:
+    """Parse one JSONL line that must hold an object; ``error`` names ``where`` if not."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise IngestError(f"{where}: not a JSON object ({exc.msg})") from exc
+        raise error(f"{where}: not a JSON object ({exc.msg})") from exc
     if not isinstance(record, dict):
-        raise IngestError(f"{where}: expected a JSON object with 'id' and 'text'")
+        raise error(f"{where}: expected a JSON object")
+    return record
+
+
+def _record_document(path: Path, lineno: int, line: str) -> Document:
+    where = f"{path}:{lineno}"
+    record = json_object(line, where, IngestError)
     doc_id, text, title = record.get("id"), record.get("text"), record.get("title")
     if isinstance(doc_id, int) and not isinstance(doc_id, bool):
         doc_id = str(doc_id)
