@@ -17,11 +17,8 @@ from pathlib import Path
 from qa import evaluation
 from qa.core.config import Settings
 from qa.embed import load_embedder
-from qa.index import build_index, open_index
-from qa.ingest import load_documents
 from qa.metrics import METRICS
 from qa.search import METHODS
-from qa.service import QAService
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -120,17 +117,15 @@ def main() -> None:
     settings = Settings()
     embedder = load_embedder(settings)
 
-    seed_dir = settings.index_dir / "benchmarks" / "seeds"
-    try:
-        open_index(seed_dir, embedder.name, embedder.dim)
-    except evaluation.QAError:
-        docs = load_documents([REPO / "seeds"])
-        build_index(docs, embedder, seed_dir, settings.chunk_size, settings.chunk_overlap)
-    seed_service = QAService.start(settings.model_copy(update={"index_dir": seed_dir}), embedder)
     method_flags = " ".join(f"--method {m}" for m in METHOD_ARGS)
     runs = {
         "seed": evaluation.evaluate_seed_set(
-            seed_service, REPO / "eval" / "questions.jsonl", METHOD_ARGS, f"qa eval {method_flags}"
+            settings,
+            embedder,
+            REPO / "eval" / "questions.jsonl",
+            REPO / "seeds",
+            METHOD_ARGS,
+            f"qa eval {method_flags}",
         )
     }
     for key, name in (("pira", "pira_xling"), ("faquad", "faquad_pt")):

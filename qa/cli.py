@@ -160,6 +160,9 @@ def evaluate(
     questions: Annotated[
         Path, typer.Option("--questions", help="Seed question set (JSONL), used without --beir.")
     ] = Path("eval/questions.jsonl"),
+    seeds: Annotated[
+        Path, typer.Option("--seeds", help="The articles the question set is about.")
+    ] = Path("seeds"),
     beir: Annotated[
         Path | None,
         typer.Option("--beir", help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels.tsv)."),
@@ -176,7 +179,10 @@ def evaluate(
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Score retrieval on the seed question set, or on a BEIR benchmark with --beir."""
+    """Score retrieval on the seed question set, or on a BEIR benchmark with --beir.
+
+    Each collection gets an index of its own under <index-dir>/benchmarks/, built on first
+    use and reused while its content and the settings are unchanged."""
     from qa import evaluation
     from qa.search import METHODS
 
@@ -188,17 +194,17 @@ def evaluate(
     command = "qa " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("qa") else "qa eval"
     _quiet_libraries()
     try:
-        if beir is not None:
-            from qa.embed import load_embedder
+        from qa.embed import load_embedder
 
+        embedder = load_embedder(settings)
+        if beir is not None:
             run = evaluation.evaluate_beir(
-                settings, load_embedder(settings), beir, methods, command, rebuild=rebuild
+                settings, embedder, beir, methods, command, rebuild=rebuild
             )
         else:
-            from qa.service import QAService
-
-            service = QAService.start(settings)
-            run = evaluation.evaluate_seed_set(service, questions, methods, command)
+            run = evaluation.evaluate_seed_set(
+                settings, embedder, questions, seeds, methods, command
+            )
     except QAError as exc:
         _fail(str(exc))
     typer.echo(evaluation.render_text(run))

@@ -335,12 +335,17 @@ def _index_info(service: QAService) -> dict[str, Any]:
 
 
 def evaluate_seed_set(
-    service: QAService,
+    settings: Settings,
+    embedder: Embedder,
     questions_path: Path,
+    seeds: Path,
     methods: Sequence[str],
     command: str,
     progress: bool | None = None,
 ) -> EvalRun:
+    """Score the question set on an index of ``seeds`` of its own (built on first use)."""
+    seconds: dict[str, float] = {}
+    service = evaluation_service(settings, embedder, "seeds", [seeds], seconds, progress=progress)
     index = service.require_index()
     texts = {d.doc_id: d.text for d in index.documents.values()}
     questions = load_question_set(questions_path, texts)
@@ -352,20 +357,55 @@ def evaluate_seed_set(
         command=command,
         runs=runs,
         index=_index_info(service),
-        seconds={"queries": round(time.perf_counter() - started, 1)},
+        seconds={**seconds, "queries": round(time.perf_counter() - started, 1)},
     )
 
 
-def beir_index_dir(settings: Settings, embedder: Embedder, corpus: Path) -> Path:
-    """Folder of the index of a benchmark corpus, keyed by corpus content and settings."""
+def evaluation_index_dir(
+    settings: Settings, embedder: Embedder, name: str, sources: Sequence[Path]
+) -> Path:
+    """Folder of the index of an evaluation collection, keyed by its content and settings."""
     key = hashlib.sha256()
-    key.update(corpus.read_bytes())
+    for source in sources:
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+        for path in files:
+            key.update(path.name.encode() + b"\0" + path.read_bytes())
     key.update(
         json.dumps(
             [embedder.name, settings.chunk_size, settings.chunk_overlap, FORMAT_VERSION]
         ).encode()
     )
-    return settings.index_dir / "benchmarks" / f"{corpus.parent.name}-{key.hexdigest()[:12]}"
+    return settings.index_dir / "benchmarks" / f"{name}-{key.hexdigest()[:12]}"
+
+
+def evaluation_service(
+    settings: Settings,
+    embedder: Embedder,
+    name: str,
+    sources: Sequence[Path],
+    seconds: dict[str, float],
+    rebuild: bool = False,
+    progress: bool | None = None,
+) -> QAService:
+    """A service over the collection's own index, built on first use (or when ``rebuild``)."""
+    started = time.perf_counter()
+    index_dir = evaluation_index_dir(settings, embedder, name, sources)
+    try:
+        if rebuild:
+            raise EvalError("rebuild requested")
+        open_index(index_dir, embedder.name, embedder.dim)
+        seconds["index (reused)"] = round(time.perf_counter() - started, 1)
+    except QAError:
+        build_index(
+            load_documents(sources),
+            embedder,
+            index_dir,
+            settings.chunk_size,
+            settings.chunk_overlap,
+            progress=progress is not False,
+        )
+        seconds["index build"] = round(time.perf_counter() - started, 1)
+    return QAService.start(settings.model_copy(update={"index_dir": index_dir}), embedder)
 
 
 def evaluate_beir(
@@ -380,25 +420,10 @@ def evaluate_beir(
     """Evaluate on a BEIR folder; its index is reused unless ``rebuild`` (or settings changed)."""
     started = time.perf_counter()
     bench = load_beir(folder)
-    index_dir = beir_index_dir(settings, embedder, bench.corpus)
     seconds: dict[str, float] = {}
-    try:
-        if rebuild:
-            raise EvalError("rebuild requested")
-        open_index(index_dir, embedder.name, embedder.dim)
-        seconds["index (reused)"] = round(time.perf_counter() - started, 1)
-    except QAError:
-        build_started = time.perf_counter()
-        build_index(
-            load_documents([bench.corpus]),
-            embedder,
-            index_dir,
-            settings.chunk_size,
-            settings.chunk_overlap,
-            progress=progress is not False,
-        )
-        seconds["index build"] = round(time.perf_counter() - build_started, 1)
-    service = QAService.start(settings.model_copy(update={"index_dir": index_dir}), embedder)
+    service = evaluation_service(
+        settings, embedder, bench.name, [bench.corpus], seconds, rebuild, progress
+    )
     query_started = time.perf_counter()
     runs = run_methods(service, bench.questions, methods, "document", progress)
     seconds["queries"] = round(time.perf_counter() - query_started, 1)

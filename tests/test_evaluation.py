@@ -16,7 +16,7 @@ from qa.evaluation import (
     to_json,
 )
 
-from .conftest import REPO, original_text
+from .conftest import REPO, SEEDS, original_text
 
 QUESTIONS = REPO / "eval" / "questions.jsonl"
 
@@ -133,8 +133,12 @@ def test_beir_evaluation_builds_then_reuses_its_index(tmp_path, settings, embedd
     assert report["methods"]["default (hybrid)"]["n"] == 3
 
 
-def test_seed_evaluation_goes_through_the_service(service):
-    run = evaluate_seed_set(service, QUESTIONS, ["dense", "bm25"], "qa eval", progress=False)
+def test_seed_evaluation_goes_through_the_service(settings, embedder, tmp_path):
+    local = settings.model_copy(update={"index_dir": tmp_path / "index"})
+    run = evaluate_seed_set(
+        local, embedder, QUESTIONS, SEEDS, ["dense", "bm25"], "qa eval", progress=False
+    )
+    assert "index build" in run.seconds  # its own index of seeds/, not the live one
     dense, bm25 = run.runs
     assert len(dense.scored()) == len(dense.outcomes) - 5  # unanswerable scored apart
     assert {"en", "pt", "es", "fr", "de"} <= set(dense.groups())
