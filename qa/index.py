@@ -109,11 +109,7 @@ class Index:
 
     def search_sentences(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Sentence numbers and cosine scores of the ``k`` nearest sentences."""
-        k = min(k, self.sentence_vectors.ntotal)
-        if k <= 0:
-            return []
-        scores, ids = self.sentence_vectors.search(query.reshape(1, -1).astype(np.float32), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return _nearest(self.sentence_vectors, query, k)
 
     def sentence_matrix(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the given sentences, one row each."""
@@ -123,11 +119,16 @@ class Index:
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Rows and cosine scores of the ``k`` nearest passages to one normalised query vector."""
-        k = min(k, self.vectors.ntotal)
-        if k <= 0:
-            return []
-        scores, rows = self.vectors.search(query.reshape(1, -1).astype(np.float32), k)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        return _nearest(self.vectors, query, k)
+
+
+def _nearest(vectors: faiss.Index, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Ids and inner-product scores of the ``k`` nearest vectors to one query vector."""
+    k = min(k, vectors.ntotal)
+    if k <= 0:
+        return []
+    scores, ids = vectors.search(query.reshape(1, -1).astype(np.float32), k)
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
 def rebuild_hint(index_dir: Path) -> str:

@@ -64,28 +64,30 @@ class Retriever(Protocol):
 
 
 # ------------------------------------------------------------------------- highlights
+def best_sentence(
+    index: Index, row: int, score: Callable[[list[int]], Sequence[float]]
+) -> tuple[int, int]:
+    """Span of the passage's highest-scoring sentence (the whole passage if it has none)."""
+    ids = index.chunk_sentences[row]
+    if not ids:
+        chunk = index.chunks[row]
+        return chunk.char_start, chunk.char_end
+    best = index.sentences[ids[int(np.argmax(score(ids)))]]
+    return best.char_start, best.char_end
+
+
 def best_sentence_by_vectors(index: Index, row: int, queries: np.ndarray) -> tuple[int, int]:
     """Span of the passage's sentence closest to any of the query vectors."""
-    ids = index.chunk_sentences[row]
-    chunk = index.chunks[row]
-    if not ids:
-        return chunk.char_start, chunk.char_end
-    scores = (index.sentence_matrix(ids) @ queries.T).max(axis=1)
-    best = index.sentences[ids[int(np.argmax(scores))]]
-    return best.char_start, best.char_end
+    return best_sentence(
+        index, row, lambda ids: (index.sentence_matrix(ids) @ queries.T).max(axis=1)
+    )
 
 
 def best_sentence_by_terms(
     index: Index, row: int, terms: set[str], sentence_terms: Callable[[int], set[str]]
 ) -> tuple[int, int]:
     """Span of the passage's sentence sharing the most stemmed terms with the question."""
-    ids = index.chunk_sentences[row]
-    chunk = index.chunks[row]
-    if not ids:
-        return chunk.char_start, chunk.char_end
-    overlap = [len(terms & sentence_terms(i)) for i in ids]
-    best = index.sentences[ids[int(np.argmax(overlap))]]
-    return best.char_start, best.char_end
+    return best_sentence(index, row, lambda ids: [len(terms & sentence_terms(i)) for i in ids])
 
 
 # ------------------------------------------------------------------------- retrievers
