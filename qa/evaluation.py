@@ -293,6 +293,9 @@ def run_methods(
     progress: bool | None = None,
 ) -> list[MethodRun]:
     """Ask every question with every method through ``service.ask``; judge the answers."""
+    relevant = (
+        {q.qid: _relevant_passages(service, q) for q in questions} if level == "passage" else {}
+    )
     runs = []
     for method in methods:
         resolved = _resolve(service, method)
@@ -309,7 +312,7 @@ def run_methods(
             if level == "passage":
                 answer = service.ask(q.question, PASSAGES_PER_QUERY, resolved)
                 elapsed = (time.perf_counter() - started) * 1000
-                judged = _judge_passages(q, answer.hits, _relevant_passages(service, q))
+                judged = _judge_passages(q, answer.hits, relevant[q.qid])
                 returned = tuple((h.chunk.chunk_id, h.chunk.text) for h in answer.hits)
             else:
                 answer = service.ask(q.question, BEIR_PASSAGES, resolved)
