@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from qa.core.errors import IndexMismatchError, IndexNotFoundError
 from qa.embed import Embedder
 from qa.ingest import Document
 from qa.language import DEFAULT_LANGUAGES, detector
+from qa.lexical import BM25Index
 
 FORMAT_VERSION = 2
 CURRENT = "CURRENT"
@@ -106,6 +108,11 @@ class Index:
     def language(self) -> str:
         """Main language of the collection's text (ISO 639-1)."""
         return str(self.manifest.get("language", "pt"))
+
+    @cached_property
+    def lexical(self) -> BM25Index:
+        """BM25 over the passages, in the collection's language (built on first use)."""
+        return BM25Index([c.text for c in self.chunks], self.language)
 
     def search_sentences(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Sentence numbers and cosine scores of the ``k`` nearest sentences."""

@@ -28,7 +28,6 @@ from qa.core.config import Settings
 from qa.embed import Embedder
 from qa.index import Index, StoredDocument
 from qa.language import detector, partner, translator
-from qa.lexical import BM25Index
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ class LexicalRetriever:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self.bm25 = BM25Index([c.text for c in index.chunks], index.language)
+        self.bm25 = index.lexical
         self._terms: dict[int, set[str]] = {}
 
     def sentence_terms(self, sentence: int) -> set[str]:
@@ -187,7 +186,7 @@ class HybridRetriever:
         self.detector = detector(tuple(languages))
         self.translator = translator() if translate else None
         self.candidates = candidates
-        self.bm25 = BM25Index([c.text for c in index.chunks], index.language)
+        self.bm25 = index.lexical
 
     def forms(self, question: str) -> QueryForms:
         lang = self.detector.detect(question)
