@@ -1,4 +1,5 @@
-"""Command line: ``qa index``, ``qa ask``, ``qa serve``."""
+"""Command line: ``qa index``, ``qa add``, ``qa remove``, ``qa list``, ``qa ask``, ``qa serve``,
+``qa eval``."""
 
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ def index(
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Build the index from articles (default sources: QA_SOURCES or seeds/)."""
+    from qa.collection import build_index
     from qa.embed import load_embedder
-    from qa.index import build_index
     from qa.ingest import load_documents
 
     settings = _settings(index_dir)
@@ -88,6 +89,80 @@ def index(
         f"indexed {counts['documents']} documents as {counts['chunks']} passages into "
         f"{settings.index_dir}/ in {time.perf_counter() - started:.1f} s"
     )
+
+
+def _writer(settings: Settings):
+    from qa.embed import load_embedder
+    from qa.service import QAService
+
+    _quiet_libraries()
+    service = QAService(settings, load_embedder(settings))
+    service.reload_index()
+    return service
+
+
+@app.command()
+def add(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Article files (.txt, .md, .html, .jsonl) or folders.")
+    ],
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Add or update articles in the index (only new or changed text is embedded)."""
+    from qa.ingest import HTML_SUFFIXES, documents_from_file, iter_source, read_utf8
+
+    settings = _settings(index_dir)
+    try:
+        docs = []
+        for path in paths:
+            if path.is_file() and path.suffix.lower() in HTML_SUFFIXES:
+                read_utf8(path)
+                docs += documents_from_file(path.name, path.read_bytes(), str(path))
+            else:
+                docs += list(iter_source(path))
+        started = time.perf_counter()
+        results = _writer(settings).upsert(docs)
+    except QAError as exc:
+        _fail(str(exc))
+    for r in results:
+        typer.echo(f"{r.status:9} {r.doc_id} ({r.chunks} passages)")
+    typer.echo(f"{len(results)} documents in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def remove(
+    doc_ids: Annotated[list[str], typer.Argument(help="Ids of the documents to delete.")],
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Delete documents from the index (all or nothing: an unknown id changes nothing)."""
+    settings = _settings(index_dir)
+    try:
+        results = _writer(settings).delete(doc_ids)
+    except QAError as exc:
+        _fail(str(exc))
+    for r in results:
+        typer.echo(f"deleted {r.doc_id}")
+
+
+@app.command("list")
+def list_documents(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """List the indexed documents: id, passages, title."""
+    from qa.collection import open_index
+
+    settings = _settings(index_dir)
+    try:
+        index = open_index(settings.index_dir)
+    except QAError as exc:
+        _fail(str(exc))
+    for d in index.documents.values():
+        if as_json:
+            row = {k: v for k, v in d.record().items() if k != "text"} | {"chunks": d.n_chunks}
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            typer.echo(f"{d.doc_id}\t{d.n_chunks}\t{d.title}")
 
 
 @app.command()

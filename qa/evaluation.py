@@ -27,14 +27,15 @@ from typing import Any
 
 from tqdm import tqdm
 
+from qa.collection import build_index, open_index
 from qa.core.config import Settings
 from qa.core.errors import QAError
 from qa.embed import Embedder
-from qa.index import FORMAT_VERSION, build_index, open_index
 from qa.ingest import json_object, load_documents
 from qa.metrics import METRICS, Judged, collapse_to_documents, judge_documents, mean_metrics
 from qa.metrics import percentile as pct
 from qa.service import QAService
+from qa.store import FORMAT_VERSION
 
 PASSAGES_PER_QUERY = 10  # passage-level evaluation reads the top 10
 BEIR_PASSAGES = 50  # document-level evaluation collapses the top 50 passages (API maximum)
@@ -276,7 +277,7 @@ def _relevant_passages(service: QAService, question: Question) -> int:
     gold = [(doc, _normalise(snippet)) for doc, snippet in question.answers]
     return sum(
         1
-        for c in service.require_index().chunks
+        for c in service.require_index().chunks.values()
         if any(c.doc_id == doc and snippet in _normalise(c.text) for doc, snippet in gold)
     )
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.core.errors import IngestError, QAError
+from qa.core.errors import IngestError, QAError, UnsupportedFileTypeError
 
 TEXT_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
 MAX_ID_LENGTH = 200
 
@@ -70,6 +71,8 @@ class Document:
     text: str
     segments: tuple[tuple[int, int], ...] = field(default=())
     sha256: str = ""
+    published: str | None = None  # ISO date (YYYY-MM-DD)
+    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
 
     @property
     def indexed_chars(self) -> int:
@@ -130,7 +133,70 @@ def validate_doc_id(doc_id: str) -> str:
     return doc_id
 
 
-def make_text_document(doc_id: str, text: str, source: str, title: str | None = None) -> Document:
+def validate_new_doc_id(doc_id: str) -> str:
+    """Stricter check for ids given through the API or ``qa add``: no path separators, as
+    the id appears in URLs (``/documents/{id}``)."""
+    validate_doc_id(doc_id)
+    if "/" in doc_id or "\\" in doc_id:
+        raise IngestError(f"document id {doc_id!r} contains a path separator ('/' or '\\')")
+    if doc_id != doc_id.strip():
+        raise IngestError(f"document id {doc_id!r} starts or ends with whitespace")
+    return doc_id
+
+
+def html_article(html: str) -> tuple[str, str]:
+    """Title and article text of an HTML page, boilerplate (menus, footers, comments)
+    stripped; paragraphs are separated by blank lines."""
+    import trafilatura
+
+    text = trafilatura.extract(html, include_comments=False, include_tables=False) or ""
+    metadata = trafilatura.extract_metadata(html)
+    title = (metadata.title if metadata is not None else None) or ""
+    paragraphs = [line.strip() for line in text.splitlines() if line.strip()]
+    return title, "\n\n".join(paragraphs)
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"{where}: not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
+        ) from exc
+
+
+def documents_from_file(name: str, data: bytes, source: str) -> list[Document]:
+    """Documents of one uploaded file: ``.txt``/``.md`` (id: the file name), ``.html``
+    (article text extracted), ``.jsonl`` (one document per record)."""
+    lower = name.lower()
+    if lower.endswith(".jsonl"):
+        text = decode_utf8(data, name)
+        return [
+            _record_document(Path(name), lineno, line)
+            for lineno, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
+    if lower.endswith(HTML_SUFFIXES):
+        title, text = html_article(decode_utf8(data, name))
+        if not text:
+            raise IngestError(f"{name}: no article text found in this HTML page")
+        return [make_text_document(validate_new_doc_id(name), text, source, title or None)]
+    if lower.endswith(TEXT_SUFFIXES):
+        text = decode_utf8(data, name)
+        return [make_text_document(validate_new_doc_id(name), text, source)]
+    raise UnsupportedFileTypeError(
+        f"{name}: unsupported file type; upload .txt, .md, .html or .jsonl"
+    )
+
+
+def make_text_document(
+    doc_id: str,
+    text: str,
+    source: str,
+    title: str | None = None,
+    published: str | None = None,
+    metadata: dict[str, str | int | float | bool] | None = None,
+) -> Document:
     """Build a document from an article's raw text (title from its first line unless given)."""
     segments = article_segments(text)
     return Document(
@@ -140,6 +206,8 @@ def make_text_document(doc_id: str, text: str, source: str, title: str | None = 
         text=text,
         segments=segments,
         sha256=content_hash(text),
+        published=published,
+        metadata=dict(metadata or {}),
     )
 
 
@@ -149,12 +217,7 @@ def read_utf8(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise IngestError(
-            f"{path}: not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
-        ) from exc
+    return decode_utf8(data, str(path))
 
 
 def _is_jsonl(path: Path) -> bool:

@@ -26,7 +26,7 @@ import numpy as np
 from qa.chunk import Chunk
 from qa.core.config import Settings
 from qa.embed import Embedder
-from qa.index import Index, StoredDocument
+from qa.index import Filters, Index, Selection, StoredDocument
 from qa.language import detector, partner, translator
 
 
@@ -57,8 +57,8 @@ class Answer:
 class Retriever(Protocol):
     method: str
 
-    def retrieve(self, question: str, k: int) -> Ranking:
-        """The ``k`` best passages, best first."""
+    def retrieve(self, question: str, k: int, selection: Selection | None = None) -> Ranking:
+        """The ``k`` best passages (of ``selection`` when given), best first."""
         ...
 
 
@@ -90,10 +90,12 @@ def best_sentence_by_terms(
 
 
 # ------------------------------------------------------------------------- retrievers
-def sentence_signal(index: Index, query: np.ndarray, n: int) -> list[tuple[int, float]]:
+def sentence_signal(
+    index: Index, query: np.ndarray, n: int, selection: Selection | None = None
+) -> list[tuple[int, float]]:
     """Passages scored by their best sentence, from the ``4n`` nearest sentences."""
     best: dict[int, float] = {}
-    for sid, score in index.search_sentences(query, 4 * n):
+    for sid, score in index.search_sentences(query, 4 * n, selection):
         for row in index.sentences[sid].chunks:
             if score > best.get(row, -2.0):
                 best[row] = score
@@ -106,10 +108,10 @@ class DenseRetriever:
     def __init__(self, embedder: Embedder, index: Index) -> None:
         self.embedder, self.index = embedder, index
 
-    def retrieve(self, question: str, k: int) -> Ranking:
+    def retrieve(self, question: str, k: int, selection: Selection | None = None) -> Ranking:
         query = self.embedder.encode_queries([question])
         return Ranking(
-            self.index.search(query[0], k),
+            self.index.search(query[0], k, selection),
             lambda row: best_sentence_by_vectors(self.index, row, query),
         )
 
@@ -119,7 +121,6 @@ class LexicalRetriever:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self.bm25 = index.lexical
         self._terms: dict[int, set[str]] = {}
 
     def sentence_terms(self, sentence: int) -> set[str]:
@@ -127,13 +128,13 @@ class LexicalRetriever:
         if sentence not in self._terms:
             s = self.index.sentences[sentence]
             text = self.index.documents[s.doc_id].text[s.char_start : s.char_end]
-            self._terms[sentence] = self.bm25.terms(text)
+            self._terms[sentence] = self.index.lexical.terms(text)
         return self._terms[sentence]
 
-    def retrieve(self, question: str, k: int) -> Ranking:
-        terms = self.bm25.terms(question)
+    def retrieve(self, question: str, k: int, selection: Selection | None = None) -> Ranking:
+        terms = self.index.lexical.terms(question)
         return Ranking(
-            self.bm25.search(question, k),
+            self.index.search_lexical(question, k, selection),
             lambda row: best_sentence_by_terms(self.index, row, terms, self.sentence_terms),
         )
 
@@ -188,7 +189,6 @@ class HybridRetriever:
         self.detector = detector(tuple(languages))
         self.translator = translator() if translate else None
         self.candidates = candidates
-        self.bm25 = index.lexical
 
     def forms(self, question: str) -> QueryForms:
         lang = self.detector.detect(question)
@@ -204,23 +204,23 @@ class HybridRetriever:
                     lexical, native = cross, True
         return QueryForms(lang, cross, lexical, native)
 
-    def retrieve(self, question: str, k: int) -> Ranking:
+    def retrieve(self, question: str, k: int, selection: Selection | None = None) -> Ranking:
         forms = self.forms(question)
         texts = [question] + ([forms.cross] if forms.cross else [])
         vectors = self.embedder.encode_queries(texts)
         n, w = max(self.candidates, k), self.weights
         signals = [
-            (w.dense, self.index.search(vectors[0], n)),
-            (w.sentence, sentence_signal(self.index, vectors[0], n)),
+            (w.dense, self.index.search(vectors[0], n, selection)),
+            (w.sentence, sentence_signal(self.index, vectors[0], n, selection)),
             (
                 w.lexical if forms.lexical_native else w.lexical_untranslated,
-                self.bm25.search(forms.lexical, n),
+                self.index.search_lexical(forms.lexical, n, selection),
             ),
         ]
         if len(vectors) > 1:
             signals += [
-                (w.cross * w.dense, self.index.search(vectors[1], n)),
-                (w.cross * w.sentence, sentence_signal(self.index, vectors[1], n)),
+                (w.cross * w.dense, self.index.search(vectors[1], n, selection)),
+                (w.cross * w.sentence, sentence_signal(self.index, vectors[1], n, selection)),
             ]
         return Ranking(
             znorm_fuse(signals)[:k],
@@ -270,11 +270,19 @@ def near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
     return len(a & b) / len(a | b) >= NEAR_DUPLICATE
 
 
-def search(retriever: Retriever, index: Index, question: str, top_k: int) -> Answer:
-    """The ``top_k`` best passages for ``question``, best first, never two near-duplicates."""
+def search(
+    retriever: Retriever,
+    index: Index,
+    question: str,
+    top_k: int,
+    filters: Filters | None = None,
+) -> Answer:
+    """The ``top_k`` best passages for ``question``, best first, never two near-duplicates;
+    with ``filters``, only passages of the documents they accept (chosen before the cut)."""
     started = time.perf_counter()
+    selection = index.select(filters)
     # Ask for a few more than needed so that skipped duplicates do not shorten the list.
-    ranking = retriever.retrieve(question, top_k + min(top_k, 10))
+    ranking = retriever.retrieve(question, top_k + min(top_k, 10), selection)
     hits: list[Hit] = []
     kept: list[frozenset[str]] = []
     for row, score in ranking.candidates:

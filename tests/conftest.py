@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from qa.api import create_app
 from qa.core.config import Settings
 from qa.embed import SentenceTransformerEmbedder, load_embedder
-from qa.index import Index, build_index
+from qa.collection import build_index
+from qa.index import Index
 from qa.ingest import Document, load_documents
 from qa.service import QAService
 
@@ -25,6 +26,15 @@ CANTOR_DOC = "002_50e6e5fcbdbef445.txt"
 def original_text(doc_id: str) -> str:
     """A seed article exactly as stored: UTF-8 bytes decoded, no newline translation."""
     return (SEEDS / doc_id).read_bytes().decode("utf-8")
+
+
+def snapshot(index_dir: Path) -> dict[str, bytes]:
+    """Every stored file of an index folder (its lock file aside), by relative path."""
+    return {
+        p.relative_to(index_dir).as_posix(): p.read_bytes()
+        for p in sorted(index_dir.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def benchmark(name: str) -> Path:

@@ -13,9 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.index import current_generation
-
-from .conftest import HUANG_DOC, SEEDS, original_text
+from .conftest import HUANG_DOC, SEEDS, original_text, snapshot
 
 runner = CliRunner()
 
@@ -68,8 +66,7 @@ def test_bad_sources_fail_with_one_line_and_keep_the_index(tmp_path, reuse_model
         runner.invoke(app, ["index", "-s", str(SEEDS), "--index-dir", str(index_dir)]).exit_code
         == 0
     )
-    live = current_generation(index_dir)
-    before = {p.name: p.read_bytes() for p in live.iterdir()}
+    before = snapshot(index_dir)
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -84,8 +81,7 @@ def test_bad_sources_fail_with_one_line_and_keep_the_index(tmp_path, reuse_model
     for source, message in cases.items():
         result = runner.invoke(app, ["index", "-s", source, "--index-dir", str(index_dir)])
         assert message in one_line_error(result)
-        assert current_generation(index_dir) == live
-        assert {p.name: p.read_bytes() for p in live.iterdir()} == before
+        assert snapshot(index_dir) == before
 
 
 def test_ask_without_index_and_bad_question(tmp_path, reuse_model):

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from qa.core.errors import IndexMismatchError, IndexNotFoundError
-from qa.index import FORMAT_VERSION, build_index, current_generation, open_index
+from qa.collection import build_index, open_index
+from qa.store import FORMAT_VERSION, MANIFEST, SEGMENT_FILES, manifest_checksum
 
-from .conftest import CANTOR_DOC, HUANG_DOC
+from .conftest import CANTOR_DOC, HUANG_DOC, snapshot
 
 
-def test_manifest_records_model_chunking_hashes_and_counts(seed_index, seed_docs, embedder):
+def test_manifest_records_model_chunking_counts_and_checksums(seed_index, seed_docs, embedder):
     m = seed_index.manifest
     assert m["format_version"] == FORMAT_VERSION
     assert m["model"] == {
@@ -27,19 +28,25 @@ def test_manifest_records_model_chunking_hashes_and_counts(seed_index, seed_docs
         "sentences": len(seed_index.sentences),
     }
     assert m["language"] == "pt"
-    hashes = {d["doc_id"]: d["sha256"] for d in m["documents"]}
-    assert hashes == {d.doc_id: d.sha256 for d in seed_docs}
-    assert sum(d["chunks"] for d in m["documents"]) == len(seed_index.chunks)
+    assert m["checksum"] == manifest_checksum(m)
+    assert [set(s["files"]) for s in m["segments"]] == [set(SEGMENT_FILES)]
+    assert {d.doc_id: d.sha256 for d in seed_index.documents.values()} == {
+        d.doc_id: d.sha256 for d in seed_docs
+    }
+    assert sum(d.n_chunks for d in seed_index.documents.values()) == len(seed_index.chunks)
 
 
 def test_round_trip_reproduces_passages_vectors_and_search(seed_index, settings, embedder):
     loaded = open_index(settings.index_dir, embedder.name, embedder.dim)
     assert loaded.chunks == seed_index.chunks
     assert set(loaded.documents) == {HUANG_DOC, CANTOR_DOC}
-    for chunk in loaded.chunks:
+    for chunk in loaded.chunks.values():
         assert loaded.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
     q = embedder.encode_queries(["Paradoxo de Jevons"])[0]
     assert loaded.search(q, 3) == seed_index.search(q, 3)
+    assert loaded.search_lexical("Paradoxo de Jevons", 3) == seed_index.search_lexical(
+        "Paradoxo de Jevons", 3
+    )
     # cosine: scores are inner products of unit vectors
     row, score = loaded.search(q, 1)[0]
     p = embedder.encode_passages([loaded.chunks[row].text])[0]
@@ -48,14 +55,14 @@ def test_round_trip_reproduces_passages_vectors_and_search(seed_index, settings,
 
 def test_sentences_are_spans_of_their_passages(seed_index):
     assert seed_index.sentences
-    for i, sentence in enumerate(seed_index.sentences):
+    for sid, sentence in seed_index.sentences.items():
         text = seed_index.documents[sentence.doc_id].text[sentence.char_start : sentence.char_end]
         assert text == text.strip() and len(text) >= 20
         for row in sentence.chunks:
             chunk = seed_index.chunks[row]
             assert chunk.doc_id == sentence.doc_id
             assert chunk.char_start <= sentence.char_start < sentence.char_end <= chunk.char_end
-            assert i in seed_index.chunk_sentences[row]
+            assert sid in seed_index.chunk_sentences[row]
     assert seed_index.sentence_vectors.ntotal == len(seed_index.sentences)
 
 
@@ -75,20 +82,34 @@ def copy_index(src, dst):
 
 def test_other_format_version_and_damaged_files_are_refused(seed_index, settings, tmp_path):
     old = copy_index(settings.index_dir, tmp_path / "old")
-    manifest_path = current_generation(old) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
+    manifest = json.loads((old / MANIFEST).read_text())
     manifest["format_version"] = 0
-    manifest_path.write_text(json.dumps(manifest))
+    (old / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match=r"format version 0.*rebuild it with `qa index"):
         open_index(old)
 
+    tampered = copy_index(settings.index_dir, tmp_path / "tampered")
+    manifest = json.loads((tampered / MANIFEST).read_text())
+    manifest["counts"]["documents"] = 3
+    (tampered / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match=r"manifest\.json fails its checksum"):
+        open_index(tampered)
+
     damaged = copy_index(settings.index_dir, tmp_path / "damaged")
-    vectors = current_generation(damaged) / "vectors.faiss"
+    (segment,) = (damaged / "segments").iterdir()
+    vectors = segment / "chunks.npy"
     data = bytearray(vectors.read_bytes())
     data[-10] ^= 0xFF
     vectors.write_bytes(bytes(data))
-    with pytest.raises(IndexMismatchError, match=r"vectors\.faiss fails its checksum"):
+    with pytest.raises(IndexMismatchError, match=r"chunks\.npy fails its checksum"):
         open_index(damaged)
+
+
+def test_index_of_the_older_format_asks_for_a_rebuild(tmp_path):
+    (tmp_path / "gen-1").mkdir()
+    (tmp_path / "CURRENT").write_text("gen-1")
+    with pytest.raises(IndexMismatchError, match=r"older format.*qa index"):
+        open_index(tmp_path)
 
 
 def test_missing_index_says_how_to_build_one(tmp_path):
@@ -109,24 +130,25 @@ class FailingEmbedder:
 
 def test_failed_build_leaves_the_live_index_untouched(seed_docs, embedder, tmp_path):
     index_dir = tmp_path / "index"
-    first = build_index(seed_docs, embedder, index_dir, 700, 150)
-    before = {p.name: p.read_bytes() for p in first.path.iterdir()}
+    build_index(seed_docs, embedder, index_dir, 700, 150)
+    before = snapshot(index_dir)
     with pytest.raises(RuntimeError):
         build_index(seed_docs[:1], FailingEmbedder(embedder), index_dir, 300, 0)
-    assert current_generation(index_dir) == first.path
-    assert {p.name: p.read_bytes() for p in first.path.iterdir()} == before
-    assert not [p for p in index_dir.iterdir() if p.name.startswith(".build-")]
+    assert snapshot(index_dir) == before
     assert open_index(index_dir).manifest["counts"]["documents"] == 2
 
 
-def test_rebuild_replaces_the_generation_and_removes_the_old_one(seed_docs, embedder, tmp_path):
+def test_rebuild_replaces_the_segments_and_removes_the_old_ones(seed_docs, embedder, tmp_path):
     index_dir = tmp_path / "index"
     first = build_index(seed_docs, embedder, index_dir, 700, 150)
-    second = build_index(seed_docs[:1], embedder, index_dir, 400, 50)
-    assert current_generation(index_dir) == second.path != first.path
-    assert not first.path.exists()
+    old_segments = {s["name"] for s in first.manifest["segments"]}
+    build_index(seed_docs[:1], embedder, index_dir, 400, 50)
     loaded = open_index(index_dir)
     assert loaded.manifest["chunking"]["size"] == 400
     assert list(loaded.documents) == [seed_docs[0].doc_id]
     assert loaded.vectors.ntotal == len(loaded.chunks)
-    assert np.isfinite(loaded.vectors.reconstruct(0)).all()
+    on_disk = {p.name for p in (index_dir / "segments").iterdir()}
+    assert on_disk == {s["name"] for s in loaded.manifest["segments"]}
+    assert not on_disk & old_segments
+    row = next(iter(loaded.chunks))
+    assert np.isfinite(loaded.chunk_matrix([row])).all()

@@ -109,7 +109,7 @@ def test_question_forms_follow_the_question_language(hybrid):
 
 
 def test_near_duplicate_passages_never_fill_two_slots(embedder, settings, tmp_path):
-    from qa.index import build_index
+    from qa.collection import build_index
     from qa.ingest import make_text_document
     from qa.search import DenseRetriever, near_duplicate
 
@@ -128,7 +128,7 @@ def test_near_duplicate_passages_never_fill_two_slots(embedder, settings, tmp_pa
     )
     doc = make_text_document("d.txt", f"Notícia\n\n{story}\n\n{filler}\n\n{variant}", "gen")
     index = build_index([doc], embedder, tmp_path / "index", 260, 0)
-    rows = [r for r, c in enumerate(index.chunks) if "Manaus" in c.text]
+    rows = [r for r, c in index.chunks.items() if "Manaus" in c.text]
     assert len(rows) == 2  # the article really holds two near-identical passages
     hits = search(DenseRetriever(embedder, index), index, "fábrica de chips em Manaus", 5).hits
     manaus = [h for h in hits if "Manaus" in h.chunk.text]

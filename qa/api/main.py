@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse
 from qa import __version__
 from qa.api.routes import documents, health, query
 from qa.core.config import Settings, get_settings
-from qa.core.errors import IndexMismatchError, IndexNotFoundError
+from qa.core.errors import (
+    DocumentNotFoundError,
+    IndexBusyError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IngestError,
+    UnsupportedFileTypeError,
+)
 from qa.service import QAService
 
 
@@ -20,7 +27,7 @@ def _describe(error: dict) -> str:
     loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
     msg = error.get("msg", "invalid")
     if error.get("type") == "extra_forbidden":
-        msg = "unknown field; accepted fields are 'question' and 'top_k'"
+        msg = "unknown field; see /docs for the accepted fields"
     elif error.get("type") == "json_invalid":
         msg = "request body is not valid JSON"
     return f"{loc}: {msg}"
@@ -44,6 +51,13 @@ async def _no_index(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(exc)})
 
 
+def _status(code: int):
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=code, content={"detail": str(exc)})
+
+    return handler
+
+
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
     """Build the API. Pass ``service`` to reuse an already loaded model and index."""
 
@@ -63,6 +77,10 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(IndexNotFoundError, _no_index)
     app.add_exception_handler(IndexMismatchError, _no_index)
+    app.add_exception_handler(IndexBusyError, _no_index)
+    app.add_exception_handler(DocumentNotFoundError, _status(404))
+    app.add_exception_handler(UnsupportedFileTypeError, _status(415))
+    app.add_exception_handler(IngestError, _status(400))
     app.include_router(query.router)
     app.include_router(health.router)
     app.include_router(documents.router)

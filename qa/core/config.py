@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Hybrid: weight of BM25 for a question in another language."
     )
 
+    max_document_bytes: int = Field(
+        5_000_000,
+        ge=1,
+        description="Largest document (or upload) POST/PUT /documents accepts, in bytes; "
+        "larger ones get HTTP 413.",
+    )
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")
 

@@ -9,6 +9,10 @@ class IngestError(QAError):
     """A source cannot be read: missing path, empty folder, bad encoding, malformed record."""
 
 
+class UnsupportedFileTypeError(IngestError):
+    """An uploaded or named file is of a type that cannot be ingested."""
+
+
 class IndexNotFoundError(QAError):
     """No index has been built at the configured location."""
 
@@ -19,3 +23,11 @@ class IndexMismatchError(QAError):
 
 class ModelLoadError(QAError):
     """The embedding model cannot be loaded."""
+
+
+class IndexBusyError(QAError):
+    """Another process holds the index's write lock."""
+
+
+class DocumentNotFoundError(QAError):
+    """No document with the given id is in the collection."""

@@ -20,9 +20,10 @@ def health(service: ServiceDep) -> Health:
             chunks=0,
             detail=service.index_error,
         )
-    return Health(
-        status="ok",
-        model=service.embedder.name,
-        documents=len(index.documents),
-        chunks=len(index.chunks),
-    )
+    with index.lock.read():
+        return Health(
+            status="ok",
+            model=service.embedder.name,
+            documents=len(index.documents),
+            chunks=len(index.chunks),
+        )

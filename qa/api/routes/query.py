@@ -17,7 +17,8 @@ router = APIRouter(tags=["query"])
 )
 async def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
     """The passages that best answer the question, best first, each with an exact citation."""
-    answer = await run_in_threadpool(service.ask, body.question, body.top_k)
+    filters = body.filters.to_filters() if body.filters is not None else None
+    answer = await run_in_threadpool(service.ask, body.question, body.top_k, None, filters)
     return to_response(answer)
 
 

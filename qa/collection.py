@@ -1,0 +1,447 @@
+"""A living collection: add, update and delete documents of an index, durably.
+
+A write (serialised by a mutex in the process and the index folder's lock across
+processes) works in three steps:
+
+1. plan: compare the incoming documents with the stored ones by content hash; only new
+   or changed texts are chunked and embedded (a document whose text is unchanged but whose
+   title or metadata changed keeps its vectors);
+2. persist: write a segment with the new passages, then commit a manifest that lists it
+   and marks the replaced or deleted documents (see :mod:`qa.store`);
+3. publish: apply the change to the in-memory index under its write lock, so a query sees
+   the state before or after, never a mix.
+
+A failure before the commit leaves disk and memory as they were.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from qa.chunk import Chunk, chunk_document
+from qa.core.errors import DocumentNotFoundError, IndexMismatchError, IngestError
+from qa.embed import Embedder
+from qa.index import Index, passage_sentences
+from qa.ingest import Document
+from qa.language import DEFAULT_LANGUAGES, detector
+from qa.store import (
+    FORMAT_VERSION,
+    MAX_SEGMENTS,
+    SegmentData,
+    Sentence,
+    Store,
+    StoredDocument,
+    now,
+    rebuild_hint,
+)
+
+Status = Literal["new", "updated", "unchanged", "deleted"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    doc_id: str
+    status: Status
+    chunks: int
+
+
+def corpus_language(documents: Sequence[Document]) -> str:
+    """The majority language of the documents' texts (ISO 639-1)."""
+    return detector(DEFAULT_LANGUAGES).majority([d.text for d in documents] or [""])
+
+
+def new_manifest(
+    embedder: Embedder, language: str, chunk_size: int, chunk_overlap: int
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "created": now(),
+        "updated": now(),
+        "generation": 0,
+        "model": {
+            "name": embedder.name,
+            "dim": embedder.dim,
+            "query_prompt": getattr(embedder, "query_prompt", None),
+            "passage_prompt": getattr(embedder, "passage_prompt", None),
+        },
+        "metric": "cosine (inner product of L2-normalised vectors)",
+        "language": language,
+        "vector_index": "IndexIDMap2(IndexFlatIP)",
+        "chunking": {"size": chunk_size, "overlap": chunk_overlap, "unit": "characters"},
+        "next_ids": {"chunk": 0, "sentence": 0},
+        "counts": {"documents": 0, "chunks": 0, "sentences": 0},
+        "segments": [],
+    }
+
+
+def check_model(manifest: dict[str, Any], index_dir: Path, model: str | None, dim: int | None):
+    built_with = manifest["model"]["name"]
+    if model is not None and built_with != model:
+        raise IndexMismatchError(
+            f"index in {index_dir}/ was built with model {built_with!r} "
+            f"(dim {manifest['model']['dim']}), but the service uses {model!r}; "
+            f"{rebuild_hint(index_dir)}, or set QA_MODEL={built_with}"
+        )
+    if dim is not None and manifest["model"]["dim"] != dim:
+        raise IndexMismatchError(
+            f"index in {index_dir}/ holds {manifest['model']['dim']}-dimensional vectors, the "
+            f"model produces {dim}; {rebuild_hint(index_dir)}"
+        )
+
+
+def open_index(index_dir: Path, model_name: str | None = None, dim: int | None = None) -> Index:
+    """Load the live index of ``index_dir`` (read-only use), checking format, model and
+    file checksums."""
+    store = Store(index_dir)
+    manifest = store.read_manifest()
+    check_model(manifest, store.path, model_name, dim)
+    return Index.load(store, manifest)
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    return Store(index_dir).read_manifest()
+
+
+class Collection:
+    """The index of one folder, open for reading and writing."""
+
+    def __init__(
+        self, store: Store, index: Index, embedder: Embedder, chunk_size: int, chunk_overlap: int
+    ) -> None:
+        self.store, self.index, self.embedder = store, index, embedder
+        self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
+        self._mutex = threading.Lock()
+
+    # -------------------------------------------------------------------- opening
+    @classmethod
+    def open(
+        cls, index_dir: Path, embedder: Embedder, chunk_size: int, chunk_overlap: int
+    ) -> Collection:
+        """Open an existing index: checks model and checksums, removes leftovers of
+        interrupted writes. Chunking settings of the index win over the arguments."""
+        store = Store(index_dir)
+        with store.lock():
+            manifest = store.read_manifest()
+            check_model(manifest, store.path, embedder.name, embedder.dim)
+            index = Index.load(store, manifest)
+            store.collect_garbage(manifest)
+        chunking = manifest["chunking"]
+        return cls(store, index, embedder, int(chunking["size"]), int(chunking["overlap"]))
+
+    @classmethod
+    def create(
+        cls,
+        index_dir: Path,
+        embedder: Embedder,
+        documents: Sequence[Document],
+        chunk_size: int,
+        chunk_overlap: int,
+        progress: bool = False,
+        language: str | None = None,
+    ) -> Collection:
+        """A new index of ``documents``, replacing whatever ``index_dir`` held; its language
+        is ``language`` or the majority language of ``documents``."""
+        if chunk_overlap >= chunk_size:
+            raise ValueError("overlap must be smaller than size")
+        store = Store(index_dir)
+        language = language or corpus_language(documents)
+        manifest = new_manifest(embedder, language, chunk_size, chunk_overlap)
+        index = Index(store.path, manifest, embedder.dim)
+        collection = cls(store, index, embedder, chunk_size, chunk_overlap)
+        with store.lock():
+            if store.exists():
+                try:
+                    previous = store.read_manifest()
+                    manifest["generation"] = int(previous.get("generation", 0)) + 1
+                except IndexMismatchError:
+                    pass
+            collection._write(list(documents), [], progress=progress, replace_all=True)
+        return collection
+
+    # ------------------------------------------------------------------- writing
+    def upsert(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
+        """Add or replace ``documents`` (by id); unchanged ones cost nothing."""
+        ids = [d.doc_id for d in documents]
+        for doc in documents:
+            if not doc.segments:
+                raise IngestError(
+                    f"document {doc.doc_id!r} has no text to index after cleaning (empty, or "
+                    "only boilerplate such as comment forms and source links)"
+                )
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise IngestError(f"document id {dup!r} appears twice in one request")
+        with self._mutex, self.store.lock():
+            self._refresh()
+            return self._write(list(documents), [], progress=progress)
+
+    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
+        """Delete documents; an unknown id fails the whole call before anything changes."""
+        with self._mutex, self.store.lock():
+            self._refresh()
+            missing = [d for d in doc_ids if d not in self.index.documents]
+            if missing:
+                raise DocumentNotFoundError(
+                    f"no document with id {missing[0]!r} in the collection "
+                    "(GET /documents or `qa list` shows the ids)"
+                )
+            return self._write([], list(dict.fromkeys(doc_ids)))
+
+    def _refresh(self) -> None:
+        """Reload from disk if another process committed since this one last looked."""
+        if not self.store.exists():
+            return
+        manifest = self.store.read_manifest()
+        if manifest.get("generation") != self.index.generation:
+            segments = [self.store.read_segment(entry) for entry in manifest["segments"]]
+            with self.index.lock.write():
+                self.index.reset(manifest)
+                self.index.apply(segments, (), manifest)
+
+    def _plan(
+        self, documents: list[Document]
+    ) -> tuple[list[Document], list[tuple[Document, StoredDocument]], list[WriteResult]]:
+        """Split incoming documents into those to embed, those whose vectors can be reused
+        (same text, other title/metadata), and the unchanged."""
+        embed, reuse, results = [], [], []
+        for doc in documents:
+            old = self.index.documents.get(doc.doc_id)
+            if old is None or old.sha256 != doc.sha256:
+                embed.append(doc)
+            elif (old.title, old.source, old.published, old.metadata) != (
+                doc.title,
+                doc.source,
+                doc.published,
+                doc.metadata,
+            ):
+                reuse.append((doc, old))
+            else:
+                results.append(WriteResult(doc.doc_id, "unchanged", old.n_chunks))
+        return embed, reuse, results
+
+    def _segment(
+        self,
+        embed: list[Document],
+        reuse: list[tuple[Document, StoredDocument]],
+        progress: bool,
+    ) -> SegmentData:
+        """Chunk and embed ``embed``; copy the stored vectors of ``reuse``; assign ids."""
+        next_ids = self.index.manifest["next_ids"]
+        next_chunk, next_sentence = int(next_ids["chunk"]), int(next_ids["sentence"])
+        dim = self.embedder.dim
+        chunks: list[Chunk] = []
+        for doc in embed:
+            doc_chunks = chunk_document(doc, self.chunk_size, self.chunk_overlap)
+            if not doc_chunks:
+                raise IngestError(f"document {doc.doc_id!r} has no text to index")
+            chunks.extend(doc_chunks)
+        chunk_ids = list(range(next_chunk, next_chunk + len(chunks)))
+        sentences = passage_sentences(chunks, chunk_ids)
+        texts = {d.doc_id: d.text for d in embed}
+        chunk_vectors = [
+            self.embedder.encode_passages([c.text for c in chunks], progress=progress).reshape(
+                -1, dim
+            )
+        ]
+        sentence_vectors = [
+            self.embedder.encode_passages(
+                [texts[s.doc_id][s.char_start : s.char_end] for s in sentences], progress=progress
+            ).reshape(-1, dim)
+        ]
+        if chunk_vectors[0].shape[0] != len(chunks):
+            raise ValueError(
+                f"embedder returned {chunk_vectors[0].shape} for {len(chunks)} passages"
+            )
+        # Same text and chunking: the same passages and sentences, so the stored vectors.
+        for _, old in reuse:
+            remap = {c: next_chunk + len(chunks) + k for k, c in enumerate(old.chunk_ids)}
+            chunks.extend(self.index.chunks[c] for c in old.chunk_ids)
+            chunk_ids.extend(remap.values())
+            chunk_vectors.append(self.index.chunk_matrix(old.chunk_ids))
+            for sid in old.sentence_ids:
+                s = self.index.sentences[sid]
+                sentences.append(replace(s, chunks=tuple(remap[c] for c in s.chunks)))
+            sentence_vectors.append(self.index.sentence_matrix(old.sentence_ids))
+        sentence_ids = list(range(next_sentence, next_sentence + len(sentences)))
+        name = self.store.new_segment_name()
+        return SegmentData(
+            name,
+            _stored(
+                [*embed, *(doc for doc, _ in reuse)],
+                chunks,
+                chunk_ids,
+                sentences,
+                sentence_ids,
+                name,
+            ),
+            np.asarray(chunk_ids, dtype=np.int64),
+            chunks,
+            np.ascontiguousarray(np.vstack(chunk_vectors), dtype=np.float32),
+            np.asarray(sentence_ids, dtype=np.int64),
+            sentences,
+            np.ascontiguousarray(np.vstack(sentence_vectors), dtype=np.float32),
+        )
+
+    def _write(
+        self,
+        documents: list[Document],
+        deletions: list[str],
+        progress: bool = False,
+        replace_all: bool = False,
+    ) -> list[WriteResult]:
+        started = time.perf_counter()
+        index = self.index
+        embed, reuse, results = self._plan(documents)
+        if replace_all:
+            embed, reuse, results = list(documents), [], []
+        segment = self._segment(embed, reuse, progress) if embed or reuse else None
+        replaced = [] if replace_all else [d.doc_id for d in embed if d.doc_id in index.documents]
+        replaced += [doc.doc_id for doc, _ in reuse]
+        removed = replaced + deletions
+        if segment is None and not removed and not replace_all:
+            return results
+
+        manifest = copy.deepcopy(index.manifest)
+        manifest["generation"] = int(manifest.get("generation", 0)) + 1
+        manifest["updated"] = now()
+        if replace_all:
+            manifest["segments"] = []
+        positions = {s["name"]: i for i, s in enumerate(manifest["segments"])}
+        for doc_id in removed:
+            manifest["segments"][positions[index.documents[doc_id].segment]]["deleted"].append(
+                doc_id
+            )
+        if segment is not None:
+            manifest["segments"].append(self.store.write_segment(segment))
+            manifest["next_ids"] = {
+                "chunk": int(manifest["next_ids"]["chunk"]) + len(segment.chunks),
+                "sentence": int(manifest["next_ids"]["sentence"]) + len(segment.sentences),
+            }
+        manifest["segments"] = [
+            s for s in manifest["segments"] if s["documents"] > len(s["deleted"])
+        ]
+        survivors = (
+            []
+            if replace_all
+            else [d for d in index.documents.values() if d.doc_id not in set(removed)]
+        )
+        fresh = segment.documents if segment else []
+        manifest["counts"] = {
+            "documents": len(survivors) + len(fresh),
+            "chunks": sum(d.n_chunks for d in survivors) + sum(d.n_chunks for d in fresh),
+            "sentences": sum(len(d.sentence_ids) for d in (*survivors, *fresh)),
+        }
+        manifest["write_seconds"] = round(time.perf_counter() - started, 3)
+        try:
+            self.store.commit(manifest)
+        except BaseException:
+            if segment is not None:
+                self.store.discard_segment(segment.name)
+            raise
+        dropped = {s["name"] for s in index.manifest["segments"]} - {
+            s["name"] for s in manifest["segments"]
+        }
+        with index.lock.write():
+            if replace_all:
+                index.reset(manifest)
+            index.apply([segment] if segment else [], removed, manifest)
+        if replace_all:
+            self.store.collect_garbage(manifest)
+        for name in dropped:
+            self.store.discard_segment(name)
+        for doc in embed:
+            status: Status = "updated" if doc.doc_id in replaced else "new"
+            results.append(WriteResult(doc.doc_id, status, index.documents[doc.doc_id].n_chunks))
+        for doc, _ in reuse:
+            results.append(WriteResult(doc.doc_id, "updated", index.documents[doc.doc_id].n_chunks))
+        results += [WriteResult(d, "deleted", 0) for d in deletions]
+        if len(manifest["segments"]) > MAX_SEGMENTS:
+            self.compact()
+        order = {d.doc_id: i for i, d in enumerate(documents)}
+        return sorted(results, key=lambda r: order.get(r.doc_id, len(order)))
+
+    def compact(self) -> None:
+        """Merge every segment into one, dropping deleted documents (ids are kept, so the
+        in-memory index does not change). Call with the write mutex and folder lock held."""
+        index = self.index
+        docs = list(index.documents.values())
+        chunk_ids = [c for d in docs for c in d.chunk_ids]
+        sentence_ids = [s for d in docs for s in d.sentence_ids]
+        name = self.store.new_segment_name()
+        stored = [replace(d, segment=name) for d in docs]
+        segment = SegmentData(
+            name,
+            stored,
+            np.asarray(chunk_ids, dtype=np.int64),
+            [index.chunks[c] for c in chunk_ids],
+            index.chunk_matrix(chunk_ids),
+            np.asarray(sentence_ids, dtype=np.int64),
+            [index.sentences[s] for s in sentence_ids],
+            index.sentence_matrix(sentence_ids),
+        )
+        manifest = copy.deepcopy(index.manifest)
+        manifest["generation"] = int(manifest["generation"]) + 1
+        manifest["updated"] = now()
+        manifest["segments"] = [self.store.write_segment(segment)]
+        try:
+            self.store.commit(manifest)
+        except BaseException:
+            self.store.discard_segment(name)
+            raise
+        with index.lock.write():
+            index.documents = {d.doc_id: d for d in stored}
+            index.manifest = manifest
+        self.store.collect_garbage(manifest)
+
+
+def _stored(
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    chunk_ids: Sequence[int],
+    sentences: Sequence[Sentence],
+    sentence_ids: Sequence[int],
+    segment: str,
+) -> list[StoredDocument]:
+    per_doc: dict[str, list[int]] = {}
+    for cid, chunk in zip(chunk_ids, chunks, strict=True):
+        per_doc.setdefault(chunk.doc_id, []).append(cid)
+    per_doc_sentences: dict[str, list[int]] = {}
+    for sid, sentence in zip(sentence_ids, sentences, strict=True):
+        per_doc_sentences.setdefault(sentence.doc_id, []).append(sid)
+    return [
+        StoredDocument(
+            d.doc_id,
+            d.title,
+            d.source,
+            d.sha256,
+            d.text,
+            d.published,
+            dict(d.metadata),
+            tuple(per_doc.get(d.doc_id, ())),
+            tuple(per_doc_sentences.get(d.doc_id, ())),
+            segment,
+        )
+        for d in documents
+    ]
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    index_dir: Path,
+    chunk_size: int,
+    chunk_overlap: int,
+    progress: bool = False,
+) -> Index:
+    """Chunk, embed and store ``documents`` as a new index in ``index_dir``."""
+    return Collection.create(
+        index_dir, embedder, documents, chunk_size, chunk_overlap, progress
+    ).index
