@@ -343,7 +343,7 @@ class Collection:
         try:
             self.store.commit(manifest)
         except BaseException:
-            if segment is not None:
+            if segment is not None and not self.store.names(segment.name):
                 self.store.discard_segment(segment.name)
             raise
         dropped = {s["name"] for s in index.manifest["segments"]} - {
@@ -394,7 +394,8 @@ class Collection:
         try:
             self.store.commit(manifest)
         except BaseException:
-            self.store.discard_segment(name)
+            if not self.store.names(name):
+                self.store.discard_segment(name)
             raise
         with index.lock.write():
             index.documents = {d.doc_id: d for d in stored}

@@ -117,6 +117,7 @@ class BM25Index:
             for term in counts:
                 postings = self.postings[term]
                 postings.dead += 1
+                postings.arrays = None
                 if postings.dead * 2 > len(postings.ids):
                     self._purge(term, postings)
 

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from qa.chunk import Chunk
-from qa.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
+from qa.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError, QAError
 
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
@@ -364,6 +364,14 @@ class Store:
             temp.unlink(missing_ok=True)
             raise
         _fsync_dir(self.path)
+
+    def names(self, segment: str) -> bool:
+        """Whether the committed manifest names ``segment`` (after a failed commit: whether
+        the failure came after the switch)."""
+        try:
+            return segment in {s["name"] for s in self.read_manifest()["segments"]}
+        except (QAError, OSError):
+            return False
 
     def discard_segment(self, name: str) -> None:
         shutil.rmtree(self.path / SEGMENTS / name, ignore_errors=True)

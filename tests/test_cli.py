@@ -1,19 +1,14 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from .conftest import HUANG_DOC, SEEDS, original_text, snapshot
+
+from .conftest import HUANG_DOC, SEEDS, original_text, running_server, snapshot
 
 runner = CliRunner()
 
@@ -91,35 +86,9 @@ def test_ask_without_index_and_bad_question(tmp_path, reuse_model):
     assert "question" in one_line_error(result)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_serve_answers_over_real_http(tmp_path, settings, seed_index):
+def test_serve_answers_over_real_http(settings, seed_index):
     """`qa serve` in its own process: model and index load at start-up, then plain HTTP."""
-    port = free_port()
-    env = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir)}
-    qa = Path(sys.executable).with_name("qa")
-    proc = subprocess.Popen(
-        [str(qa), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                if httpx.get(base + "/health", timeout=2).json()["status"] == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.5)
+    with running_server(settings.index_dir) as base:
         response = httpx.post(
             base + "/query", json={"question": "what did Huang say about investors?"}, timeout=30
         )
@@ -127,6 +96,3 @@ def test_serve_answers_over_real_http(tmp_path, settings, seed_index):
         c = best["citation"]
         assert c["doc_id"] == HUANG_DOC
         assert original_text(HUANG_DOC)[c["char_start"] : c["char_end"]] == best["text"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from qa.core.errors import IndexMismatchError, IndexNotFoundError
 from qa.collection import build_index, open_index
+from qa.core.errors import IndexMismatchError, IndexNotFoundError
 from qa.store import FORMAT_VERSION, MANIFEST, SEGMENT_FILES, manifest_checksum
 
 from .conftest import CANTOR_DOC, HUANG_DOC, snapshot

@@ -101,11 +101,9 @@ async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"document is larger than the limit of {limit} bytes")
-    data = b""
-    async for piece in request.stream():
-        data += piece
-        if len(data) > limit:
-            raise HTTPException(413, f"document is larger than the limit of {limit} bytes")
+    data = await request.body()  # kept by the request, so a form can still be parsed
+    if len(data) > limit:
+        raise HTTPException(413, f"document is larger than the limit of {limit} bytes")
     return data
 
 

@@ -1,0 +1,218 @@
+"""Adding, updating and deleting documents: incremental, complete, atomic on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date
+
+import pytest
+
+from qa.collection import Collection, open_index
+from qa.core.errors import DocumentNotFoundError, IngestError
+from qa.index import Filters
+from qa.ingest import make_text_document
+from qa.search import DenseRetriever, LexicalRetriever, search
+from qa.store import Store
+
+from .conftest import CANTOR_DOC, HUANG_DOC, snapshot
+
+PETRO = (
+    "Petrobras anuncia lucro recorde\n\n"
+    "A Petrobras anunciou lucro recorde de R$ 30 bilhões no terceiro trimestre, segundo o "
+    "relatório divulgado pela empresa nesta quinta-feira. A produção de petróleo do pré-sal "
+    "cresceu 12% no período."
+)
+VALE = (
+    "Vale registra prejuízo\n\n"
+    "A mineradora Vale registrou prejuízo de R$ 4 bilhões no trimestre por causa da queda do "
+    "preço do minério de ferro na China, informou a companhia."
+)
+
+
+class CountingEmbedder:
+    """The real model, counting the passages it is asked to embed."""
+
+    def __init__(self, real):
+        self.real, self.name, self.dim = real, real.name, real.dim
+        self.passages = 0
+
+    def encode_passages(self, texts, progress=False):
+        self.passages += len(texts)
+        return self.real.encode_passages(texts, progress=progress)
+
+    def encode_queries(self, texts):
+        return self.real.encode_queries(texts)
+
+
+@pytest.fixture
+def collection(settings, seed_index, embedder, tmp_path):
+    shutil.copytree(settings.index_dir, tmp_path / "index")
+    return Collection.open(tmp_path / "index", CountingEmbedder(embedder), 700, 150)
+
+
+def traces(index, doc_id):
+    """Everything in memory that still belongs to ``doc_id``."""
+    found = [c for c in index.chunks.values() if c.doc_id == doc_id]
+    found += [s for s in index.sentences.values() if s.doc_id == doc_id]
+    found += [cid for cid in index.lexical.doc_terms if cid not in index.chunks]
+    return found
+
+
+def consistent(index):
+    assert index.vectors.ntotal == len(index.chunks) == len(index.lexical)
+    assert index.sentence_vectors.ntotal == len(index.sentences)
+    assert sum(d.n_chunks for d in index.documents.values()) == len(index.chunks)
+    counts = index.manifest["counts"]
+    assert counts == {
+        "documents": len(index.documents),
+        "chunks": len(index.chunks),
+        "sentences": len(index.sentences),
+    }
+    for cid, chunk in index.chunks.items():
+        assert index.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
+        assert cid in index.documents[chunk.doc_id].chunk_ids
+
+
+def test_add_update_delete_leave_no_stale_trace(collection, embedder):
+    index = collection.index
+    petro = make_text_document("petro.txt", PETRO, "test")
+    [result] = collection.upsert([petro])
+    assert (result.status, result.chunks) == ("new", 1)
+    embedded = collection.embedder.passages
+    assert embedded == 1 + len(index.documents["petro.txt"].sentence_ids)
+    consistent(index)
+    dense = DenseRetriever(embedder, index)
+    assert search(dense, index, "Petrobras record profit", 1).hits[0].chunk.doc_id == "petro.txt"
+
+    # same content again: nothing embedded, nothing written
+    before = snapshot(collection.store.path)
+    assert collection.upsert([petro])[0].status == "unchanged"
+    assert collection.embedder.passages == embedded
+    assert snapshot(collection.store.path) == before
+
+    # new text under the same id: only the new version can be found
+    [result] = collection.upsert([make_text_document("petro.txt", VALE, "test")])
+    assert result.status == "updated"
+    consistent(index)
+    texts = [c.text for c in index.chunks.values() if c.doc_id == "petro.txt"]
+    assert texts and all("Petrobras" not in t for t in texts)
+    lexical = LexicalRetriever(index)
+    hits = search(lexical, index, "Petrobras pré-sal", 5).hits
+    assert all(h.chunk.doc_id != "petro.txt" for h in hits)
+
+    # metadata only: vectors reused, not re-embedded
+    embedded = collection.embedder.passages
+    changed = make_text_document("petro.txt", VALE, "test", metadata={"desk": "economia"})
+    assert collection.upsert([changed])[0].status == "updated"
+    assert collection.embedder.passages == embedded
+    assert index.documents["petro.txt"].metadata == {"desk": "economia"}
+    consistent(index)
+
+    collection.delete(["petro.txt"])
+    assert "petro.txt" not in index.documents and not traces(index, "petro.txt")
+    consistent(index)
+    assert set(index.documents) == {HUANG_DOC, CANTOR_DOC}
+
+    # the disk holds the same state, and only the segments the manifest names
+    loaded = open_index(collection.store.path)
+    assert set(loaded.documents) == {HUANG_DOC, CANTOR_DOC}
+    assert loaded.chunks == index.chunks
+    consistent(loaded)
+    assert {p.name for p in (collection.store.path / "segments").iterdir()} == {
+        s["name"] for s in loaded.manifest["segments"]
+    }
+
+
+def test_bad_writes_change_nothing(collection):
+    before = snapshot(collection.store.path)
+    with pytest.raises(DocumentNotFoundError, match="no document with id 'nope'"):
+        collection.delete([HUANG_DOC, "nope"])
+    with pytest.raises(IngestError, match="no text to index"):
+        collection.upsert([make_text_document("empty.txt", "Deixe um comentário", "test")])
+    doc = make_text_document("a.txt", PETRO, "test")
+    with pytest.raises(IngestError, match="appears twice"):
+        collection.upsert([doc, doc])
+    assert snapshot(collection.store.path) == before
+    assert set(collection.index.documents) == {HUANG_DOC, CANTOR_DOC}
+
+
+def test_filters_apply_before_the_top_k(collection, embedder):
+    collection.upsert(
+        [
+            make_text_document(
+                "petro.txt", PETRO, "agencia", published="2025-10-30", metadata={"desk": "eco"}
+            ),
+            make_text_document(
+                "vale.txt", VALE, "jornal", published="2025-11-05", metadata={"desk": "eco"}
+            ),
+        ]
+    )
+    index = collection.index
+    dense = DenseRetriever(embedder, index)
+    question = "what did Huang say about investors?"
+    only = search(dense, index, question, 3, Filters(doc_ids=frozenset({"vale.txt"}))).hits
+    assert [h.chunk.doc_id for h in only] == ["vale.txt"]
+    huang = Filters(doc_ids=frozenset({HUANG_DOC}))
+    hits = search(dense, index, "Petrobras lucro", 5, huang).hits
+    assert len(hits) == 5 and {h.chunk.doc_id for h in hits} == {HUANG_DOC}
+    cases = {
+        Filters(source="jornal"): {"vale.txt"},
+        Filters(published_after=date(2025, 11, 1)): {"vale.txt"},
+        Filters(published_before=date(2025, 11, 1)): {"petro.txt"},
+        Filters(metadata=(("desk", "eco"),)): {"petro.txt", "vale.txt"},
+        Filters(metadata=(("desk", "esporte"),)): set(),
+    }
+    for filters, expected in cases.items():
+        for retriever in (dense, LexicalRetriever(index)):
+            hits = search(retriever, index, "lucro prejuízo trimestre", 10, filters).hits
+            assert {h.chunk.doc_id for h in hits} == expected, filters
+
+
+def test_compaction_keeps_every_document_and_drops_deleted_ones(collection, monkeypatch):
+    import qa.collection
+
+    monkeypatch.setattr(qa.collection, "MAX_SEGMENTS", 2)
+    collection.upsert([make_text_document("p.txt", PETRO, "t")])
+    collection.upsert([make_text_document("v.txt", VALE, "t")])
+    collection.delete([HUANG_DOC])
+    assert len(collection.index.manifest["segments"]) <= 2
+    loaded = open_index(collection.store.path)
+    assert set(loaded.documents) == {CANTOR_DOC, "p.txt", "v.txt"}
+    assert loaded.chunks == collection.index.chunks
+    consistent(loaded)
+
+
+@pytest.mark.parametrize("step", range(10))
+def test_a_write_interrupted_at_any_file_operation_leaves_old_or_new_state(
+    collection, monkeypatch, step
+):
+    """Fail the n-th durable file operation of an update (as a crash there would)."""
+    calls = {"n": 0}
+
+    def failing(real):
+        def wrapper(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == step + 1:
+                raise OSError("disk gone")
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(os, "fsync", failing(os.fsync))
+    path = collection.store.path
+    original = collection.index.documents[HUANG_DOC].text
+    try:
+        collection.upsert([make_text_document(HUANG_DOC, PETRO, "t")])
+        interrupted = False
+    except OSError:
+        interrupted = True
+    monkeypatch.undo()
+    reopened = Collection.open(path, collection.embedder, 700, 150)
+    text = reopened.index.documents[HUANG_DOC].text
+    assert text == PETRO if not interrupted else text in (original, PETRO)
+    assert set(reopened.index.documents) == {HUANG_DOC, CANTOR_DOC}
+    consistent(reopened.index)
+    assert {p.name for p in (path / "segments").iterdir()} == {
+        s["name"] for s in Store(path).read_manifest()["segments"]
+    }
