@@ -109,15 +109,14 @@ def add(
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Add or update articles in the index (only new or changed text is embedded)."""
-    from qa.ingest import HTML_SUFFIXES, documents_from_file, iter_source, read_utf8
+    from qa.ingest import HTML_SUFFIXES, documents_from_file, iter_source, read_bytes
 
     settings = _settings(index_dir)
     try:
         docs = []
         for path in paths:
             if path.is_file() and path.suffix.lower() in HTML_SUFFIXES:
-                read_utf8(path)
-                docs += documents_from_file(path.name, path.read_bytes(), str(path))
+                docs += documents_from_file(path.name, read_bytes(path), str(path))
             else:
                 docs += list(iter_source(path))
         started = time.perf_counter()

@@ -106,10 +106,6 @@ def open_index(index_dir: Path, model_name: str | None = None, dim: int | None =
     return Index.load(store, manifest)
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    return Store(index_dir).read_manifest()
-
-
 class Collection:
     """The index of one folder, open for reading and writing."""
 
@@ -299,9 +295,10 @@ class Collection:
     ) -> list[WriteResult]:
         started = time.perf_counter()
         index = self.index
-        embed, reuse, results = self._plan(documents)
         if replace_all:
             embed, reuse, results = list(documents), [], []
+        else:
+            embed, reuse, results = self._plan(documents)
         segment = self._segment(embed, reuse, progress) if embed or reuse else None
         replaced = [] if replace_all else [d.doc_id for d in embed if d.doc_id in index.documents]
         replaced += [doc.doc_id for doc, _ in reuse]
@@ -328,16 +325,18 @@ class Collection:
         manifest["segments"] = [
             s for s in manifest["segments"] if s["documents"] > len(s["deleted"])
         ]
-        survivors = (
-            []
-            if replace_all
-            else [d for d in index.documents.values() if d.doc_id not in set(removed)]
-        )
+        # Counts change by what leaves and what arrives: no pass over the collection.
+        counts = dict.fromkeys(manifest["counts"], 0) if replace_all else manifest["counts"]
+        gone = [index.documents[d] for d in removed]
         fresh = segment.documents if segment else []
         manifest["counts"] = {
-            "documents": len(survivors) + len(fresh),
-            "chunks": sum(d.n_chunks for d in survivors) + sum(d.n_chunks for d in fresh),
-            "sentences": sum(len(d.sentence_ids) for d in (*survivors, *fresh)),
+            "documents": counts["documents"] - len(gone) + len(fresh),
+            "chunks": counts["chunks"]
+            - sum(d.n_chunks for d in gone)
+            + sum(d.n_chunks for d in fresh),
+            "sentences": counts["sentences"]
+            - sum(len(d.sentence_ids) for d in gone)
+            + sum(len(d.sentence_ids) for d in fresh),
         }
         manifest["write_seconds"] = round(time.perf_counter() - started, 3)
         try:

@@ -211,13 +211,17 @@ def make_text_document(
     )
 
 
-def read_utf8(path: Path) -> str:
-    """The text of ``path`` exactly as stored (no newline translation), or a readable error."""
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, or a readable error."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
-    return decode_utf8(data, str(path))
+
+
+def read_utf8(path: Path) -> str:
+    """The text of ``path`` exactly as stored (no newline translation), or a readable error."""
+    return decode_utf8(read_bytes(path), str(path))
 
 
 def _is_jsonl(path: Path) -> bool:

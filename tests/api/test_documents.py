@@ -51,16 +51,12 @@ def counts(base):
 
 
 def test_add_update_delete_and_restart(index_copy):
+    fab = {"id": "fab", "text": STORY, "metadata": {"desk": "eco"}, "published": "2025-10-01"}
     with running_server(index_copy) as base:
         docs0, chunks0 = counts(base)
         r = httpx.post(
             base + "/documents",
-            json={
-                "id": "fab",
-                "text": STORY,
-                "metadata": {"desk": "eco"},
-                "published": "2025-10-01",
-            },
+            json=fab,
             timeout=60,
         )
         assert r.status_code == 201, r.text
@@ -74,12 +70,7 @@ def test_add_update_delete_and_restart(index_copy):
 
         again = httpx.post(
             base + "/documents",
-            json={
-                "id": "fab",
-                "text": STORY,
-                "metadata": {"desk": "eco"},
-                "published": "2025-10-01",
-            },
+            json=fab,
             timeout=60,
         )
         assert again.status_code == 200 and again.json()["documents"][0]["status"] == "unchanged"
@@ -87,8 +78,8 @@ def test_add_update_delete_and_restart(index_copy):
         r = httpx.put(base + "/documents/fab", json={"text": UPDATED}, timeout=60)
         assert r.status_code == 200 and r.json()["documents"][0]["status"] == "updated"
         results = ask(base, "fábrica de chips em Manaus memórias", 10)
-        fab = [x for x in results if x["citation"]["doc_id"] == "fab"]
-        assert fab and all("Manaus" not in x["text"] and "Campinas" in x["text"] for x in fab)
+        hits = [x for x in results if x["citation"]["doc_id"] == "fab"]
+        assert hits and all("Manaus" not in x["text"] and "Campinas" in x["text"] for x in hits)
         assert ask(base, "battery plant in Campinas", 1)[0]["citation"]["doc_id"] == "fab"
         updated_chunks = r.json()["documents"][0]["chunks"]
         assert counts(base) == (docs0 + 1, chunks0 + updated_chunks)
