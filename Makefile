@@ -29,7 +29,7 @@ index: install
 	$(BIN)/qa index --source seeds
 
 run: install
-	@test -f index/CURRENT || $(BIN)/qa index --source seeds
+	@test -f index/manifest.json || $(BIN)/qa index --source seeds
 	$(BIN)/qa serve --host $(HOST) --port $(PORT)
 
 test: install-test
@@ -46,4 +46,4 @@ lint: install-test
 	$(BIN)/ruff format --check qa tests
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/gen-* index/.build-*
+	rm -rf $(VENV) index/manifest.json index/segments index/.lock index/CURRENT index/gen-* index/.build-*
