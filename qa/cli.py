@@ -66,6 +66,7 @@ def index(
     from qa.collection import build_index
     from qa.embed import load_embedder
     from qa.ingest import load_documents
+    from qa.service import ann_policy
 
     settings = _settings(index_dir)
     sources = source or settings.sources
@@ -81,6 +82,7 @@ def index(
             settings.chunk_size,
             settings.chunk_overlap,
             progress=sys.stderr.isatty(),
+            ann=ann_policy(settings),
         )
     except QAError as exc:
         _fail(str(exc))
@@ -141,6 +143,41 @@ def remove(
         _fail(str(exc))
     for r in results:
         typer.echo(f"deleted {r.doc_id}")
+
+
+@app.command()
+def reindex(
+    ann: Annotated[
+        str | None,
+        typer.Option("--ann", help="Vector index kind: auto, flat or ivf (default: QA_ANN)."),
+    ] = None,
+    nprobe: Annotated[
+        int | None, typer.Option("--nprobe", min=1, help="ivf: lists read per query.")
+    ] = None,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Rebuild the vector indexes from the stored vectors (nothing is re-embedded)."""
+    settings = _settings(index_dir)
+    if ann is not None and ann not in ("auto", "flat", "ivf"):
+        _fail(f"--ann must be auto, flat or ivf, not {ann!r}")
+    update: dict[str, object] = {"ann": ann or settings.ann}
+    if nprobe is not None:
+        update["ann_nprobe"] = nprobe
+    settings = settings.model_copy(update=update)
+    try:
+        started = time.perf_counter()
+        service = _writer(settings)
+        collection = service.collection
+        if collection is None:
+            _fail(service.index_error or "no index")
+        assert collection is not None
+        ann_record = collection.reindex()
+    except QAError as exc:
+        _fail(str(exc))
+    for which, record in ann_record.items():
+        spec = ", ".join(f"{k}={v}" for k, v in record.items() if k != "centroids")
+        typer.echo(f"{which:9} {spec}")
+    typer.echo(f"rebuilt in {time.perf_counter() - started:.1f} s")
 
 
 @app.command("list")

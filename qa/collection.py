@@ -26,10 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from qa.ann import DEFAULT_NPROBE, FLAT_MAX, AnnSpec, VectorIndex, choose_spec, train_centroids
 from qa.chunk import Chunk, chunk_document
 from qa.core.errors import DocumentNotFoundError, IndexMismatchError, IngestError
-from qa.embed import Embedder
-from qa.index import Index, passage_sentences
+from qa.embed import Embedder, embedder_backend
+from qa.index import Index, ann_spec, passage_sentences
 from qa.ingest import Document
 from qa.language import DEFAULT_LANGUAGES, detector
 from qa.store import (
@@ -53,6 +54,21 @@ class WriteResult:
     chunks: int
 
 
+@dataclass(frozen=True)
+class AnnPolicy:
+    """How a collection picks its vector index kind (see :func:`qa.ann.choose_spec`)."""
+
+    mode: str = "auto"  # auto | flat | ivf
+    flat_max: int = FLAT_MAX
+    nprobe: int = DEFAULT_NPROBE
+
+    def spec(self, n: int, current: AnnSpec) -> AnnSpec:
+        return choose_spec(n, current, self.mode, self.flat_max, self.nprobe)
+
+
+VECTOR_KINDS = ("chunks", "sentences")
+
+
 def corpus_language(documents: Sequence[Document]) -> str:
     """The majority language of the documents' texts (ISO 639-1)."""
     return detector(DEFAULT_LANGUAGES).majority([d.text for d in documents] or [""])
@@ -69,12 +85,13 @@ def new_manifest(
         "model": {
             "name": embedder.name,
             "dim": embedder.dim,
+            "backend": embedder_backend(embedder),
             "query_prompt": getattr(embedder, "query_prompt", None),
             "passage_prompt": getattr(embedder, "passage_prompt", None),
         },
         "metric": "cosine (inner product of L2-normalised vectors)",
         "language": language,
-        "vector_index": "IndexIDMap2(IndexFlatIP)",
+        "ann": {which: AnnSpec().record() for which in VECTOR_KINDS},
         "chunking": {"size": chunk_size, "overlap": chunk_overlap, "unit": "characters"},
         "next_ids": {"chunk": 0, "sentence": 0},
         "counts": {"documents": 0, "chunks": 0, "sentences": 0},
@@ -110,16 +127,28 @@ class Collection:
     """The index of one folder, open for reading and writing."""
 
     def __init__(
-        self, store: Store, index: Index, embedder: Embedder, chunk_size: int, chunk_overlap: int
+        self,
+        store: Store,
+        index: Index,
+        embedder: Embedder,
+        chunk_size: int,
+        chunk_overlap: int,
+        ann: AnnPolicy | None = None,
     ) -> None:
         self.store, self.index, self.embedder = store, index, embedder
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
+        self.ann = ann or AnnPolicy()
         self._mutex = threading.Lock()
 
     # -------------------------------------------------------------------- opening
     @classmethod
     def open(
-        cls, index_dir: Path, embedder: Embedder, chunk_size: int, chunk_overlap: int
+        cls,
+        index_dir: Path,
+        embedder: Embedder,
+        chunk_size: int,
+        chunk_overlap: int,
+        ann: AnnPolicy | None = None,
     ) -> Collection:
         """Open an existing index: checks model and checksums, removes leftovers of
         interrupted writes. Chunking settings of the index win over the arguments."""
@@ -130,7 +159,7 @@ class Collection:
             index = Index.load(store, manifest)
             store.collect_garbage(manifest)
         chunking = manifest["chunking"]
-        return cls(store, index, embedder, int(chunking["size"]), int(chunking["overlap"]))
+        return cls(store, index, embedder, int(chunking["size"]), int(chunking["overlap"]), ann)
 
     @classmethod
     def create(
@@ -142,6 +171,7 @@ class Collection:
         chunk_overlap: int,
         progress: bool = False,
         language: str | None = None,
+        ann: AnnPolicy | None = None,
     ) -> Collection:
         """A new index of ``documents``, replacing whatever ``index_dir`` held; its language
         is ``language`` or the majority language of ``documents``."""
@@ -151,7 +181,7 @@ class Collection:
         language = language or corpus_language(documents)
         manifest = new_manifest(embedder, language, chunk_size, chunk_overlap)
         index = Index(store.path, manifest, embedder.dim)
-        collection = cls(store, index, embedder, chunk_size, chunk_overlap)
+        collection = cls(store, index, embedder, chunk_size, chunk_overlap, ann)
         with store.lock():
             if store.exists():
                 try:
@@ -198,8 +228,9 @@ class Collection:
         manifest = self.store.read_manifest()
         if manifest.get("generation") != self.index.generation:
             segments = [self.store.read_segment(entry) for entry in manifest["segments"]]
+            centroids = self.store.read_centroids(manifest)
             with self.index.lock.write():
-                self.index.reset(manifest)
+                self.index.reset(manifest, centroids)
                 self.index.apply(segments, (), manifest)
 
     def _plan(
@@ -306,6 +337,7 @@ class Collection:
         if segment is None and not removed and not replace_all:
             return results
 
+        index_manifest_before = index.manifest
         manifest = copy.deepcopy(index.manifest)
         manifest["generation"] = int(manifest.get("generation", 0)) + 1
         manifest["updated"] = now()
@@ -338,6 +370,7 @@ class Collection:
             - sum(len(d.sentence_ids) for d in gone)
             + sum(len(d.sentence_ids) for d in fresh),
         }
+        rebuilt = self._plan_vectors(manifest, segment, removed, replace_all)
         manifest["write_seconds"] = round(time.perf_counter() - started, 3)
         try:
             self.store.commit(manifest)
@@ -350,8 +383,10 @@ class Collection:
         }
         with index.lock.write():
             if replace_all:
-                index.reset(manifest)
-            index.apply([segment] if segment else [], removed, manifest)
+                index.reset(manifest, {w: v.centroids for w, v in rebuilt.items()})
+            index.apply([segment] if segment else [], removed, manifest, rebuilt)
+        for file in _centroid_files(index_manifest_before) - _centroid_files(manifest):
+            (self.store.path / file).unlink(missing_ok=True)
         if replace_all:
             self.store.collect_garbage(manifest)
         for name in dropped:
@@ -366,6 +401,82 @@ class Collection:
             self.compact()
         order = {d.doc_id: i for i, d in enumerate(documents)}
         return sorted(results, key=lambda r: order.get(r.doc_id, len(order)))
+
+    def _plan_vectors(
+        self,
+        manifest: dict[str, Any],
+        segment: SegmentData | None,
+        removed: Sequence[str],
+        replace_all: bool,
+        force: bool = False,
+    ) -> dict[str, VectorIndex]:
+        """Choose each vector index's kind for the new state (``manifest``'s counts); where it
+        changes, train centroids (written to disk, named in ``manifest``) and build the new
+        index with every vector of the new state (``force``: rebuild every index). Returns
+        the rebuilt indexes."""
+        ann = manifest.setdefault("ann", {})
+        rebuilt: dict[str, VectorIndex] = {}
+        for which in VECTOR_KINDS:
+            current = ann_spec(manifest, which)
+            spec = self.ann.spec(int(manifest["counts"][which]), current)
+            if not force and spec == current and not (replace_all and spec.kind == "ivf"):
+                continue
+            ids, vectors = self._state_vectors(which, segment, removed, replace_all)
+            spec = replace(spec, trained_on=len(ids)) if spec.kind == "ivf" else spec
+            record = spec.record()
+            centroids = None
+            if spec.kind == "ivf":
+                centroids = train_centroids(vectors, spec.nlist)
+                spec = replace(spec, nlist=len(centroids))
+                record = spec.record() | {"centroids": self.store.write_centroids(centroids)}
+            vector_index = VectorIndex(self.embedder.dim, spec, centroids)
+            vector_index.add(ids, vectors)
+            ann[which], rebuilt[which] = record, vector_index
+        return rebuilt
+
+    def _state_vectors(
+        self,
+        which: str,
+        segment: SegmentData | None,
+        removed: Sequence[str],
+        replace_all: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of every passage (``chunks``) or sentence of the state a write
+        leads to: the kept ones of the index plus the segment's."""
+        ids: list[np.ndarray] = []
+        vectors: list[np.ndarray] = []
+        if not replace_all:
+            gone = set(removed)
+            kept = [d for d in self.index.documents.values() if d.doc_id not in gone]
+            attr = "chunk_ids" if which == "chunks" else "sentence_ids"
+            old = np.asarray([i for d in kept for i in getattr(d, attr)], dtype=np.int64)
+            source = self.index.vectors if which == "chunks" else self.index.sentence_vectors
+            ids.append(old)
+            vectors.append(source.reconstruct(old))
+        if segment is not None:
+            ids.append(segment.chunk_ids if which == "chunks" else segment.sentence_ids)
+            vectors.append(segment.chunk_vectors if which == "chunks" else segment.sentence_vectors)
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, self.embedder.dim), np.float32)
+        return np.concatenate(ids), np.ascontiguousarray(np.vstack(vectors), dtype=np.float32)
+
+    def reindex(self) -> dict[str, Any]:
+        """Rebuild the vector indexes from the stored vectors (no embedding) with the kinds
+        the collection's policy chooses; returns the new ``ann`` record of the manifest."""
+        with self._mutex, self.store.lock():
+            self._refresh()
+            index = self.index
+            manifest = copy.deepcopy(index.manifest)
+            manifest["generation"] = int(manifest.get("generation", 0)) + 1
+            manifest["updated"] = now()
+            old_files = _centroid_files(manifest)
+            rebuilt = self._plan_vectors(manifest, None, [], False, force=True)
+            self.store.commit(manifest)
+            with index.lock.write():
+                index.apply([], [], manifest, rebuilt)
+            for file in old_files - _centroid_files(manifest):
+                (self.store.path / file).unlink(missing_ok=True)
+            return dict(manifest["ann"])
 
     def compact(self) -> None:
         """Merge every segment into one, dropping deleted documents (ids are kept, so the
@@ -400,6 +511,12 @@ class Collection:
             index.documents = {d.doc_id: d for d in stored}
             index.manifest = manifest
         self.store.collect_garbage(manifest)
+
+
+def _centroid_files(manifest: dict[str, Any]) -> set[str]:
+    return {
+        r["centroids"]["file"] for r in (manifest.get("ann") or {}).values() if r.get("centroids")
+    }
 
 
 def _stored(
@@ -440,8 +557,9 @@ def build_index(
     chunk_size: int,
     chunk_overlap: int,
     progress: bool = False,
+    ann: AnnPolicy | None = None,
 ) -> Index:
     """Chunk, embed and store ``documents`` as a new index in ``index_dir``."""
     return Collection.create(
-        index_dir, embedder, documents, chunk_size, chunk_overlap, progress
+        index_dir, embedder, documents, chunk_size, chunk_overlap, progress, ann=ann
     ).index

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from qa.collection import build_index, open_index
 from qa.core.config import Settings
 from qa.core.errors import QAError
-from qa.embed import Embedder
+from qa.embed import Embedder, embedder_backend
 from qa.ingest import json_object, load_documents
 from qa.metrics import METRICS, Judged, collapse_to_documents, judge_documents, mean_metrics
 from qa.metrics import percentile as pct
@@ -376,7 +376,13 @@ def evaluation_index_dir(
             key.update(path.name.encode() + b"\0" + path.read_bytes())
     key.update(
         json.dumps(
-            [embedder.name, settings.chunk_size, settings.chunk_overlap, FORMAT_VERSION]
+            [
+                embedder.name,
+                embedder_backend(embedder),
+                settings.chunk_size,
+                settings.chunk_overlap,
+                FORMAT_VERSION,
+            ]
         ).encode()
     )
     return settings.index_dir / "benchmarks" / f"{name}-{key.hexdigest()[:12]}"

@@ -1,8 +1,8 @@
 """The loaded index: FAISS vectors, BM25 postings, passages, sentences and documents.
 
-Passages and sentences have global integer ids (never reused); the FAISS indexes map
-those ids to vectors (``IndexIDMap2`` over an exact inner-product index), so a document
-can be added or removed without touching the others. An :class:`Index` is changed only
+Passages and sentences have global integer ids (never reused); the vector indexes
+(:mod:`qa.ann`: exact or IVF, as the manifest says) map those ids to vectors, so a
+document can be added or removed without touching the others. An :class:`Index` is changed only
 by :meth:`Index.apply`, called by the collection under the write side of ``lock``;
 queries hold the read side, so every answer comes from one consistent state.
 """
@@ -15,9 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
+from qa.ann import AnnSpec, VectorIndex
 from qa.chunk import Chunk, sentence_spans
 from qa.core.locks import RWLock
 from qa.lexical import BM25Index
@@ -82,52 +82,49 @@ class Selection:
     chunk_mask: np.ndarray  # boolean over passage ids, for the lexical side
 
 
-def _flat(dim: int) -> faiss.IndexIDMap2:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
-def _nearest(
-    vectors: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-) -> list[tuple[int, float]]:
-    """Ids and inner-product scores of the ``k`` nearest vectors to one query vector,
-    among ``allowed`` ids when given (filtered inside FAISS, before the top-k)."""
-    limit = vectors.ntotal if allowed is None else min(vectors.ntotal, len(allowed))
-    k = min(k, limit)
-    if k <= 0:
-        return []
-    q = query.reshape(1, -1).astype(np.float32)
-    if allowed is None:
-        scores, ids = vectors.search(q, k)
-    else:
-        selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
-        scores, ids = vectors.search(q, k, params=faiss.SearchParameters(sel=selector))
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+def ann_spec(manifest: dict[str, Any], which: str) -> AnnSpec:
+    """The vector index kind the manifest names for ``chunks`` or ``sentences`` (flat when
+    it names none)."""
+    return AnnSpec.from_record((manifest.get("ann") or {}).get(which))
 
 
 class Index:
     """One collection in memory (see the module docstring)."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], dim: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        dim: int,
+        centroids: dict[str, np.ndarray | None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.dim = dim
         self.lock = RWLock()
-        self.reset(manifest)
+        self.reset(manifest, centroids)
 
-    def reset(self, manifest: dict[str, Any]) -> None:
-        """Forget every document (call with the write lock when others may read)."""
+    def reset(
+        self, manifest: dict[str, Any], centroids: dict[str, np.ndarray | None] | None = None
+    ) -> None:
+        """Forget every document (call with the write lock when others may read); the vector
+        indexes get the kinds the manifest names (``centroids``: those of its ivf indexes)."""
         self.manifest = manifest
         self.documents: dict[str, StoredDocument] = {}
         self.chunks: dict[int, Chunk] = {}
         self.sentences: dict[int, Sentence] = {}
         self.chunk_sentences: dict[int, list[int]] = {}
-        self.vectors = _flat(self.dim)
-        self.sentence_vectors = _flat(self.dim)
+        centroids = centroids or {}
+        self.vectors = VectorIndex(self.dim, ann_spec(manifest, "chunks"), centroids.get("chunks"))
+        self.sentence_vectors = VectorIndex(
+            self.dim, ann_spec(manifest, "sentences"), centroids.get("sentences")
+        )
         self.lexical = BM25Index(self.language)
 
     @classmethod
     def load(cls, store: Store, manifest: dict[str, Any]) -> Index:
         """The collection described by ``manifest`` (files checked against its checksums)."""
-        index = cls(store.path, manifest, int(manifest["model"]["dim"]))
+        dim = int(manifest["model"]["dim"])
+        index = cls(store.path, manifest, dim, store.read_centroids(manifest))
         index.apply([store.read_segment(entry) for entry in manifest["segments"]], (), manifest)
         return index
 
@@ -147,10 +144,17 @@ class Index:
 
     # ------------------------------------------------------------------- changes
     def apply(
-        self, added: Sequence[SegmentData], removed: Iterable[str], manifest: dict[str, Any]
+        self,
+        added: Sequence[SegmentData],
+        removed: Iterable[str],
+        manifest: dict[str, Any],
+        rebuilt: dict[str, VectorIndex] | None = None,
     ) -> None:
         """Remove the documents ``removed`` (every passage, sentence, vector and posting of
-        them), then add the segments ``added``; ``manifest`` becomes the index's manifest."""
+        them), then add the segments ``added``; ``manifest`` becomes the index's manifest.
+        ``rebuilt`` replaces the ``chunks`` and/or ``sentences`` vector index by one that
+        already holds the vectors of the new state."""
+        rebuilt = rebuilt or {}
         chunk_drop: list[int] = []
         sentence_drop: list[int] = []
         for doc_id in removed:
@@ -160,20 +164,21 @@ class Index:
             chunk_drop.extend(doc.chunk_ids)
             sentence_drop.extend(doc.sentence_ids)
         if chunk_drop:
-            self.vectors.remove_ids(np.asarray(chunk_drop, dtype=np.int64))
+            if "chunks" not in rebuilt:
+                self.vectors.remove(np.asarray(chunk_drop, dtype=np.int64))
             self.lexical.remove(chunk_drop)
             for cid in chunk_drop:
                 self.chunks.pop(cid, None)
                 self.chunk_sentences.pop(cid, None)
-        if sentence_drop:
-            self.sentence_vectors.remove_ids(np.asarray(sentence_drop, dtype=np.int64))
-            for sid in sentence_drop:
-                self.sentences.pop(sid, None)
+        if sentence_drop and "sentences" not in rebuilt:
+            self.sentence_vectors.remove(np.asarray(sentence_drop, dtype=np.int64))
+        for sid in sentence_drop:
+            self.sentences.pop(sid, None)
         for seg in added:
-            if len(seg.chunks):
-                self.vectors.add_with_ids(seg.chunk_vectors, seg.chunk_ids)
-            if len(seg.sentences):
-                self.sentence_vectors.add_with_ids(seg.sentence_vectors, seg.sentence_ids)
+            if "chunks" not in rebuilt:
+                self.vectors.add(seg.chunk_ids, seg.chunk_vectors)
+            if "sentences" not in rebuilt:
+                self.sentence_vectors.add(seg.sentence_ids, seg.sentence_vectors)
             for cid, chunk in zip(seg.chunk_ids.tolist(), seg.chunks, strict=True):
                 self.chunks[cid] = chunk
                 self.chunk_sentences[cid] = []
@@ -187,6 +192,8 @@ class Index:
                     self.chunk_sentences[cid].append(sid)
             for doc in seg.documents:
                 self.documents[doc.doc_id] = doc
+        self.vectors = rebuilt.get("chunks", self.vectors)
+        self.sentence_vectors = rebuilt.get("sentences", self.sentence_vectors)
         self.manifest = manifest
 
     # -------------------------------------------------------------------- search
@@ -205,14 +212,14 @@ class Index:
         self, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]:
         """Ids and cosine scores of the ``k`` nearest passages to one normalised query."""
-        return _nearest(self.vectors, query, k, None if selection is None else selection.chunk_ids)
+        return self.vectors.search(query, k, None if selection is None else selection.chunk_ids)
 
     def search_sentences(
         self, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]:
         """Ids and cosine scores of the ``k`` nearest sentences."""
-        return _nearest(
-            self.sentence_vectors, query, k, None if selection is None else selection.sentence_ids
+        return self.sentence_vectors.search(
+            query, k, None if selection is None else selection.sentence_ids
         )
 
     def search_lexical(
@@ -223,12 +230,8 @@ class Index:
 
     def sentence_matrix(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the given sentences, one row each."""
-        if not len(ids):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        return self.sentence_vectors.reconstruct(np.asarray(ids, dtype=np.int64))
 
     def chunk_matrix(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the given passages, one row each."""
-        if not len(ids):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        return self.vectors.reconstruct(np.asarray(ids, dtype=np.int64))

@@ -7,16 +7,21 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from qa.collection import Collection, WriteResult, corpus_language
+from qa.collection import AnnPolicy, Collection, WriteResult, corpus_language
 from qa.core.config import Settings
 from qa.core.errors import IndexNotFoundError, QAError
-from qa.embed import Embedder, load_embedder
+from qa.embed import Embedder, embedder_backend, load_embedder
+from qa.embed.batching import QueryBatcher
 from qa.index import Filters, Index
 from qa.ingest import Document
 from qa.search import Answer, Retriever, make_retriever, search
 from qa.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def ann_policy(settings: Settings) -> AnnPolicy:
+    return AnnPolicy(settings.ann, settings.ann_flat_max, settings.ann_nprobe)
 
 
 @dataclass
@@ -33,7 +38,13 @@ class QAService:
     @classmethod
     def start(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
         """Load the model, then the index if there is one (a missing index is not fatal)."""
-        service = cls(settings, embedder or load_embedder(settings))
+        embedder = embedder or load_embedder(settings)
+        if settings.query_batching == "on" or (
+            settings.query_batching == "auto" and embedder_backend(embedder) == "torch"
+        ):
+            # Two workers: one embeds a batch while the other gathers the next.
+            embedder = QueryBatcher(embedder, settings.max_query_batch, workers=2)
+        service = cls(settings, embedder)
         service.reload_index()
         service.warm_up()
         return service
@@ -56,6 +67,7 @@ class QAService:
                 self.embedder,
                 self.settings.chunk_size,
                 self.settings.chunk_overlap,
+                ann_policy(self.settings),
             )
             self.index_error = None
         except QAError as exc:
@@ -103,6 +115,7 @@ class QAService:
                     self.settings.chunk_size,
                     self.settings.chunk_overlap,
                     language=corpus_language(documents),
+                    ann=ann_policy(self.settings),
                 )
                 self._retrievers, self.index_error = {}, None
         return self.collection.upsert(documents)

@@ -12,6 +12,8 @@ Layout of an index folder::
         chunks.npy          float32 passage vectors (L2-normalised), row i = line i above
         sentences.jsonl     id, doc_id, char_start, char_end, ids of the passages holding it
         sentences.npy       float32 sentence vectors
+    ann/<name>.npy          trained centroids of an ivf vector index (see :mod:`qa.ann`),
+                            named with their checksum in the manifest; written once
     .lock                   held (``flock``) by the one process writing at a time
 
 A write puts a new segment on disk (files and folder fsync'd), then replaces the manifest
@@ -50,6 +52,7 @@ from qa.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundErro
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
+ANN = "ann"
 LOCK = ".lock"
 SEGMENT_FILES = (
     "documents.jsonl",
@@ -295,7 +298,37 @@ class Store:
             sentence_vectors[keep_s].astype(np.float32, copy=False),
         )
 
+    def read_centroids(self, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Centroids of the manifest's ivf vector indexes, by ``chunks``/``sentences``."""
+        out: dict[str, np.ndarray] = {}
+        for which, record in (manifest.get("ann") or {}).items():
+            entry = record.get("centroids")
+            if not entry:
+                continue
+            try:
+                data = (self.path / entry["file"]).read_bytes()
+            except OSError:
+                data = b""
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise IndexMismatchError(
+                    f"index in {self.path}/ is damaged ({entry['file']} fails its checksum); "
+                    f"{rebuild_hint(self.path)}"
+                )
+            out[which] = np.load(io.BytesIO(data), allow_pickle=False)
+        return out
+
     # ------------------------------------------------------------------- writing
+    def write_centroids(self, centroids: np.ndarray) -> dict[str, str]:
+        """Write trained centroids (durably, never over an existing file); return their
+        manifest entry."""
+        folder = self.path / ANN
+        folder.mkdir(parents=True, exist_ok=True)
+        data = _npy(np.ascontiguousarray(centroids, dtype=np.float32))
+        name = f"{uuid.uuid4().hex[:12]}.npy"
+        _write_file(folder / name, data)
+        _fsync_dir(folder)
+        return {"file": f"{ANN}/{name}", "sha256": hashlib.sha256(data).hexdigest()}
+
     def write_segment(self, data: SegmentData) -> dict[str, Any]:
         """Write ``data`` as a new segment (durably); return its manifest entry."""
         segments = self.path / SEGMENTS
@@ -380,6 +413,15 @@ class Store:
         """Remove what the manifest does not reference: segments of interrupted or superseded
         writes, temporary files, and folders of the older index format. Call with the lock."""
         live = {s["name"] for s in manifest["segments"]}
+        centroids = {
+            record["centroids"]["file"]
+            for record in (manifest.get("ann") or {}).values()
+            if record.get("centroids")
+        }
+        if (self.path / ANN).is_dir():
+            for child in (self.path / ANN).iterdir():
+                if f"{ANN}/{child.name}" not in centroids:
+                    child.unlink(missing_ok=True)
         segments = self.path / SEGMENTS
         if segments.is_dir():
             for child in segments.iterdir():

@@ -18,9 +18,11 @@ def test_manifest_records_model_chunking_counts_and_checksums(seed_index, seed_d
     assert m["model"] == {
         "name": embedder.name,
         "dim": 384,
+        "backend": embedder.backend,
         "query_prompt": "query: ",
         "passage_prompt": "passage: ",
     }
+    assert m["ann"] == {"chunks": {"kind": "flat"}, "sentences": {"kind": "flat"}}
     assert m["chunking"]["size"] == 700 and m["chunking"]["overlap"] == 150
     assert m["counts"] == {
         "documents": 2,

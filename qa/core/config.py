@@ -42,10 +42,29 @@ class Settings(BaseSettings):
         default_factory=_default_cache,
         description="Folder where the converted default model is cached.",
     )
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description=(
+            "How the model runs: `torch` (sentence-transformers on PyTorch), `onnx` (the same "
+            "graph exported to ONNX Runtime, float32: the same vectors, faster questions, no "
+            "PyTorch in the serving process) or `onnx-int8` (int8 weights: about 2x the "
+            "indexing throughput, slightly lower accuracy; see eval/BENCH.md). The export is "
+            "made once and cached in model_cache; the manifest records the backend."
+        ),
+    )
     batch_size: int = Field(32, ge=1, description="Passages embedded per batch while indexing.")
     threads: int | None = Field(
         None, ge=1, description="CPU threads for the model; default: all cores."
     )
+
+    query_batching: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Embed the questions of concurrent requests together, in one model call "
+        "(a lone question is never held back). `auto`: on for the torch backend, whose "
+        "per-call cost batching divides (2x the throughput at 16 clients), off for ONNX "
+        "Runtime, whose concurrent calls already fill the cores (see eval/BENCH.md).",
+    )
+    max_query_batch: int = Field(64, ge=1, description="Most questions in one batched call.")
 
     index_dir: Path = Field(Path("index"), description="Folder of the built index.")
     sources: list[Path] = Field(
@@ -58,6 +77,21 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(
         150, ge=0, description="Characters of whole sentences repeated from the previous passage."
+    )
+
+    ann: Literal["auto", "flat", "ivf"] = Field(
+        "auto",
+        description=(
+            "Vector index kind: `flat` (exact), `ivf` (inverted lists, approximate) or `auto` "
+            "(flat up to ann_flat_max vectors, ivf above). Applies at the next write or "
+            "`qa reindex`; recorded in the manifest."
+        ),
+    )
+    ann_flat_max: int = Field(
+        50_000, ge=1, description="`auto`: largest vector count kept in an exact index."
+    )
+    ann_nprobe: int = Field(
+        32, ge=1, description="ivf: inverted lists read per query (higher: better recall, slower)."
     )
 
     method: Literal["dense", "bm25", "hybrid"] = Field(

@@ -1,5 +1,10 @@
 """Sentence embeddings: one small interface, any sentence-transformers model behind it."""
 
-from qa.embed.encoder import Embedder, SentenceTransformerEmbedder, load_embedder
+from qa.embed.encoder import (
+    Embedder,
+    SentenceTransformerEmbedder,
+    embedder_backend,
+    load_embedder,
+)
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "load_embedder"]
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "embedder_backend", "load_embedder"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ class Embedder(Protocol):
 
     name: str
     dim: int
+    backend: str  # how the model runs: "torch", "onnx", "onnx-int8"
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -32,6 +34,8 @@ class Embedder(Protocol):
 
 class SentenceTransformerEmbedder:
     """:class:`Embedder` over a ``SentenceTransformer``, applying query/passage prompts."""
+
+    backend = "torch"
 
     def __init__(
         self,
@@ -78,9 +82,13 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self.passage_prompt, progress=progress)
 
 
-def _prompts(model: object, name: str, settings: Settings) -> tuple[str, str]:
+def embedder_backend(embedder: object) -> str:
+    """The embedder's backend; an embedder that does not say is taken as PyTorch."""
+    return str(getattr(embedder, "backend", "torch"))
+
+
+def _prompts(prompts: dict[str, str], name: str, settings: Settings) -> tuple[str, str]:
     """Query/passage prompts: explicit settings, else the model's own, else e5's for e5 models."""
-    prompts: dict[str, str] = dict(getattr(model, "prompts", {}) or {})
     query = prompts.get("query") or ""
     passage = prompts.get("document") or prompts.get("passage") or ""
     if not query and not passage and "e5" in name.lower():
@@ -104,13 +112,23 @@ def resolve_model_path(settings: Settings) -> str:
     return settings.model
 
 
-def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """Load the configured model once; the caller keeps it for the life of the process."""
+def _folder_prompts(folder: Path) -> dict[str, str]:
+    config = folder / "config_sentence_transformers.json"
+    if not config.is_file():
+        return {}
+    return dict(json.loads(config.read_text(encoding="utf-8")).get("prompts") or {})
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """Load the configured model once (with ``settings.backend``); the caller keeps it for
+    the life of the process."""
+    path = resolve_model_path(settings)
+    if settings.backend != "torch":
+        return _load_onnx(path, settings)
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(settings.threads or os.cpu_count() or 1)
-    path = resolve_model_path(settings)
     try:
         model = SentenceTransformer(path, device="cpu", local_files_only=Path(path).exists())
     except Exception as exc:  # any loader failure becomes one readable line
@@ -119,5 +137,35 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
             "sentence-transformers folder, or unset it to use the bundled default."
         ) from exc
     model.eval()
-    query, passage = _prompts(model, settings.model, settings)
+    query, passage = _prompts(dict(model.prompts or {}), settings.model, settings)
     return SentenceTransformerEmbedder(model, settings.model, query, passage, settings.batch_size)
+
+
+def _load_onnx(path: str, settings: Settings) -> Embedder:
+    from qa.embed.onnx import OnnxEmbedder, ensure_exported
+
+    folder = Path(path)
+    if not (folder / "modules.json").is_file():
+        raise ModelLoadError(
+            f"QA_BACKEND={settings.backend} needs a local sentence-transformers folder, and "
+            f"{settings.model!r} is not one; set QA_MODEL to such a folder or QA_BACKEND=torch"
+        )
+    try:
+        exported = ensure_exported(folder, settings.model_cache)
+        query, passage = _prompts(_folder_prompts(folder), settings.model, settings)
+        return OnnxEmbedder(
+            exported,
+            settings.backend,
+            settings.model,
+            query,
+            passage,
+            settings.batch_size,
+            settings.threads,
+        )
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # any export or session failure becomes one readable line
+        raise ModelLoadError(
+            f"cannot run {settings.model!r} with ONNX Runtime ({settings.backend}): {exc}. "
+            "Set QA_BACKEND=torch to use PyTorch."
+        ) from exc

@@ -1,0 +1,51 @@
+"""The ONNX Runtime backends give the PyTorch model's vectors (float32) or close to them
+(int8), with the same prompts, tokens and truncation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.core.errors import ModelLoadError
+from qa.embed import load_embedder
+
+from ..conftest import SEEDS
+
+TEXTS = [
+    "O que Huang disse sobre os investidores?",
+    "What did Huang say about investors?",
+    "x",
+    "Ação da NVIDIA caiu 17% — 😀 漢字 \u200b ﬁm",
+    # longer than 512 tokens: every backend truncates it the same way
+    (SEEDS / "000_85821104f3ed5419.txt").read_text(encoding="utf-8") * 2,
+]
+
+
+@pytest.fixture(scope="module")
+def torch_embedder(settings):
+    return load_embedder(settings.model_copy(update={"backend": "torch"}))
+
+
+@pytest.mark.parametrize(
+    ("backend", "floor", "batch_floor"), [("onnx", 0.9999, 0.9999), ("onnx-int8", 0.97, 0.99)]
+)
+def test_backend_matches_pytorch(settings, torch_embedder, backend, floor, batch_floor):
+    embedder = load_embedder(settings.model_copy(update={"backend": backend}))
+    assert embedder.backend == backend and torch_embedder.backend == "torch"
+    assert (embedder.query_prompt, embedder.passage_prompt) == ("query: ", "passage: ")
+    for encode in ("encode_queries", "encode_passages"):
+        got = getattr(embedder, encode)(TEXTS)
+        want = getattr(torch_embedder, encode)(TEXTS)
+        assert got.shape == want.shape == (len(TEXTS), 384) and got.dtype == np.float32
+        assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        assert (got * want).sum(axis=1).min() >= floor
+        # batching and order barely change a text's vector (int8 quantises activations
+        # with one scale per batch, so its batch-mates matter a little)
+        alone = getattr(embedder, encode)([TEXTS[3]])
+        assert float(alone[0] @ got[3]) >= batch_floor
+    assert embedder.encode_passages([]).shape == (0, 384)
+
+
+def test_onnx_needs_a_local_folder(settings):
+    with pytest.raises(ModelLoadError, match="local sentence-transformers folder"):
+        load_embedder(settings.model_copy(update={"backend": "onnx", "model": "org/not-here"}))
