@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install install-test run index test lint eval clean
+.PHONY: install install-test run index test lint eval bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: install-test
 eval: install
 	$(BIN)/pip install --quiet -e '.[eval]'
 	$(BIN)/python eval/make_results.py
+
+# Speed and memory (embedding backends, indexing, HTTP load, vector indexes) -> eval/BENCH.md
+bench: install-test
+	$(BIN)/python eval/bench.py
 
 lint: install-test
 	$(BIN)/ruff check qa tests
