@@ -58,7 +58,7 @@ class WriteResult:
 class AnnPolicy:
     """How a collection picks its vector index kind (see :func:`qa.ann.choose_spec`)."""
 
-    mode: str = "auto"  # auto | flat | ivf
+    mode: str = "flat"  # auto | flat | ivf
     flat_max: int = FLAT_MAX
     nprobe: int = DEFAULT_NPROBE
 

@@ -80,11 +80,12 @@ class Settings(BaseSettings):
     )
 
     ann: Literal["auto", "flat", "ivf"] = Field(
-        "auto",
+        "flat",
         description=(
             "Vector index kind: `flat` (exact), `ivf` (inverted lists, approximate) or `auto` "
             "(flat up to ann_flat_max vectors, ivf above). Applies at the next write or "
-            "`qa reindex`; recorded in the manifest."
+            "`qa reindex`; recorded in the manifest. The default stays exact until the "
+            "approximate index reaches its recall target (eval/BENCH.md)."
         ),
     )
     ann_flat_max: int = Field(
