@@ -212,14 +212,6 @@ def bench_index(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- http
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_mb(pid: int) -> tuple[float, float]:
     """Current and peak resident memory of a process, in MB."""
     fields = {}
@@ -262,7 +254,7 @@ async def load(url: str, questions: list[str], clients: int, seconds: float) -> 
 
 
 def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    import httpx
+    from qa.testing import running_server
 
     index_dir = work / "seed-index"
     env = dict(os.environ, QA_BACKEND=args.backend)
@@ -288,52 +280,27 @@ def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ]
     runs = []
     for backend, batching in (("torch", "off"), ("torch", "on"), ("onnx", "off"), ("onnx", "on")):
-        port = free_port()
-        server_env = dict(
-            env,
-            QA_BACKEND=backend,
-            QA_INDEX_DIR=str(index_dir),
-            QA_PORT=str(port),
-            QA_QUERY_BATCHING=batching,
-        )
-        server = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve"],
-            env=server_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("qa serve did not start")
-                time.sleep(0.3)
-            idle_rss, _ = rss_mb(server.pid)
+        with running_server(index_dir, QA_BACKEND=backend, QA_QUERY_BATCHING=batching) as (
+            base,
+            pid,
+        ):
+            idle_rss, _ = rss_mb(pid)
             for clients in (1, 4, 16):
                 log(f"http: backend={backend} batching={batching} clients={clients}")
                 row = asyncio.run(load(f"{base}/query", questions, clients, args.seconds))
                 row |= {"backend": backend, "batching": batching}
                 runs.append(row)
-            rss, peak = rss_mb(server.pid)
-            runs[-1] |= {
-                "server_idle_rss_mb": round(idle_rss),
-                "server_rss_mb": round(rss),
-                "server_peak_rss_mb": round(peak),
-            }
-        finally:
-            server.terminate()
-            server.wait(30)
+            rss, peak = rss_mb(pid)
+        runs[-1] |= {
+            "server_idle_rss_mb": round(idle_rss),
+            "server_rss_mb": round(rss),
+            "server_peak_rss_mb": round(peak),
+        }
+    baseline = next(
+        r for r in runs if (r["backend"], r["batching"], r["clients"]) == ("torch", "off", 1)
+    )
     for row in runs:
-        base_row = next(
-            r for r in runs if (r["backend"], r["batching"], r["clients"]) == ("torch", "off", 1)
-        )
-        row["throughput_x"] = round(row["per_s"] / base_row["per_s"], 2)
+        row["throughput_x"] = round(row["per_s"] / baseline["per_s"], 2)
     return {"rows": runs, "questions": len(questions), "seconds_per_run": args.seconds}
 
 

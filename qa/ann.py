@@ -28,7 +28,6 @@ import faiss
 import numpy as np
 
 Kind = Literal["flat", "ivf"]
-KINDS: tuple[Kind, ...] = ("flat", "ivf")
 # Largest flat index: above it, one exact query takes more than a few milliseconds here.
 FLAT_MAX = 50_000
 DEFAULT_NPROBE = 32
@@ -59,11 +58,6 @@ class AnnSpec:
             int(record.get("nprobe", 0)),
             int(record.get("trained_on", 0)),
         )
-
-    def describe(self) -> str:
-        if self.kind == "flat":
-            return "IndexIDMap2(IndexFlatIP)"
-        return f"IndexIVFFlat(nlist={self.nlist}, nprobe={self.nprobe})"
 
 
 def default_nlist(n: int) -> int:

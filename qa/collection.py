@@ -385,8 +385,7 @@ class Collection:
             if replace_all:
                 index.reset(manifest, {w: v.centroids for w, v in rebuilt.items()})
             index.apply([segment] if segment else [], removed, manifest, rebuilt)
-        for file in _centroid_files(index_manifest_before) - _centroid_files(manifest):
-            (self.store.path / file).unlink(missing_ok=True)
+        self.store.discard_centroids(index_manifest_before, manifest)
         if replace_all:
             self.store.collect_garbage(manifest)
         for name in dropped:
@@ -422,16 +421,15 @@ class Collection:
             if not force and spec == current and not (replace_all and spec.kind == "ivf"):
                 continue
             ids, vectors = self._state_vectors(which, segment, removed, replace_all)
-            spec = replace(spec, trained_on=len(ids)) if spec.kind == "ivf" else spec
-            record = spec.record()
             centroids = None
             if spec.kind == "ivf":
                 centroids = train_centroids(vectors, spec.nlist)
-                spec = replace(spec, nlist=len(centroids))
-                record = spec.record() | {"centroids": self.store.write_centroids(centroids)}
-            vector_index = VectorIndex(self.embedder.dim, spec, centroids)
-            vector_index.add(ids, vectors)
-            ann[which], rebuilt[which] = record, vector_index
+                spec = replace(spec, nlist=len(centroids), trained_on=len(ids))
+            ann[which] = spec.record()
+            if centroids is not None:
+                ann[which]["centroids"] = self.store.write_centroids(centroids)
+            rebuilt[which] = VectorIndex(self.embedder.dim, spec, centroids)
+            rebuilt[which].add(ids, vectors)
         return rebuilt
 
     def _state_vectors(
@@ -469,13 +467,12 @@ class Collection:
             manifest = copy.deepcopy(index.manifest)
             manifest["generation"] = int(manifest.get("generation", 0)) + 1
             manifest["updated"] = now()
-            old_files = _centroid_files(manifest)
+            before = index.manifest
             rebuilt = self._plan_vectors(manifest, None, [], False, force=True)
             self.store.commit(manifest)
             with index.lock.write():
                 index.apply([], [], manifest, rebuilt)
-            for file in old_files - _centroid_files(manifest):
-                (self.store.path / file).unlink(missing_ok=True)
+            self.store.discard_centroids(before, manifest)
             return dict(manifest["ann"])
 
     def compact(self) -> None:
@@ -511,12 +508,6 @@ class Collection:
             index.documents = {d.doc_id: d for d in stored}
             index.manifest = manifest
         self.store.collect_garbage(manifest)
-
-
-def _centroid_files(manifest: dict[str, Any]) -> set[str]:
-    return {
-        r["centroids"]["file"] for r in (manifest.get("ann") or {}).values() if r.get("centroids")
-    }
 
 
 def _stored(

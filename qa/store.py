@@ -151,6 +151,13 @@ def manifest_checksum(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def centroid_files(manifest: dict[str, Any]) -> set[str]:
+    """Paths (relative to the index folder) of the centroid files the manifest names."""
+    return {
+        r["centroids"]["file"] for r in (manifest.get("ann") or {}).values() if r.get("centroids")
+    }
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -409,15 +416,16 @@ class Store:
     def discard_segment(self, name: str) -> None:
         shutil.rmtree(self.path / SEGMENTS / name, ignore_errors=True)
 
+    def discard_centroids(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Remove the centroid files ``before`` named and ``after`` no longer does."""
+        for file in centroid_files(before) - centroid_files(after):
+            (self.path / file).unlink(missing_ok=True)
+
     def collect_garbage(self, manifest: dict[str, Any]) -> None:
         """Remove what the manifest does not reference: segments of interrupted or superseded
         writes, temporary files, and folders of the older index format. Call with the lock."""
         live = {s["name"] for s in manifest["segments"]}
-        centroids = {
-            record["centroids"]["file"]
-            for record in (manifest.get("ann") or {}).values()
-            if record.get("centroids")
-        }
+        centroids = centroid_files(manifest)
         if (self.path / ANN).is_dir():
             for child in (self.path / ANN).iterdir():
                 if f"{ANN}/{child.name}" not in centroids:

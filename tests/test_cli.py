@@ -7,8 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
+from qa.testing import running_server
 
-from .conftest import HUANG_DOC, SEEDS, original_text, running_server, snapshot
+from .conftest import HUANG_DOC, SEEDS, original_text, snapshot
 
 runner = CliRunner()
 
@@ -88,7 +89,7 @@ def test_ask_without_index_and_bad_question(tmp_path, reuse_model):
 
 def test_serve_answers_over_real_http(settings, seed_index):
     """`qa serve` in its own process: model and index load at start-up, then plain HTTP."""
-    with running_server(settings.index_dir) as base:
+    with running_server(settings.index_dir) as (base, _):
         response = httpx.post(
             base + "/query", json={"question": "what did Huang say about investors?"}, timeout=30
         )

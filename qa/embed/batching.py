@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.embed.encoder import Embedder
+from qa.embed.encoder import Embedder, embedder_backend
 
 
 class QueryBatcher:
@@ -49,7 +49,7 @@ class QueryBatcher:
 
     @property
     def backend(self) -> str:
-        return str(getattr(self.embedder, "backend", "torch"))
+        return embedder_backend(self.embedder)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         future: Future[np.ndarray] = Future()

@@ -207,7 +207,7 @@ class OnnxEmbedder:
         return vectors
 
     def _encode(self, texts: Sequence[str], prompt: str, progress: bool) -> np.ndarray:
-        out = np.zeros((len(texts), getattr(self, "dim", 0)), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         encodings = self.tokenizer.encode_batch([prompt + t for t in texts])

@@ -9,7 +9,9 @@ import threading
 import httpx
 import pytest
 
-from ..conftest import CANTOR_DOC, HUANG_DOC, original_text, running_server, snapshot
+from qa.testing import running_server
+
+from ..conftest import CANTOR_DOC, HUANG_DOC, original_text, snapshot
 
 STORY = (
     "Fábrica de chips em Manaus\n\n"
@@ -52,7 +54,7 @@ def counts(base):
 
 def test_add_update_delete_and_restart(index_copy):
     fab = {"id": "fab", "text": STORY, "metadata": {"desk": "eco"}, "published": "2025-10-01"}
-    with running_server(index_copy) as base:
+    with running_server(index_copy) as (base, _):
         docs0, chunks0 = counts(base)
         r = httpx.post(
             base + "/documents",
@@ -100,7 +102,7 @@ def test_add_update_delete_and_restart(index_copy):
             assert all(x["citation"]["doc_id"] != "fab" for x in ask(base, question, 20))
         state = counts(base)
         listing = httpx.get(base + "/documents", timeout=10).json()["documents"]
-    with running_server(index_copy) as base:
+    with running_server(index_copy) as (base, _):
         assert counts(base) == state
         assert httpx.get(base + "/documents", timeout=10).json()["documents"] == listing
         assert all(x["citation"]["doc_id"] != "fab" for x in ask(base, "fábrica de baterias", 20))
@@ -110,7 +112,7 @@ def test_add_update_delete_and_restart(index_copy):
 
 
 def test_bad_documents_get_a_clear_4xx_and_change_nothing(index_copy):
-    with running_server(index_copy, QA_MAX_DOCUMENT_BYTES="20000") as base:
+    with running_server(index_copy, QA_MAX_DOCUMENT_BYTES="20000") as (base, _):
         before = snapshot(index_copy)
         cases = [
             (dict(json={"text": "x" * 20001}), 413, "limit of 20000 bytes"),
@@ -147,7 +149,7 @@ def test_queries_stay_consistent_while_documents_change(index_copy):
     stop = threading.Event()
     questions = ["what did Huang say about investors?", "fábrica de chips em Manaus", "Jevons"]
 
-    with running_server(index_copy) as base:
+    with running_server(index_copy) as (base, _):
 
         def reader(n: int) -> None:
             with httpx.Client(timeout=60) as client:
