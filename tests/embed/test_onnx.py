@@ -49,3 +49,37 @@ def test_backend_matches_pytorch(settings, torch_embedder, backend, floor, batch
 def test_onnx_needs_a_local_folder(settings):
     with pytest.raises(ModelLoadError, match="local sentence-transformers folder"):
         load_embedder(settings.model_copy(update={"backend": "onnx", "model": "org/not-here"}))
+
+
+def test_large_calls_are_tokenised_a_window_at_a_time(settings, monkeypatch):
+    """A call longer than one tokenisation window puts every vector back in its row."""
+    from qa.embed import onnx
+
+    embedder = load_embedder(settings.model_copy(update={"backend": "onnx", "batch_size": 2}))
+    texts = [f"{t} ({i})" for i, t in enumerate(TEXTS[:4] * 3)]
+    whole = embedder.encode_passages(texts)
+    monkeypatch.setattr(onnx, "TOKENIZE_WINDOW_BATCHES", 1)  # windows of 2 texts
+    calls: list[int] = []
+    encode_batch = embedder.tokenizer.encode_batch
+    monkeypatch.setattr(
+        embedder, "tokenizer", _Counting(embedder.tokenizer, encode_batch, calls), raising=False
+    )
+    windowed = embedder.encode_passages(texts)
+    assert calls == [2] * 6
+    assert (whole * windowed).sum(axis=1).min() >= 0.9999
+    one_by_one = np.vstack([embedder.encode_passages([t]) for t in texts])
+    assert (one_by_one * windowed).sum(axis=1).min() >= 0.9999
+
+
+class _Counting:
+    """A tokenizer that records the size of each ``encode_batch`` call."""
+
+    def __init__(self, tokenizer, encode_batch, calls: list[int]) -> None:
+        self._tokenizer, self._encode_batch, self._calls = tokenizer, encode_batch, calls
+
+    def encode_batch(self, texts):
+        self._calls.append(len(texts))
+        return self._encode_batch(texts)
+
+    def __getattr__(self, name):
+        return getattr(self._tokenizer, name)
