@@ -1,4 +1,5 @@
-"""Vector indexes: exact (Flat) while it is fast enough, inverted lists (IVF) above.
+"""Vector indexes: exact (Flat) while it is fast enough, a graph (HNSW) or inverted lists
+(IVF) above.
 
 Every vector index maps global passage (or sentence) ids to L2-normalised vectors and
 answers inner-product top-k queries, optionally restricted to a set of allowed ids.
@@ -9,6 +10,13 @@ answers inner-product top-k queries, optionally restricted to a set of allowed i
   reads the ``nprobe`` nearest groups. Centroids are trained once from the stored vectors
   and kept in the index folder (named, with their checksum, in the manifest), so loading
   an index never retrains. Vectors added later join their nearest group.
+* ``hnsw`` — ``IndexIDMap2(IndexHNSWFlat)``: a navigable small-world graph over the
+  vectors (``m`` links per vector); a query walks it, keeping the ``ef_search`` best
+  candidates. HNSW cannot delete: a removed vector stays in the graph as a tombstone,
+  excluded from every search, until the graph is rebuilt (:meth:`VectorIndex.compacted`,
+  when tombstones pass ``MAX_TOMBSTONES``). Building the graph is the costly part (minutes
+  per million vectors on two cores), so the graph itself is saved beside the segments
+  (:meth:`VectorIndex.graph_bytes`) and loaded instead of rebuilt.
 
 A filtered query that allows few ids is answered exactly over just those vectors (an
 approximate index could miss them all); otherwise the filter is pushed into FAISS.
@@ -27,7 +35,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-Kind = Literal["flat", "ivf"]
+Kind = Literal["flat", "ivf", "hnsw"]
 # Largest flat index: above it, one exact query takes more than a few milliseconds here.
 FLAT_MAX = 50_000
 DEFAULT_NPROBE = 32
@@ -35,6 +43,12 @@ DEFAULT_NPROBE = 32
 EXACT_FILTER_MAX = 20_000
 TRAIN_POINTS_PER_LIST = 64
 MIN_POINTS_PER_LIST = 39  # fewer and k-means has too little to go on (FAISS warns)
+# HNSW parameters, from the recall/latency curve measured in eval/BENCH.md.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 100
+HNSW_EF_SEARCH = 512
+# A graph whose removed vectors pass this share of it is rebuilt from the live ones.
+MAX_TOMBSTONES = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,9 @@ class AnnSpec:
     nlist: int = 0  # ivf: number of inverted lists (k-means centroids)
     nprobe: int = 0  # ivf: lists read per query
     trained_on: int = 0  # ivf: vectors in the index when the centroids were trained
+    m: int = 0  # hnsw: links per vector
+    ef_search: int = 0  # hnsw: candidates kept while searching
+    ef_construction: int = 0  # hnsw: candidates kept while linking a new vector
 
     def record(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v or k == "kind"}
@@ -57,6 +74,9 @@ class AnnSpec:
             int(record.get("nlist", 0)),
             int(record.get("nprobe", 0)),
             int(record.get("trained_on", 0)),
+            int(record.get("m", 0)),
+            int(record.get("ef_search", 0)),
+            int(record.get("ef_construction", 0)),
         )
 
 
@@ -71,22 +91,29 @@ def choose_spec(
     mode: str = "auto",
     flat_max: int = FLAT_MAX,
     nprobe: int = DEFAULT_NPROBE,
+    ef_search: int = HNSW_EF_SEARCH,
+    m: int = HNSW_M,
 ) -> AnnSpec:
     """The spec an index of ``n`` vectors should have; ``current`` is kept unless it no
-    longer fits (so a growing index retrains only when it has grown fourfold).
+    longer fits (so a growing ivf index retrains only when it has grown fourfold).
 
-    ``mode``: ``auto`` (flat up to ``flat_max`` vectors, ivf above; back to flat below half
-    of it), ``flat`` or ``ivf``."""
+    ``mode``: ``auto`` (flat up to ``flat_max`` vectors, hnsw above; back to flat below
+    half of it), ``flat``, ``ivf`` or ``hnsw``."""
     want: Kind
     if mode == "auto":
-        if current.kind == "ivf":
-            want = "flat" if n < flat_max // 2 else "ivf"
+        if current.kind != "flat":
+            want = "flat" if n < flat_max // 2 else "hnsw"
         else:
-            want = "ivf" if n > flat_max else "flat"
+            want = "hnsw" if n > flat_max else "flat"
+    elif mode in ("flat", "ivf", "hnsw"):
+        want = mode  # type: ignore[assignment]
     else:
-        want = "ivf" if mode == "ivf" else "flat"
+        raise ValueError(f"unknown vector index kind {mode!r} (auto, flat, ivf or hnsw)")
     if want == "flat":
         return AnnSpec("flat")
+    if want == "hnsw":
+        # ef_search is a search-time knob: changing it keeps the graph (see same_structure)
+        return AnnSpec("hnsw", m=m, ef_search=ef_search, ef_construction=HNSW_EF_CONSTRUCTION)
     if (
         current.kind == "ivf"
         and current.nprobe == nprobe
@@ -95,6 +122,13 @@ def choose_spec(
     ):
         return current
     return AnnSpec("ivf", default_nlist(n), nprobe, n)
+
+
+def same_structure(a: AnnSpec, b: AnnSpec) -> bool:
+    """Whether an index built for ``a`` serves ``b`` once its search parameters change."""
+    if a.kind == b.kind == "hnsw":
+        return (a.m, a.ef_construction) == (b.m, b.ef_construction)
+    return a == b
 
 
 def train_centroids(vectors: np.ndarray, nlist: int, seed: int = 1234) -> np.ndarray:
@@ -122,11 +156,37 @@ def train_centroids(vectors: np.ndarray, nlist: int, seed: int = 1234) -> np.nda
 class VectorIndex:
     """Global id → vector, searchable by inner product (see the module docstring)."""
 
-    def __init__(self, dim: int, spec: AnnSpec, centroids: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        spec: AnnSpec,
+        centroids: np.ndarray | None = None,
+        graph: bytes | None = None,
+    ) -> None:
         self.dim, self.spec, self.centroids = dim, spec, centroids
         self.exact_filter_max = EXACT_FILTER_MAX
+        # hnsw: ids in the graph but removed from the collection, and the selector
+        # excluding them (rebuilt when they change)
+        self.tombstones: set[int] = set()
+        self._live_selector: faiss.IDSelector | None = None
+        self._dead_selector: faiss.IDSelector | None = None
+        self._keep: list[Any] = []
+        self.loaded_ids: np.ndarray | None = None
         if spec.kind == "flat":
             self.faiss: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        elif spec.kind == "hnsw":
+            if graph is not None:
+                index = faiss.deserialize_index(np.frombuffer(graph, dtype=np.uint8))
+                if index.d != dim:
+                    raise ValueError(f"saved graph has dimension {index.d}, not {dim}")
+                self.faiss = index
+                # ids the loaded graph already holds: loading its segments skips them
+                self.loaded_ids = np.sort(self.ids())
+            else:
+                hnsw = faiss.IndexHNSWFlat(dim, spec.m, faiss.METRIC_INNER_PRODUCT)
+                hnsw.hnsw.efConstruction = spec.ef_construction
+                self.faiss = faiss.IndexIDMap2(hnsw)
+                self._keep.append(hnsw)  # owned by Python: alive as long as the map
         else:
             if centroids is None or centroids.shape[1] != dim:
                 raise ValueError("an ivf index needs its trained centroids")
@@ -136,27 +196,66 @@ class VectorIndex:
             ivf.is_trained = True
             ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
             ivf.nprobe = spec.nprobe
-            self._quantizer = quantizer  # owned by Python: keep it alive as long as ``ivf``
+            self._keep.append(quantizer)  # owned by Python: keep it alive as long as ``ivf``
             self.faiss = ivf
 
     @property
     def ntotal(self) -> int:
-        return int(self.faiss.ntotal)
+        """Live vectors (tombstones not counted)."""
+        return int(self.faiss.ntotal) - len(self.tombstones)
+
+    def ids(self) -> np.ndarray:
+        """Every id the index holds, tombstones included (flat and hnsw only)."""
+        return faiss.vector_to_array(self.faiss.id_map).astype(np.int64)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if self.loaded_ids is not None and len(ids):
+            fresh = ~np.isin(ids, self.loaded_ids, assume_unique=True)
+            ids, vectors = ids[fresh], vectors[fresh]
         if len(ids):
             self.faiss.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64)
             )
 
     def remove(self, ids: np.ndarray) -> None:
-        if len(ids):
+        if not len(ids):
+            return
+        if self.spec.kind == "hnsw":
+            # built here, under the writer's lock, never by a (concurrent) search
+            self.tombstones.update(int(i) for i in ids)
+            dead = faiss.IDSelectorBatch(np.fromiter(self.tombstones, dtype=np.int64))
+            self._dead_selector = dead  # IDSelectorNot does not own it: keep it alive
+            self._live_selector = faiss.IDSelectorNot(dead)
+        else:
             self.faiss.remove_ids(ids.astype(np.int64))
+
+    def retain(self, live: np.ndarray) -> None:
+        """Remove every id not in ``live``; ends the loading of a saved graph (see
+        :meth:`qa.index.Index.settle_graphs`)."""
+        held = self.ids()
+        self.remove(held[~np.isin(held, live)])
+        self.loaded_ids = None
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         if not len(ids):
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.faiss.reconstruct_batch(ids.astype(np.int64))
+
+    def graph_bytes(self) -> bytes:
+        """The whole hnsw index (graph, vectors, ids) as bytes, to save beside the
+        segments; tombstones are not included (the manifest says what is live)."""
+        return faiss.serialize_index(self.faiss).tobytes()
+
+    def compacted(self) -> VectorIndex:
+        """A copy without tombstones (an hnsw graph rebuilt from the live vectors) when
+        they pass ``MAX_TOMBSTONES`` of it; otherwise ``self``."""
+        if self.spec.kind != "hnsw" or len(self.tombstones) <= MAX_TOMBSTONES * self.faiss.ntotal:
+            return self
+        held = self.ids()
+        live = held[~np.isin(held, np.fromiter(self.tombstones, dtype=np.int64))]
+        fresh = VectorIndex(self.dim, self.spec)
+        fresh.add(live, self.reconstruct(live))
+        return fresh
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -180,6 +279,8 @@ class VectorIndex:
         if self.spec.kind == "flat":
             params = None if selector is None else faiss.SearchParameters(sel=selector)
             scores, ids = self.faiss.search(q, k, params=params)
+        elif self.spec.kind == "hnsw":
+            scores, ids = self._search_hnsw(q, k, selector, limit)
         else:
             # The probed lists may hold fewer than k (allowed) vectors: probe more until
             # k are found or every list has been read.
@@ -191,3 +292,20 @@ class VectorIndex:
                     break
                 nprobe *= 4
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _search_hnsw(
+        self, q: np.ndarray, k: int, selector: faiss.IDSelector | None, limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if selector is None:
+            selector = self._live_selector  # None without tombstones
+        # A filter keeps a share of the graph: widen the walk by its inverse, then more
+        # while fewer than k allowed vectors were reached.
+        ef = max(self.spec.ef_search, k)
+        if limit < self.faiss.ntotal:
+            ef = int(min(ef * self.faiss.ntotal / max(limit, 1), 16 * ef))
+        while True:
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
+            scores, ids = self.faiss.search(q, k, params=params)
+            if ids[0][-1] >= 0 or ef >= self.faiss.ntotal:
+                return scores, ids
+            ef *= 4

@@ -149,20 +149,26 @@ def remove(
 def reindex(
     ann: Annotated[
         str | None,
-        typer.Option("--ann", help="Vector index kind: auto, flat or ivf (default: QA_ANN)."),
+        typer.Option("--ann", help="Vector index kind: auto, flat, hnsw or ivf (default: QA_ANN)."),
     ] = None,
     nprobe: Annotated[
         int | None, typer.Option("--nprobe", min=1, help="ivf: lists read per query.")
+    ] = None,
+    ef_search: Annotated[
+        int | None,
+        typer.Option("--ef-search", min=1, help="hnsw: candidates kept while searching."),
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Rebuild the vector indexes from the stored vectors (nothing is re-embedded)."""
     settings = _settings(index_dir)
-    if ann is not None and ann not in ("auto", "flat", "ivf"):
-        _fail(f"--ann must be auto, flat or ivf, not {ann!r}")
+    if ann is not None and ann not in ("auto", "flat", "hnsw", "ivf"):
+        _fail(f"--ann must be auto, flat, hnsw or ivf, not {ann!r}")
     update: dict[str, object] = {"ann": ann or settings.ann}
     if nprobe is not None:
         update["ann_nprobe"] = nprobe
+    if ef_search is not None:
+        update["ann_ef_search"] = ef_search
     settings = settings.model_copy(update=update)
     try:
         started = time.perf_counter()
@@ -175,7 +181,7 @@ def reindex(
     except QAError as exc:
         _fail(str(exc))
     for which, record in ann_record.items():
-        spec = ", ".join(f"{k}={v}" for k, v in record.items() if k != "centroids")
+        spec = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("centroids", "graph"))
         typer.echo(f"{which:9} {spec}")
     typer.echo(f"rebuilt in {time.perf_counter() - started:.1f} s")
 

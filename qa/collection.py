@@ -26,7 +26,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qa.ann import DEFAULT_NPROBE, FLAT_MAX, AnnSpec, VectorIndex, choose_spec, train_centroids
+from qa.ann import (
+    DEFAULT_NPROBE,
+    FLAT_MAX,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    AnnSpec,
+    VectorIndex,
+    choose_spec,
+    same_structure,
+    train_centroids,
+)
 from qa.chunk import Chunk, chunk_document
 from qa.core.errors import DocumentNotFoundError, IndexMismatchError, IngestError
 from qa.embed import Embedder, embedder_backend
@@ -36,6 +46,7 @@ from qa.language import DEFAULT_LANGUAGES, detector
 from qa.store import (
     FORMAT_VERSION,
     MAX_SEGMENTS,
+    AnnData,
     SegmentData,
     Sentence,
     Store,
@@ -58,12 +69,21 @@ class WriteResult:
 class AnnPolicy:
     """How a collection picks its vector index kind (see :func:`qa.ann.choose_spec`)."""
 
-    mode: str = "flat"  # auto | flat | ivf
+    mode: str = "flat"  # auto | flat | ivf | hnsw
     flat_max: int = FLAT_MAX
     nprobe: int = DEFAULT_NPROBE
+    ef_search: int = HNSW_EF_SEARCH
+    m: int = HNSW_M
 
     def spec(self, n: int, current: AnnSpec) -> AnnSpec:
-        return choose_spec(n, current, self.mode, self.flat_max, self.nprobe)
+        return choose_spec(
+            n, current, self.mode, self.flat_max, self.nprobe, self.ef_search, self.m
+        )
+
+
+# A saved hnsw graph is saved again once the vectors added to or removed from the index
+# since pass this share of it (loading replays that difference from the segments).
+GRAPH_RESAVE = 0.1
 
 
 VECTOR_KINDS = ("chunks", "sentences")
@@ -228,10 +248,11 @@ class Collection:
         manifest = self.store.read_manifest()
         if manifest.get("generation") != self.index.generation:
             segments = [self.store.read_segment(entry) for entry in manifest["segments"]]
-            centroids = self.store.read_centroids(manifest)
+            ann = self.store.read_ann(manifest)
             with self.index.lock.write():
-                self.index.reset(manifest, centroids)
+                self.index.reset(manifest, ann)
                 self.index.apply(segments, (), manifest)
+                self.index.settle_graphs()
 
     def _plan(
         self, documents: list[Document]
@@ -383,9 +404,9 @@ class Collection:
         }
         with index.lock.write():
             if replace_all:
-                index.reset(manifest, {w: v.centroids for w, v in rebuilt.items()})
+                index.reset(manifest, {w: AnnData(v.centroids) for w, v in rebuilt.items()})
             index.apply([segment] if segment else [], removed, manifest, rebuilt)
-        self.store.discard_centroids(index_manifest_before, manifest)
+        self.store.discard_ann_files(index_manifest_before, manifest)
         if replace_all:
             self.store.collect_garbage(manifest)
         for name in dropped:
@@ -410,15 +431,20 @@ class Collection:
         force: bool = False,
     ) -> dict[str, VectorIndex]:
         """Choose each vector index's kind for the new state (``manifest``'s counts); where it
-        changes, train centroids (written to disk, named in ``manifest``) and build the new
-        index with every vector of the new state (``force``: rebuild every index). Returns
-        the rebuilt indexes."""
+        changes, train centroids or link a graph (written to disk, named in ``manifest``) and
+        build the new index with every vector of the new state (``force``: rebuild every
+        index). An hnsw graph that has drifted from its saved copy is updated off to the
+        side and saved again. Returns the indexes that replace the live ones."""
         ann = manifest.setdefault("ann", {})
         rebuilt: dict[str, VectorIndex] = {}
         for which in VECTOR_KINDS:
             current = ann_spec(manifest, which)
             spec = self.ann.spec(int(manifest["counts"][which]), current)
-            if not force and spec == current and not (replace_all and spec.kind == "ivf"):
+            keep = same_structure(spec, current) and not (replace_all and spec.kind != "flat")
+            if not force and keep:
+                ann[which] = {**ann.get(which, {}), **spec.record()}
+                if spec.kind == "hnsw":
+                    self._resave_graph(which, ann[which], segment, removed, rebuilt)
                 continue
             ids, vectors = self._state_vectors(which, segment, removed, replace_all)
             centroids = None
@@ -430,7 +456,45 @@ class Collection:
                 ann[which]["centroids"] = self.store.write_centroids(centroids)
             rebuilt[which] = VectorIndex(self.embedder.dim, spec, centroids)
             rebuilt[which].add(ids, vectors)
+            if spec.kind == "hnsw":
+                ann[which]["graph"] = self._save_graph(rebuilt[which])
         return rebuilt
+
+    def _save_graph(self, index: VectorIndex) -> dict[str, Any]:
+        return {**self.store.write_graph(index.graph_bytes()), "vectors": int(index.faiss.ntotal)}
+
+    def _resave_graph(
+        self,
+        which: str,
+        record: dict[str, Any],
+        segment: SegmentData | None,
+        removed: Sequence[str],
+        rebuilt: dict[str, VectorIndex],
+    ) -> None:
+        """Save the hnsw graph of the new state again when it has drifted from the saved
+        one by more than ``GRAPH_RESAVE`` (the new state's graph is built on a copy, so
+        queries keep the old one until the commit)."""
+        live = self.index.vectors if which == "chunks" else self.index.sentence_vectors
+        attr = "chunk_ids" if which == "chunks" else "sentence_ids"
+        gone = np.asarray(
+            [i for d in removed for i in getattr(self.index.documents[d], attr)], dtype=np.int64
+        )
+        new_ids = np.zeros(0, dtype=np.int64)
+        new_vectors = np.zeros((0, self.embedder.dim), dtype=np.float32)
+        if segment is not None:
+            new_ids = segment.chunk_ids if which == "chunks" else segment.sentence_ids
+            new_vectors = segment.chunk_vectors if which == "chunks" else segment.sentence_vectors
+        saved = int(record.get("graph", {}).get("vectors", 0))
+        drift = int(live.faiss.ntotal) - saved + len(live.tombstones) + len(gone) + len(new_ids)
+        if record.get("graph") and drift <= GRAPH_RESAVE * max(saved, 1):
+            return
+        copy_ = VectorIndex(self.embedder.dim, live.spec, graph=live.graph_bytes())
+        copy_.retain(np.setdiff1d(live.ids(), np.fromiter(live.tombstones, dtype=np.int64)))
+        copy_.remove(gone)
+        copy_.add(new_ids, new_vectors)
+        copy_ = copy_.compacted()
+        record["graph"] = self._save_graph(copy_)
+        rebuilt[which] = copy_
 
     def _state_vectors(
         self,
@@ -472,7 +536,7 @@ class Collection:
             self.store.commit(manifest)
             with index.lock.write():
                 index.apply([], [], manifest, rebuilt)
-            self.store.discard_centroids(before, manifest)
+            self.store.discard_ann_files(before, manifest)
             return dict(manifest["ann"])
 
     def compact(self) -> None:

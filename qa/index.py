@@ -1,7 +1,7 @@
 """The loaded index: FAISS vectors, BM25 postings, passages, sentences and documents.
 
 Passages and sentences have global integer ids (never reused); the vector indexes
-(:mod:`qa.ann`: exact or IVF, as the manifest says) map those ids to vectors, so a
+(:mod:`qa.ann`: exact, HNSW or IVF, as the manifest says) map those ids to vectors, so a
 document can be added or removed without touching the others. An :class:`Index` is changed only
 by :meth:`Index.apply`, called by the collection under the write side of ``lock``;
 queries hold the read side, so every answer comes from one consistent state.
@@ -21,7 +21,7 @@ from qa.ann import AnnSpec, VectorIndex
 from qa.chunk import Chunk, sentence_spans
 from qa.core.locks import RWLock
 from qa.lexical import BM25Index
-from qa.store import SegmentData, Sentence, Store, StoredDocument
+from qa.store import AnnData, SegmentData, Sentence, Store, StoredDocument
 
 MIN_SENTENCE_CHARS = 20  # shorter sentences (list markers, "Sim.") are not matched alone
 
@@ -96,27 +96,30 @@ class Index:
         path: Path,
         manifest: dict[str, Any],
         dim: int,
-        centroids: dict[str, np.ndarray | None] | None = None,
+        ann: dict[str, AnnData] | None = None,
     ) -> None:
         self.path = Path(path)
         self.dim = dim
         self.lock = RWLock()
-        self.reset(manifest, centroids)
+        self.reset(manifest, ann)
 
-    def reset(
-        self, manifest: dict[str, Any], centroids: dict[str, np.ndarray | None] | None = None
-    ) -> None:
+    def reset(self, manifest: dict[str, Any], ann: dict[str, AnnData] | None = None) -> None:
         """Forget every document (call with the write lock when others may read); the vector
-        indexes get the kinds the manifest names (``centroids``: those of its ivf indexes)."""
+        indexes get the kinds the manifest names (``ann``: the centroids of its ivf indexes,
+        the saved graphs of its hnsw ones)."""
         self.manifest = manifest
         self.documents: dict[str, StoredDocument] = {}
         self.chunks: dict[int, Chunk] = {}
         self.sentences: dict[int, Sentence] = {}
         self.chunk_sentences: dict[int, list[int]] = {}
-        centroids = centroids or {}
-        self.vectors = VectorIndex(self.dim, ann_spec(manifest, "chunks"), centroids.get("chunks"))
+        ann = ann or {}
+        none = AnnData()
+        chunks, sentences = ann.get("chunks", none), ann.get("sentences", none)
+        self.vectors = VectorIndex(
+            self.dim, ann_spec(manifest, "chunks"), chunks.centroids, chunks.graph
+        )
         self.sentence_vectors = VectorIndex(
-            self.dim, ann_spec(manifest, "sentences"), centroids.get("sentences")
+            self.dim, ann_spec(manifest, "sentences"), sentences.centroids, sentences.graph
         )
         self.lexical = BM25Index(self.language)
 
@@ -124,9 +127,19 @@ class Index:
     def load(cls, store: Store, manifest: dict[str, Any]) -> Index:
         """The collection described by ``manifest`` (files checked against its checksums)."""
         dim = int(manifest["model"]["dim"])
-        index = cls(store.path, manifest, dim, store.read_centroids(manifest))
+        index = cls(store.path, manifest, dim, store.read_ann(manifest))
         index.apply([store.read_segment(entry) for entry in manifest["segments"]], (), manifest)
+        index.settle_graphs()
         return index
+
+    def settle_graphs(self) -> None:
+        """After loading saved hnsw graphs and the segments: tombstone the vectors of
+        documents deleted since a graph was saved (vectors added since were added by
+        :meth:`apply`)."""
+        if self.vectors.spec.kind == "hnsw":
+            self.vectors.retain(np.fromiter(self.chunks, dtype=np.int64))
+        if self.sentence_vectors.spec.kind == "hnsw":
+            self.sentence_vectors.retain(np.fromiter(self.sentences, dtype=np.int64))
 
     # ---------------------------------------------------------------- properties
     @property
@@ -194,6 +207,9 @@ class Index:
                 self.documents[doc.doc_id] = doc
         self.vectors = rebuilt.get("chunks", self.vectors)
         self.sentence_vectors = rebuilt.get("sentences", self.sentence_vectors)
+        # search-time parameters (hnsw ef_search) change without a rebuild
+        self.vectors.spec = ann_spec(manifest, "chunks")
+        self.sentence_vectors.spec = ann_spec(manifest, "sentences")
         self.manifest = manifest
 
     # -------------------------------------------------------------------- search

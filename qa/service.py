@@ -21,7 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def ann_policy(settings: Settings) -> AnnPolicy:
-    return AnnPolicy(settings.ann, settings.ann_flat_max, settings.ann_nprobe)
+    return AnnPolicy(
+        settings.ann,
+        settings.ann_flat_max,
+        settings.ann_nprobe,
+        settings.ann_ef_search,
+        settings.ann_hnsw_m,
+    )
 
 
 @dataclass

@@ -14,6 +14,8 @@ Layout of an index folder::
         sentences.npy       float32 sentence vectors
     ann/<name>.npy          trained centroids of an ivf vector index (see :mod:`qa.ann`),
                             named with their checksum in the manifest; written once
+    ann/<name>.faiss        a saved hnsw graph (ids, vectors and links; see :mod:`qa.ann`),
+                            named with its checksum in the manifest; written once
     .lock                   held (``flock``) by the one process writing at a time
 
 A write puts a new segment on disk (files and folder fsync'd), then replaces the manifest
@@ -53,6 +55,7 @@ FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
 ANN = "ann"
+ANN_FILE_KEYS = ("centroids", "graph")  # files of a vector index record in the manifest
 LOCK = ".lock"
 SEGMENT_FILES = (
     "documents.jsonl",
@@ -151,11 +154,23 @@ def manifest_checksum(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def centroid_files(manifest: dict[str, Any]) -> set[str]:
-    """Paths (relative to the index folder) of the centroid files the manifest names."""
+def ann_files(manifest: dict[str, Any]) -> set[str]:
+    """Paths (relative to the index folder) of the centroid and graph files the manifest
+    names."""
     return {
-        r["centroids"]["file"] for r in (manifest.get("ann") or {}).values() if r.get("centroids")
+        record[key]["file"]
+        for record in (manifest.get("ann") or {}).values()
+        for key in ANN_FILE_KEYS
+        if record.get(key)
     }
+
+
+@dataclass(frozen=True)
+class AnnData:
+    """What a vector index loads from its files: ivf centroids, or a saved hnsw graph."""
+
+    centroids: np.ndarray | None = None
+    graph: bytes | None = None
 
 
 def now() -> str:
@@ -305,33 +320,47 @@ class Store:
             sentence_vectors[keep_s].astype(np.float32, copy=False),
         )
 
-    def read_centroids(self, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Centroids of the manifest's ivf vector indexes, by ``chunks``/``sentences``."""
-        out: dict[str, np.ndarray] = {}
+    def read_ann(self, manifest: dict[str, Any]) -> dict[str, AnnData]:
+        """Centroids and graphs of the manifest's vector indexes, by ``chunks``/``sentences``."""
+        out: dict[str, AnnData] = {}
         for which, record in (manifest.get("ann") or {}).items():
-            entry = record.get("centroids")
-            if not entry:
-                continue
-            try:
-                data = (self.path / entry["file"]).read_bytes()
-            except OSError:
-                data = b""
-            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise IndexMismatchError(
-                    f"index in {self.path}/ is damaged ({entry['file']} fails its checksum); "
-                    f"{rebuild_hint(self.path)}"
-                )
-            out[which] = np.load(io.BytesIO(data), allow_pickle=False)
+            files = {
+                key: self._read_checked(record[key]) for key in ANN_FILE_KEYS if record.get(key)
+            }
+            centroids = files.get("centroids")
+            out[which] = AnnData(
+                None if centroids is None else np.load(io.BytesIO(centroids), allow_pickle=False),
+                files.get("graph"),
+            )
         return out
+
+    def _read_checked(self, entry: dict[str, Any]) -> bytes:
+        try:
+            data = (self.path / entry["file"]).read_bytes()
+        except OSError:
+            data = b""
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise IndexMismatchError(
+                f"index in {self.path}/ is damaged ({entry['file']} fails its checksum); "
+                f"{rebuild_hint(self.path)}"
+            )
+        return data
 
     # ------------------------------------------------------------------- writing
     def write_centroids(self, centroids: np.ndarray) -> dict[str, str]:
         """Write trained centroids (durably, never over an existing file); return their
         manifest entry."""
+        return self._write_ann(_npy(np.ascontiguousarray(centroids, dtype=np.float32)), ".npy")
+
+    def write_graph(self, graph: bytes) -> dict[str, str]:
+        """Write a saved hnsw graph (durably, never over an existing file); return its
+        manifest entry."""
+        return self._write_ann(graph, ".faiss")
+
+    def _write_ann(self, data: bytes, suffix: str) -> dict[str, str]:
         folder = self.path / ANN
         folder.mkdir(parents=True, exist_ok=True)
-        data = _npy(np.ascontiguousarray(centroids, dtype=np.float32))
-        name = f"{uuid.uuid4().hex[:12]}.npy"
+        name = f"{uuid.uuid4().hex[:12]}{suffix}"
         _write_file(folder / name, data)
         _fsync_dir(folder)
         return {"file": f"{ANN}/{name}", "sha256": hashlib.sha256(data).hexdigest()}
@@ -416,19 +445,19 @@ class Store:
     def discard_segment(self, name: str) -> None:
         shutil.rmtree(self.path / SEGMENTS / name, ignore_errors=True)
 
-    def discard_centroids(self, before: dict[str, Any], after: dict[str, Any]) -> None:
-        """Remove the centroid files ``before`` named and ``after`` no longer does."""
-        for file in centroid_files(before) - centroid_files(after):
+    def discard_ann_files(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Remove the centroid and graph files ``before`` named and ``after`` no longer does."""
+        for file in ann_files(before) - ann_files(after):
             (self.path / file).unlink(missing_ok=True)
 
     def collect_garbage(self, manifest: dict[str, Any]) -> None:
         """Remove what the manifest does not reference: segments of interrupted or superseded
         writes, temporary files, and folders of the older index format. Call with the lock."""
         live = {s["name"] for s in manifest["segments"]}
-        centroids = centroid_files(manifest)
+        kept = ann_files(manifest)
         if (self.path / ANN).is_dir():
             for child in (self.path / ANN).iterdir():
-                if f"{ANN}/{child.name}" not in centroids:
+                if f"{ANN}/{child.name}" not in kept:
                     child.unlink(missing_ok=True)
         segments = self.path / SEGMENTS
         if segments.is_dir():

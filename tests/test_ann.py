@@ -1,5 +1,5 @@
-"""Vector index kinds: the IVF index against exact search, the size policy, and switching
-an index's kind without re-embedding."""
+"""Vector index kinds: the IVF and HNSW indexes against exact search, the size policy,
+switching an index's kind without re-embedding, and saved HNSW graphs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import shutil
 import numpy as np
 import pytest
 
-from qa.ann import AnnSpec, VectorIndex, choose_spec, default_nlist, train_centroids
+from qa import collection as collection_module
+from qa.ann import (
+    AnnSpec,
+    VectorIndex,
+    choose_spec,
+    default_nlist,
+    same_structure,
+    train_centroids,
+)
 from qa.collection import AnnPolicy, Collection, open_index
 from qa.ingest import make_text_document
 from qa.search import DenseRetriever, search
@@ -76,16 +84,83 @@ def test_choose_spec_policy():
     flat = AnnSpec("flat")
     assert choose_spec(100, flat) == flat
     assert choose_spec(50_000, flat, flat_max=50_000) == flat
-    big = choose_spec(60_000, flat, flat_max=50_000, nprobe=16)
-    assert (big.kind, big.nlist, big.nprobe, big.trained_on) == ("ivf", 1024, 16, 60_000)
-    # keeps its centroids while the index grows less than fourfold, and above half flat_max
-    assert choose_spec(200_000, big, flat_max=50_000, nprobe=16) == big
-    assert choose_spec(30_000, big, flat_max=50_000, nprobe=16) == big
-    assert choose_spec(240_001, big, flat_max=50_000, nprobe=16).trained_on == 240_001
-    assert choose_spec(24_000, big, flat_max=50_000, nprobe=16) == flat
-    assert choose_spec(10, flat, mode="ivf").kind == "ivf"
-    assert choose_spec(10**7, big, mode="flat") == flat
+    # auto: a graph above flat_max, back to exact below half of it
+    graph = choose_spec(60_000, flat, flat_max=50_000, ef_search=300, m=24)
+    assert (graph.kind, graph.m, graph.ef_search) == ("hnsw", 24, 300)
+    assert choose_spec(30_000, graph, flat_max=50_000, ef_search=300, m=24) == graph
+    assert choose_spec(24_000, graph, flat_max=50_000) == flat
+    # a new ef_search keeps the graph; a new m rebuilds it
+    assert same_structure(graph, choose_spec(10**6, graph, ef_search=64, m=24))
+    assert not same_structure(graph, choose_spec(10**6, graph, m=16))
+    ivf = choose_spec(60_000, flat, mode="ivf", nprobe=16)
+    assert (ivf.kind, ivf.nlist, ivf.nprobe, ivf.trained_on) == ("ivf", 1024, 16, 60_000)
+    # keeps its centroids while the index grows less than fourfold
+    assert choose_spec(200_000, ivf, mode="ivf", nprobe=16) == ivf
+    assert choose_spec(240_001, ivf, mode="ivf", nprobe=16).trained_on == 240_001
+    assert choose_spec(10**7, ivf, mode="flat") == flat
+    assert AnnSpec.from_record(graph.record()) == graph
     assert default_nlist(1_000_000) == 4096
+    with pytest.raises(ValueError, match="unknown vector index kind"):
+        choose_spec(10, flat, mode="lsh")
+
+
+def recall(index: VectorIndex, exact: VectorIndex, queries: np.ndarray) -> float:
+    found = [
+        len({i for i, _ in exact.search(q, 10)} & {i for i, _ in index.search(q, 10)}) / 10
+        for q in queries
+    ]
+    return float(np.mean(found))
+
+
+def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
+    vectors, ids, flat, _ = data
+    spec = AnnSpec("hnsw", m=16, ef_search=64, ef_construction=40)
+    hnsw = VectorIndex(64, spec)
+    hnsw.add(ids, vectors)
+    queries = clustered(50, seed=1)
+    assert recall(hnsw, flat, queries) >= 0.95
+    i, score = hnsw.search(queries[0], 1)[0]
+    assert score == pytest.approx(float(vectors[i - 1000] @ queries[0]), abs=1e-5)
+    assert np.allclose(hnsw.reconstruct(ids[[5, 77]]), vectors[[5, 77]])
+
+    # removal leaves tombstones that no search returns
+    query = vectors[10]
+    assert hnsw.search(query, 1)[0][0] == ids[10]
+    hnsw.remove(ids[10:20])
+    assert hnsw.ntotal == len(ids) - 10 and hnsw.faiss.ntotal == len(ids)
+    gone = set(ids[10:20].tolist())
+    assert not gone & {i for i, _ in hnsw.search(query, 50)}
+    # selective filters are exact; wide ones are pushed into the graph walk
+    allowed = ids[3000:3040]
+    assert [i for i, _ in hnsw.search(query, 5, allowed)] == [
+        i for i, _ in flat.search(query, 5, allowed)
+    ]
+    hnsw.exact_filter_max = 0
+    wide = ids[20::3]
+    hits = hnsw.search(query, 10, wide)
+    assert len(hits) == 10 and {i for i, _ in hits} <= set(wide.tolist())
+    hnsw.exact_filter_max = 20_000
+
+    # a saved graph comes back with the same answers; adding what it holds is a no-op,
+    # and ``retain`` tombstones what the collection no longer has
+    loaded = VectorIndex(64, spec, graph=hnsw.graph_bytes())
+    loaded.add(ids[:100], vectors[:100])
+    assert loaded.faiss.ntotal == len(ids)
+    loaded.retain(np.setdiff1d(ids, ids[10:20]))
+    assert loaded.tombstones == gone and loaded.loaded_ids is None
+    for q in queries[:10]:
+        assert loaded.search(q, 10) == hnsw.search(q, 10)
+
+    # past MAX_TOMBSTONES of the graph, compaction rebuilds it from the live vectors
+    assert hnsw.compacted() is hnsw
+    hnsw.remove(ids[:2000])
+    fresh = hnsw.compacted()
+    assert fresh is not hnsw and not fresh.tombstones
+    assert fresh.ntotal == fresh.faiss.ntotal == hnsw.ntotal == len(ids) - 2000
+    flat_live = VectorIndex(64, AnnSpec("flat"))
+    flat_live.add(ids[2000:], vectors[2000:])
+    assert recall(fresh, flat_live, queries) >= 0.95
+    assert recall(hnsw, flat_live, queries) >= 0.95
 
 
 def test_collection_switches_kind_without_reembedding(settings, seed_index, embedder, tmp_path):
@@ -100,7 +175,7 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
         return [h.chunk.chunk_id for h in hits(index, question, 5)]
 
     exact = top(seed_index)
-    small = AnnPolicy(mode="auto", flat_max=5, nprobe=4)
+    small = AnnPolicy(mode="ivf", nprobe=4)
     collection = Collection.open(tmp_path / "index", counting, 700, 150, small)
     assert collection.index.vectors.spec.kind == "flat"  # nothing written yet
     ann = collection.reindex()
@@ -133,3 +208,60 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
     assert not list((tmp_path / "index" / "ann").iterdir())
     assert top(collection.index) == before == top(open_index(tmp_path / "index"))
     assert counting.passages == embedded
+
+
+def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_path, monkeypatch):
+    """An hnsw index is saved with the collection and loaded, not rebuilt: writes that
+    drift from the saved graph are replayed from the segments on load, and past
+    GRAPH_RESAVE the graph is saved again."""
+    shutil.copytree(settings.index_dir, tmp_path / "index")
+    ann_dir = tmp_path / "index" / "ann"
+    counting = CountingEmbedder(embedder)
+    question = "O que Huang disse sobre os investidores?"
+
+    def top(index, text=question, k=5):
+        return [
+            h.chunk.chunk_id for h in search(DenseRetriever(embedder, index), index, text, k).hits
+        ]
+
+    exact = top(seed_index)
+    policy = AnnPolicy(mode="hnsw", ef_search=64, m=16)
+    collection = Collection.open(tmp_path / "index", counting, 700, 150, policy)
+    ann = collection.reindex()
+    assert counting.passages == 0
+    assert ann["chunks"]["kind"] == "hnsw" and ann["chunks"]["m"] == 16
+    assert ann["chunks"]["graph"]["vectors"] == len(seed_index.chunks)
+    saved = sorted(p.name for p in ann_dir.iterdir())
+    assert len(saved) == 2 and all(name.endswith(".faiss") for name in saved)
+    assert top(collection.index) == exact  # a few dozen vectors: the walk sees them all
+
+    # small drift: nothing saved again; a reopened index replays it from the segments
+    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 100.0)
+    collection.upsert([make_text_document("petro.txt", PETRO, "test")])
+    collection.delete([HUANG_DOC])
+    assert sorted(p.name for p in ann_dir.iterdir()) == saved
+    live = top(collection.index)
+    assert live and not any(c.startswith(f"{HUANG_DOC}#") for c in top(collection.index, k=20))
+    reopened = open_index(tmp_path / "index")
+    assert reopened.vectors.spec == collection.index.vectors.spec
+    assert reopened.vectors.ntotal == len(reopened.chunks)
+    assert set(reopened.vectors.tombstones) == set(seed_index.documents[HUANG_DOC].chunk_ids)
+    assert top(reopened) == live
+    assert top(reopened, "lucro da Petrobras", 1) == top(collection.index, "lucro da Petrobras", 1)
+
+    # past the drift allowance the new state's graph is saved, the old file goes
+    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 0.0)
+    collection.upsert([make_text_document("petro2.txt", PETRO + " Segunda versão.", "test")])
+    now_saved = sorted(p.name for p in ann_dir.iterdir())
+    assert len(now_saved) == 2 and not set(now_saved) & set(saved)
+    manifest = collection.index.manifest
+    assert manifest["ann"]["chunks"]["graph"]["vectors"] == collection.index.vectors.faiss.ntotal
+    again = open_index(tmp_path / "index")
+    assert again.vectors.loaded_ids is None and again.vectors.ntotal == len(again.chunks)
+    assert top(again) == top(collection.index)
+
+    # a new ef_search applies without rebuilding the graph
+    collection.ann = AnnPolicy(mode="hnsw", ef_search=200, m=16)
+    collection.upsert([make_text_document("petro3.txt", PETRO + " Terceira.", "test")])
+    assert collection.index.vectors.spec.ef_search == 200
+    assert collection.index.manifest["ann"]["chunks"]["ef_search"] == 200

@@ -79,17 +79,24 @@ class Settings(BaseSettings):
         150, ge=0, description="Characters of whole sentences repeated from the previous passage."
     )
 
-    ann: Literal["auto", "flat", "ivf"] = Field(
-        "flat",
+    ann: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto",
         description=(
-            "Vector index kind: `flat` (exact), `ivf` (inverted lists, approximate) or `auto` "
-            "(flat up to ann_flat_max vectors, ivf above). Applies at the next write or "
-            "`qa reindex`; recorded in the manifest. The default stays exact until the "
-            "approximate index reaches its recall target (eval/BENCH.md)."
+            "Vector index kind: `flat` (exact), `hnsw` (graph, approximate), `ivf` (inverted "
+            "lists, approximate) or `auto` (flat up to ann_flat_max vectors, hnsw above). "
+            "Applies at the next write or `qa reindex`; recorded in the manifest."
         ),
     )
     ann_flat_max: int = Field(
         50_000, ge=1, description="`auto`: largest vector count kept in an exact index."
+    )
+    ann_ef_search: int = Field(
+        512,
+        ge=1,
+        description="hnsw: candidates kept while searching (higher: better recall, slower).",
+    )
+    ann_hnsw_m: int = Field(
+        32, ge=4, le=128, description="hnsw: links per vector (applies when a graph is built)."
     )
     ann_nprobe: int = Field(
         32, ge=1, description="ivf: inverted lists read per query (higher: better recall, slower)."
