@@ -15,11 +15,14 @@ Sections (``--only`` takes a comma-separated subset):
   1, 4 and 16 concurrent clients (each sends POST /query, waits for the answer, sends the
   next) for ``--seconds`` each: median/p95/p99 latency and throughput, for PyTorch and
   ONNX Runtime, micro-batching off and on (baseline: PyTorch, off, 1 client); RSS;
-* ``ann`` — the vector index alone at ``--ann-sizes`` vectors: exact search (baseline) and
-  IVF at several ``nprobe``: recall@10 against exact, median latency of one query, build
-  time. The vectors are synthetic but shaped like real ones: each is a real passage or
-  sentence vector (from the ``index`` section's fakebr index) mixed with up to 50% of
-  another, plus a little noise; the queries are real questions of pira_xling, embedded.
+* ``ann`` — the vector index alone at ``--ann-sizes`` vectors: exact search (baseline),
+  HNSW at several ``--efs`` and IVF at several ``--nprobes``: recall@10 against exact,
+  median latency of one query, build time, memory. The vectors are synthetic but shaped
+  like real ones: each is a real passage or sentence vector (from the ``index`` section's
+  fakebr index) mixed with up to 50% of another, plus noise; the queries are real
+  questions of pira_xling, embedded. With at least 50,000 real vectors (``--limit`` of
+  about 6,000 or more) the section first calibrates: real vectors against synthetic ones
+  of the same size.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
 PIRA = SHARED / "pira_xling"
 SECTIONS = ("embed", "index", "http", "ann")
+# Real vectors needed before the ann section calibrates its synthetic data against them.
+CALIBRATION_MIN = 50_000
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
@@ -309,7 +314,10 @@ def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def real_vectors(index_dir: Path | None) -> np.ndarray:
     """Passage and sentence vectors of a built index (the fakebr one)."""
     if index_dir is None or not (index_dir / "manifest.json").is_file():
-        raise SystemExit("the ann section needs the index section's fakebr index (run both)")
+        raise SystemExit(
+            "the ann section needs real vectors: run it with the index section, or name a "
+            "built index with --ann-index"
+        )
     manifest = json.loads((index_dir / "manifest.json").read_text())
     parts = []
     for seg in manifest["segments"]:
@@ -318,106 +326,178 @@ def real_vectors(index_dir: Path | None) -> np.ndarray:
     return np.vstack(parts).astype(np.float32)
 
 
-def synthetic(base: np.ndarray, n: int, seed: int = 0, noise: float = 0.02) -> np.ndarray:
-    """``n`` unit vectors, each a real one mixed with up to 50% of another, plus a little
-    noise: topics like the real ones', drifting towards others."""
+def synthetic(
+    base: np.ndarray, n: int, seed: int = 0, noise: float = 0.02, shape: str = "cov"
+) -> np.ndarray:
+    """``n`` unit vectors, each a real one mixed with up to 50% of another plus noise:
+    topics like the real ones', drifting towards others. The noise has the same total
+    variance (σ² = ``noise``² per dimension) either spread like the real vectors' own
+    variation (``cov``: drawn from their covariance) or evenly over all 384 dimensions
+    (``iso``), which no text embedding does: ``iso`` makes every cluster a ball of random
+    directions, harder for any approximate index than real vectors are (the ``ann``
+    section measures both against real vectors when it has enough of them)."""
     rng = np.random.default_rng(seed)
-    out = np.empty((n, base.shape[1]), dtype=np.float32)
+    dim = base.shape[1]
+    if shape == "cov":
+        centred = base - base.mean(axis=0)
+        cov = centred.T @ centred / len(base)
+        cov *= noise**2 * dim / np.trace(cov)  # same total variance as the iso noise
+        root = np.linalg.cholesky(cov + 1e-9 * np.eye(dim)).T.astype(np.float32)
+    out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
         a = base[rng.integers(0, len(base), m)]
         b = base[rng.integers(0, len(base), m)]
         u = 0.5 * rng.random((m, 1), dtype=np.float32)  # mostly a, partly b
-        x = (1 - u) * a + u * b + noise * rng.standard_normal((m, base.shape[1]), dtype=np.float32)
+        z = rng.standard_normal((m, dim), dtype=np.float32)
+        x = (1 - u) * a + u * b + (z @ root if shape == "cov" else noise * z)
         out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
+
+
+def recall_at_10(index: Any, queries: np.ndarray, truth: np.ndarray) -> float:
+    found = [{i for i, _ in index.search(q, 10)} for q in queries]
+    return round(
+        float(np.mean([len(f & set(t.tolist())) / 10 for f, t in zip(found, truth, strict=True)])),
+        4,
+    )
+
+
+def median_search_ms(index: Any, queries: np.ndarray) -> float:
+    """One query at a time on one FAISS thread, as ``qa serve`` runs them."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    seconds = []
+    for q in queries:
+        t = time.perf_counter()
+        index.search(q, 10)
+        seconds.append(time.perf_counter() - t)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # builds use every core
+    return median_ms(seconds)
+
+
+def hnsw_memory_mb(index: Any) -> int:
+    import faiss
+
+    inner = faiss.downcast_index(index.faiss.index)
+    links = faiss.vector_to_array(inner.hnsw.neighbors).nbytes
+    return round((index.faiss.ntotal * (index.dim * 4 + 8) + links) / 2**20)
+
+
+def ann_curve(
+    args: argparse.Namespace,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    label: str,
+    ivf: bool = True,
+) -> list[dict[str, Any]]:
+    """Exact, hnsw at each ``--efs`` and ivf at each ``--nprobes`` over ``vectors``."""
+    from qa.ann import HNSW_EF_CONSTRUCTION, AnnSpec, VectorIndex, default_nlist, train_centroids
+
+    n = len(vectors)
+    ids = np.arange(n, dtype=np.int64)
+    lat_queries = queries[: args.ann_latency_queries]
+    exact = VectorIndex(vectors.shape[1], AnnSpec("flat"))
+    t0 = time.perf_counter()
+    exact.add(ids, vectors)
+    flat_build = time.perf_counter() - t0
+    _, truth = exact.faiss.search(queries, 10)  # ground truth in one batched call
+    exact_ms = median_search_ms(exact, lat_queries)
+    del exact
+    rows: list[dict[str, Any]] = [
+        {
+            "vectors": n,
+            "data": label,
+            "index": "flat (exact)",
+            "param": "",
+            "recall@10": 1.0,
+            "median_ms": exact_ms,
+            "speed_x": 1.0,
+            "build_s": round(flat_build, 1),
+            "memory_mb": round(vectors.nbytes / 2**20 + n * 8 / 2**20),
+        }
+    ]
+
+    def row(index: str, param: str, vi: Any, build: float, memory: int) -> dict[str, Any]:
+        ms = median_search_ms(vi, lat_queries)
+        return {
+            "vectors": n,
+            "data": label,
+            "index": index,
+            "param": param,
+            "recall@10": recall_at_10(vi, queries, truth),
+            "median_ms": ms,
+            "speed_x": round(exact_ms / ms, 1),
+            "build_s": round(build, 1),
+            "memory_mb": memory,
+        }
+
+    log(f"ann: {label} {n} vectors, hnsw M {args.hnsw_m}")
+    spec = AnnSpec(
+        "hnsw", m=args.hnsw_m, ef_search=args.efs[0], ef_construction=HNSW_EF_CONSTRUCTION
+    )
+    graph = VectorIndex(vectors.shape[1], spec)
+    t0 = time.perf_counter()
+    graph.add(ids, vectors)
+    build = time.perf_counter() - t0
+    for ef in args.efs:
+        graph.spec = AnnSpec(
+            "hnsw", m=args.hnsw_m, ef_search=ef, ef_construction=HNSW_EF_CONSTRUCTION
+        )
+        rows.append(row(f"hnsw (M {args.hnsw_m})", f"ef {ef}", graph, build, hnsw_memory_mb(graph)))
+    del graph
+    if ivf and args.nprobes:
+        log(f"ann: {label} {n} vectors, ivf")
+        t0 = time.perf_counter()
+        centroids = train_centroids(vectors, default_nlist(n))
+        index = VectorIndex(vectors.shape[1], AnnSpec("ivf", len(centroids), 1, n), centroids)
+        index.add(ids, vectors)
+        build = time.perf_counter() - t0
+        memory = round((vectors.nbytes + centroids.nbytes + n * 8) / 2**20)
+        for nprobe in args.nprobes:
+            index.spec = AnnSpec("ivf", len(centroids), nprobe, n)
+            rows.append(
+                row(f"ivf (nlist {len(centroids)})", f"nprobe {nprobe}", index, build, memory)
+            )
+    return rows
 
 
 def bench_ann(args: argparse.Namespace, index_dir: Path | None) -> dict[str, Any]:
     import faiss
 
-    from qa.ann import AnnSpec, VectorIndex, default_nlist, train_centroids
     from qa.core.config import Settings
     from qa.embed import load_embedder
     from qa.evaluation import load_beir
 
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
     base = real_vectors(index_dir)
     bench = load_beir(PIRA)
     embedder = load_embedder(Settings(backend=args.backend))
-    texts = [q.question for q in bench.questions[: args.ann_queries]]
-    queries = embedder.encode_queries(texts)
+    queries = embedder.encode_queries([q.question for q in bench.questions[: args.ann_queries]])
     rows: list[dict[str, Any]] = []
+    calibration: list[dict[str, Any]] = []
+    if len(base) >= CALIBRATION_MIN:
+        # Which synthetic data behaves like real vectors? The real ones against synthetic
+        # sets of the same size grown from 1/20 of them, on the same curve.
+        log(f"ann: calibration on {len(base)} real vectors")
+        calibration += ann_curve(args, base, queries, "real", ivf=False)
+        rng = np.random.default_rng(7)
+        seed_rows = base[rng.choice(len(base), len(base) // 20, replace=False)]
+        for shape in ("cov", "iso"):
+            made = synthetic(seed_rows, len(base), shape=shape)
+            calibration += ann_curve(args, made, queries, f"synthetic {shape}", ivf=False)
     for n in args.ann_sizes:
-        log(f"ann: {n} vectors")
-        vectors = synthetic(base, n)
-        ids = np.arange(n, dtype=np.int64)
-        exact = VectorIndex(vectors.shape[1], AnnSpec("flat"))
-        t0 = time.perf_counter()
-        exact.add(ids, vectors)
-        flat_build = time.perf_counter() - t0
-        # ground truth in one batched call
-        _, truth = exact.faiss.search(queries, 10)
-        lat_queries = queries[: args.ann_latency_queries]
-
-        def latency(index: VectorIndex, lat_queries: np.ndarray = lat_queries) -> float:
-            seconds = []
-            for q in lat_queries:
-                t = time.perf_counter()
-                index.search(q, 10)
-                seconds.append(time.perf_counter() - t)
-            return median_ms(seconds)
-
-        exact_ms = latency(exact)
-        rows.append(
-            {
-                "vectors": n,
-                "index": "flat (exact)",
-                "nprobe": "",
-                "recall@10": 1.0,
-                "median_ms": exact_ms,
-                "speed_x": 1.0,
-                "build_s": round(flat_build, 1),
-                "memory_mb": round(vectors.nbytes / 2**20),
-            }
-        )
-        t0 = time.perf_counter()
-        centroids = train_centroids(vectors, default_nlist(n))
-        train_s = time.perf_counter() - t0
-        ivf = VectorIndex(vectors.shape[1], AnnSpec("ivf", len(centroids), 1, n), centroids)
-        t0 = time.perf_counter()
-        ivf.add(ids, vectors)
-        add_s = time.perf_counter() - t0
-        del exact
-        for nprobe in args.nprobes:
-            ivf.spec = AnnSpec("ivf", len(centroids), nprobe, n)
-            ivf.faiss.nprobe = nprobe
-            found = [ivf.search(q, 10) for q in queries]
-            recall = np.mean(
-                [
-                    len({i for i, _ in f} & set(t.tolist())) / 10
-                    for f, t in zip(found, truth, strict=True)
-                ]
-            )
-            ms = latency(ivf)
-            rows.append(
-                {
-                    "vectors": n,
-                    "index": f"ivf (nlist {len(centroids)})",
-                    "nprobe": nprobe,
-                    "recall@10": round(float(recall), 4),
-                    "median_ms": ms,
-                    "speed_x": round(exact_ms / ms, 1),
-                    "build_s": round(train_s + add_s, 1),
-                    "memory_mb": round((vectors.nbytes + centroids.nbytes) / 2**20 + n * 8 / 2**20),
-                }
-            )
-        del ivf, vectors
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        vectors = synthetic(base, n, shape=args.synthetic)
+        rows += ann_curve(args, vectors, queries, f"synthetic {args.synthetic}")
+        del vectors
     return {
         "rows": rows,
+        "calibration": calibration,
         "queries": len(queries),
-        "latency_queries": len(lat_queries),
+        "latency_queries": min(len(queries), args.ann_latency_queries),
         "base_vectors": len(base),
+        "synthetic": args.synthetic,
     }
 
 
@@ -562,42 +642,49 @@ def render(results: dict[str, Any], command: str) -> str:
         ]
     if "ann" in results:
         a = results["ann"]
+        headers = [
+            "vectors",
+            "data",
+            "index",
+            "parameter",
+            "recall@10",
+            "median ms",
+            "× exact",
+            "build s",
+            "memory MB",
+        ]
+
+        def ann_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+            keys = ["vectors", "data", "index", "param", "recall@10", "median_ms", "speed_x"]
+            return [[r[k] for k in (*keys, "build_s", "memory_mb")] for r in rows]
+
         out += [
             "## Vector index",
             "",
             f"Recall@10 of each index against exact search over {a['queries']} real pira_xling "
             f"questions; latency: one query at a time, median of {a['latency_queries']}. "
-            f"Vectors: synthetic, each one of {a['base_vectors']} real passage and sentence "
-            "vectors mixed with up to 50% of another, plus noise (σ 0.02), re-normalised. "
-            "Build: k-means training + adding the vectors. Memory: the vectors and ids held.",
+            f"Vectors: synthetic ({a['synthetic']}), each one of {a['base_vectors']} real "
+            "passage and sentence vectors (the fakebr index) mixed with up to 50% of another, "
+            "plus noise of total variance 384 × 0.02², re-normalised; `cov` noise follows the "
+            "real vectors' covariance, `iso` is spread evenly over every dimension (see the "
+            "calibration below). Build: adding the vectors (HNSW: linking the graph, "
+            "efConstruction 100; IVF: k-means training + adding). Memory: vectors, ids, "
+            "graph links or centroids.",
             "",
-            table(
-                [
-                    "vectors",
-                    "index",
-                    "nprobe",
-                    "recall@10",
-                    "median ms",
-                    "× exact",
-                    "build s",
-                    "memory MB",
-                ],
-                [
-                    [
-                        r["vectors"],
-                        r["index"],
-                        r["nprobe"],
-                        r["recall@10"],
-                        r["median_ms"],
-                        r["speed_x"],
-                        r["build_s"],
-                        r["memory_mb"],
-                    ]
-                    for r in a["rows"]
-                ],
-            ),
+            table(headers, ann_rows(a["rows"])),
             "",
         ]
+        if a["calibration"]:
+            out += [
+                "### Calibration: synthetic against real vectors",
+                "",
+                f"The {a['base_vectors']} real vectors themselves, then synthetic sets of the "
+                "same size grown (as above) from 1/20 of them: the synthetic data whose curve "
+                "follows the real one is the one to trust at sizes with no real data.",
+                "",
+                table(headers, ann_rows(a["calibration"])),
+                "",
+            ]
     return "\n".join(out)
 
 
@@ -612,11 +699,20 @@ def main() -> None:
     parser.add_argument("--ann-sizes", default="10000,100000,1000000")
     parser.add_argument("--ann-queries", type=int, default=300)
     parser.add_argument("--ann-latency-queries", type=int, default=100)
-    parser.add_argument("--nprobes", default="8,16,32,64")
+    parser.add_argument("--nprobes", default="16,64,256", help="ivf runs ('' for none)")
+    parser.add_argument("--efs", default="128,256,512,1024", help="hnsw ef_search values")
+    parser.add_argument("--hnsw-m", type=int, default=32)
+    parser.add_argument("--synthetic", choices=("cov", "iso"), default="cov")
+    parser.add_argument(
+        "--ann-index",
+        type=Path,
+        help="ann: take the real vectors from this built index instead of the index section's",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "BENCH.md")
     args = parser.parse_args()
     args.ann_sizes = [int(x) for x in args.ann_sizes.split(",")]
-    args.nprobes = [int(x) for x in args.nprobes.split(",")]
+    args.nprobes = [int(x) for x in args.nprobes.split(",") if x]
+    args.efs = [int(x) for x in args.efs.split(",") if x]
     only = [s for s in args.only.split(",") if s]
     if unknown := set(only) - set(SECTIONS):
         raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -640,7 +736,7 @@ def main() -> None:
         if "http" in only:
             results["http"] = bench_http(args, work)
         if "ann" in only:
-            results["ann"] = bench_ann(args, index_dir)
+            results["ann"] = bench_ann(args, args.ann_index or index_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["seconds"] = round(time.perf_counter() - started)

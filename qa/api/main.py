@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import faiss
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -63,6 +64,10 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One FAISS thread per query: queries already run side by side, and OpenMP threads
+        # spinning against the model's own threads made one exact search 6x slower on two
+        # busy cores (eval/BENCH.md measures the vector index this way).
+        faiss.omp_set_num_threads(1)
         if getattr(app.state, "service", None) is None:
             app.state.service = QAService.start(settings or get_settings())
         yield
