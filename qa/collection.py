@@ -461,7 +461,12 @@ class Collection:
         return rebuilt
 
     def _save_graph(self, index: VectorIndex) -> dict[str, Any]:
-        return {**self.store.write_graph(index.graph_bytes()), "vectors": int(index.faiss.ntotal)}
+        """Write ``index``'s graph; its record says how many vectors and tombstones it had."""
+        return {
+            **self.store.write_graph(index.graph_bytes()),
+            "vectors": int(index.faiss.ntotal),
+            "tombstones": len(index.tombstones),
+        }
 
     def _resave_graph(
         self,
@@ -484,8 +489,17 @@ class Collection:
         if segment is not None:
             new_ids = segment.chunk_ids if which == "chunks" else segment.sentence_ids
             new_vectors = segment.chunk_vectors if which == "chunks" else segment.sentence_vectors
-        saved = int(record.get("graph", {}).get("vectors", 0))
-        drift = int(live.faiss.ntotal) - saved + len(live.tombstones) + len(gone) + len(new_ids)
+        graph = record.get("graph", {})
+        saved = int(graph.get("vectors", 0))
+        # vectors added and removed since the save, then by this write
+        drift = (
+            int(live.faiss.ntotal)
+            - saved
+            + len(live.tombstones)
+            - int(graph.get("tombstones", 0))
+            + len(gone)
+            + len(new_ids)
+        )
         if record.get("graph") and drift <= GRAPH_RESAVE * max(saved, 1):
             return
         copy_ = VectorIndex(self.embedder.dim, live.spec, graph=live.graph_bytes())

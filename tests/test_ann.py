@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from qa import ann as ann_module
 from qa import collection as collection_module
 from qa.ann import (
     AnnSpec,
@@ -265,3 +266,15 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
     collection.upsert([make_text_document("petro3.txt", PETRO + " Terceira.", "test")])
     assert collection.index.vectors.spec.ef_search == 200
     assert collection.index.manifest["ann"]["chunks"]["ef_search"] == 200
+
+    # tombstones already in the saved graph are not drift: a graph saved with some does
+    # not need saving again at the next small write
+    monkeypatch.setattr(ann_module, "MAX_TOMBSTONES", 1.0)  # keep them in the graph
+    collection.delete(["petro.txt"])  # GRAPH_RESAVE 0: saved again, tombstones and all
+    record = collection.index.manifest["ann"]["chunks"]["graph"]
+    tombstones = len(collection.index.vectors.tombstones)
+    assert record["tombstones"] == tombstones and tombstones > 0.3 * record["vectors"]
+    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 0.3)
+    before = sorted(p.name for p in ann_dir.iterdir())
+    collection.upsert([make_text_document("petro4.txt", "Lucro da Petrobras sobe.", "test")])
+    assert sorted(p.name for p in ann_dir.iterdir()) == before

@@ -190,6 +190,9 @@ def ensure_exported(model_folder: Path, cache_dir: Path) -> Path:
 
 # Texts tokenised at once: this many batches' worth (length-sorted within the window).
 TOKENIZE_WINDOW_BATCHES = 32
+# Padded tokens per batch, per text of ``batch_size``: 32 texts of up to 128 tokens, fewer
+# of longer ones (8 of 512).
+BATCH_TOKENS = 128
 
 
 class OnnxEmbedder:
@@ -215,9 +218,6 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
-        # No memory arena: it keeps the peak of the largest batch ever run (hundreds of MB
-        # after indexing long passages) for the life of the process; measured no slower.
-        options.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(
             str(folder / ONNX_FILES[backend]), options, providers=["CPUExecutionProvider"]
         )
@@ -236,6 +236,22 @@ class OnnxEmbedder:
         (vectors,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})
         return vectors
 
+    def _batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
+        """Rows grouped into batches, longest first: at most ``batch_size`` texts and at
+        most ``batch_size * BATCH_TOKENS`` padded tokens each, so a batch of long passages
+        holds fewer of them (attention memory grows with the square of the length; ONNX
+        Runtime keeps its largest batch's memory for reuse)."""
+        budget = self.batch_size * BATCH_TOKENS
+        order = np.argsort([-n for n in lengths], kind="stable")
+        batches: list[np.ndarray] = []
+        start = 0
+        while start < len(order):
+            width = max(lengths[order[start]], 1)  # the longest of the batch comes first
+            size = max(1, min(self.batch_size, budget // width))
+            batches.append(order[start : start + size])
+            start += size
+        return batches
+
     def _encode(self, texts: Sequence[str], prompt: str, progress: bool) -> np.ndarray:
         """Vectors of ``texts``, tokenised a window at a time (so a corpus-sized call holds
         one window's tokens, not all of them) and run in batches of similar length."""
@@ -249,9 +265,7 @@ class OnnxEmbedder:
         for first in range(0, len(texts), window):
             part = texts[first : first + window]
             encodings = self.tokenizer.encode_batch([prompt + t for t in part])
-            order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-            for start in range(0, len(part), self.batch_size):
-                rows = order[start : start + self.batch_size]
+            for rows in self._batches([len(e.ids) for e in encodings]):
                 out[first + rows] = self._run([encodings[i].ids for i in rows])
                 if bar is not None:
                     bar.update(len(rows))
