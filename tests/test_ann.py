@@ -273,8 +273,9 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
     collection.delete(["petro.txt"])  # GRAPH_RESAVE 0: saved again, tombstones and all
     record = collection.index.manifest["ann"]["chunks"]["graph"]
     tombstones = len(collection.index.vectors.tombstones)
-    assert record["tombstones"] == tombstones and tombstones > 0.3 * record["vectors"]
-    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 0.3)
+    assert record["tombstones"] == tombstones >= 1
+    # one passage more is within the allowance; counting the tombstones again is not
+    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 1.5 / record["vectors"])
     before = sorted(p.name for p in ann_dir.iterdir())
     collection.upsert([make_text_document("petro4.txt", "Lucro da Petrobras sobe.", "test")])
     assert sorted(p.name for p in ann_dir.iterdir()) == before
