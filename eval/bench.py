@@ -543,6 +543,7 @@ def render(results: dict[str, Any], command: str) -> str:
         f"Produced by `{command}` on {results['date']} in {results['seconds']} s.",
         "",
         f"- Machine: {results['machine']}.",
+        f"- Code: commit {results.get('commit', 'unknown')}.",
         "- Medians unless stated; every ratio is against the baseline measured in the same run.",
         "",
     ]
@@ -759,6 +760,10 @@ def main() -> None:
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+        or "unknown",
     }
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:
