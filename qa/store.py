@@ -252,16 +252,9 @@ class Store:
         folder = self.path / SEGMENTS / entry["name"]
         payload: dict[str, bytes] = {}
         for name in SEGMENT_FILES:
-            try:
-                data = (folder / name).read_bytes()
-            except OSError:
-                data = b""
-            if hashlib.sha256(data).hexdigest() != entry["files"].get(name):
-                raise IndexMismatchError(
-                    f"index in {self.path}/ is damaged ({entry['name']}/{name} fails its "
-                    f"checksum); {rebuild_hint(self.path)}"
-                )
-            payload[name] = data
+            payload[name] = self._read_checked(
+                folder / name, entry["files"].get(name), f"{entry['name']}/{name}"
+            )
         deleted = set(entry.get("deleted", ()))
         texts: dict[str, dict[str, Any]] = {}
         for line in payload["documents.jsonl"].decode("utf-8").splitlines():
@@ -325,7 +318,11 @@ class Store:
         out: dict[str, AnnData] = {}
         for which, record in (manifest.get("ann") or {}).items():
             files = {
-                key: self._read_checked(record[key]) for key in ANN_FILE_KEYS if record.get(key)
+                key: self._read_checked(
+                    self.path / record[key]["file"], record[key]["sha256"], record[key]["file"]
+                )
+                for key in ANN_FILE_KEYS
+                if record.get(key)
             }
             centroids = files.get("centroids")
             out[which] = AnnData(
@@ -334,14 +331,16 @@ class Store:
             )
         return out
 
-    def _read_checked(self, entry: dict[str, Any]) -> bytes:
+    def _read_checked(self, path: Path, sha256: str | None, label: str) -> bytes:
+        """The bytes of ``path``; a missing file or another checksum than ``sha256`` is a
+        damaged index (``label`` names the file in the message)."""
         try:
-            data = (self.path / entry["file"]).read_bytes()
+            data = path.read_bytes()
         except OSError:
             data = b""
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        if hashlib.sha256(data).hexdigest() != sha256:
             raise IndexMismatchError(
-                f"index in {self.path}/ is damaged ({entry['file']} fails its checksum); "
+                f"index in {self.path}/ is damaged ({label} fails its checksum); "
                 f"{rebuild_hint(self.path)}"
             )
         return data
