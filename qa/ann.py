@@ -241,6 +241,13 @@ class VectorIndex:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.faiss.reconstruct_batch(ids.astype(np.int64))
 
+    def copy(self) -> VectorIndex:
+        """An independent hnsw index with the same graph and tombstones."""
+        twin = VectorIndex(self.dim, self.spec, graph=self.graph_bytes())
+        twin.loaded_ids = None
+        twin.remove(np.fromiter(self.tombstones, dtype=np.int64))
+        return twin
+
     def graph_bytes(self) -> bytes:
         """The whole hnsw index (graph, vectors, ids) as bytes, to save beside the
         segments; tombstones are not included (the manifest says what is live)."""

@@ -479,16 +479,14 @@ class Collection:
         """Save the hnsw graph of the new state again when it has drifted from the saved
         one by more than ``GRAPH_RESAVE`` (the new state's graph is built on a copy, so
         queries keep the old one until the commit)."""
-        live = self.index.vectors if which == "chunks" else self.index.sentence_vectors
-        attr = "chunk_ids" if which == "chunks" else "sentence_ids"
+        live = self.index.vector_index(which)
         gone = np.asarray(
-            [i for d in removed for i in getattr(self.index.documents[d], attr)], dtype=np.int64
+            [i for d in removed for i in self.index.documents[d].vector_ids(which)], dtype=np.int64
         )
         new_ids = np.zeros(0, dtype=np.int64)
         new_vectors = np.zeros((0, self.embedder.dim), dtype=np.float32)
         if segment is not None:
-            new_ids = segment.chunk_ids if which == "chunks" else segment.sentence_ids
-            new_vectors = segment.chunk_vectors if which == "chunks" else segment.sentence_vectors
+            new_ids, new_vectors = segment.vectors_of(which)
         graph = record.get("graph", {})
         saved = int(graph.get("vectors", 0))
         # vectors added and removed since the save, then by this write
@@ -502,8 +500,7 @@ class Collection:
         )
         if record.get("graph") and drift <= GRAPH_RESAVE * max(saved, 1):
             return
-        copy_ = VectorIndex(self.embedder.dim, live.spec, graph=live.graph_bytes())
-        copy_.retain(np.setdiff1d(live.ids(), np.fromiter(live.tombstones, dtype=np.int64)))
+        copy_ = live.copy()
         copy_.remove(gone)
         copy_.add(new_ids, new_vectors)
         copy_ = copy_.compacted()
@@ -524,14 +521,13 @@ class Collection:
         if not replace_all:
             gone = set(removed)
             kept = [d for d in self.index.documents.values() if d.doc_id not in gone]
-            attr = "chunk_ids" if which == "chunks" else "sentence_ids"
-            old = np.asarray([i for d in kept for i in getattr(d, attr)], dtype=np.int64)
-            source = self.index.vectors if which == "chunks" else self.index.sentence_vectors
+            old = np.asarray([i for d in kept for i in d.vector_ids(which)], dtype=np.int64)
             ids.append(old)
-            vectors.append(source.reconstruct(old))
+            vectors.append(self.index.vector_index(which).reconstruct(old))
         if segment is not None:
-            ids.append(segment.chunk_ids if which == "chunks" else segment.sentence_ids)
-            vectors.append(segment.chunk_vectors if which == "chunks" else segment.sentence_vectors)
+            new_ids, new_vectors = segment.vectors_of(which)
+            ids.append(new_ids)
+            vectors.append(new_vectors)
         if not ids:
             return np.zeros(0, dtype=np.int64), np.zeros((0, self.embedder.dim), np.float32)
         return np.concatenate(ids), np.ascontiguousarray(np.vstack(vectors), dtype=np.float32)

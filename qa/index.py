@@ -136,10 +136,13 @@ class Index:
         """After loading saved hnsw graphs and the segments: tombstone the vectors of
         documents deleted since a graph was saved (vectors added since were added by
         :meth:`apply`)."""
-        if self.vectors.spec.kind == "hnsw":
-            self.vectors.retain(np.fromiter(self.chunks, dtype=np.int64))
-        if self.sentence_vectors.spec.kind == "hnsw":
-            self.sentence_vectors.retain(np.fromiter(self.sentences, dtype=np.int64))
+        for which, live in (("chunks", self.chunks), ("sentences", self.sentences)):
+            if self.vector_index(which).spec.kind == "hnsw":
+                self.vector_index(which).retain(np.fromiter(live, dtype=np.int64))
+
+    def vector_index(self, which: str) -> VectorIndex:
+        """The vector index of the passages (``chunks``) or of the sentences."""
+        return self.vectors if which == "chunks" else self.sentence_vectors
 
     # ---------------------------------------------------------------- properties
     @property

@@ -92,6 +92,10 @@ class StoredDocument:
     def n_chunks(self) -> int:
         return len(self.chunk_ids)
 
+    def vector_ids(self, which: str) -> tuple[int, ...]:
+        """Ids of the document's passages (``chunks``) or sentences (``sentences``)."""
+        return self.chunk_ids if which == "chunks" else self.sentence_ids
+
     def record(self) -> dict[str, Any]:
         return {
             "doc_id": self.doc_id,
@@ -116,6 +120,12 @@ class SegmentData:
     sentence_ids: np.ndarray
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
+
+    def vectors_of(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of the passages (``chunks``) or sentences (``sentences``)."""
+        if which == "chunks":
+            return self.chunk_ids, self.chunk_vectors
+        return self.sentence_ids, self.sentence_vectors
 
 
 def rebuild_hint(index_dir: Path) -> str:
