@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from qa.metrics import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
@@ -61,8 +63,8 @@ def median_ms(seconds: Sequence[float]) -> float:
 
 
 def pct_ms(seconds: Sequence[float], q: float) -> float:
-    ordered = sorted(seconds)
-    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+    """Nearest-rank percentile (``q`` in 0..100), as every figure of the project."""
+    return round(1000 * percentile(seconds, q), 2)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -270,8 +272,8 @@ async def load(url: str, questions: list[str], clients: int, seconds: float) -> 
         "requests": len(latencies),
         "errors": errors,
         "median_ms": median_ms(latencies),
-        "p95_ms": pct_ms(latencies, 0.95),
-        "p99_ms": pct_ms(latencies, 0.99),
+        "p95_ms": pct_ms(latencies, 95),
+        "p99_ms": pct_ms(latencies, 99),
         "per_s": round(len(latencies) / elapsed, 1),
     }
 

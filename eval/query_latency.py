@@ -15,6 +15,8 @@ import time
 
 import httpx
 
+from qa.metrics import percentile
+
 QUESTIONS = [
     "what did Huang say about investors?",
     "Quanto custou treinar o modelo R1?",
@@ -22,11 +24,6 @@ QUESTIONS = [
     "Quand aura lieu la conférence de résultats de NVIDIA ?",
     "Wie viele GPUs wurden für das Training verwendet?",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -51,7 +48,7 @@ def main() -> None:
     for name, values in (("client", client_ms), ("server took_ms", server_ms)):
         print(
             f"{name:>15}: median {statistics.median(values):6.1f} ms   "
-            f"p95 {percentile(values, 0.95):6.1f} ms   mean {statistics.fmean(values):6.1f} ms"
+            f"p95 {percentile(values, 95):6.1f} ms   mean {statistics.fmean(values):6.1f} ms"
             f"   (n={len(values)})"
         )
 
