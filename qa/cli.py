@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
@@ -162,8 +162,9 @@ def reindex(
 ) -> None:
     """Rebuild the vector indexes from the stored vectors (nothing is re-embedded)."""
     settings = _settings(index_dir)
-    if ann is not None and ann not in ("auto", "flat", "hnsw", "ivf"):
-        _fail(f"--ann must be auto, flat, hnsw or ivf, not {ann!r}")
+    kinds = get_args(Settings.model_fields["ann"].annotation)
+    if ann is not None and ann not in kinds:
+        _fail(f"--ann must be one of {', '.join(kinds)}, not {ann!r}")
     update: dict[str, object] = {"ann": ann or settings.ann}
     if nprobe is not None:
         update["ann_nprobe"] = nprobe
