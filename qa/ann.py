@@ -29,8 +29,8 @@ vectors themselves always stay in the segments, so switching kind never re-embed
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, get_args
 
 import faiss
 import numpy as np
@@ -68,15 +68,11 @@ class AnnSpec:
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> AnnSpec:
+        numbers = {f.name for f in fields(cls)} - {"kind"}
         record = record or {}
         return cls(
             record.get("kind", "flat"),
-            int(record.get("nlist", 0)),
-            int(record.get("nprobe", 0)),
-            int(record.get("trained_on", 0)),
-            int(record.get("m", 0)),
-            int(record.get("ef_search", 0)),
-            int(record.get("ef_construction", 0)),
+            **{k: int(v) for k, v in record.items() if k in numbers},
         )
 
 
@@ -105,7 +101,7 @@ def choose_spec(
             want = "flat" if n < flat_max // 2 else "hnsw"
         else:
             want = "hnsw" if n > flat_max else "flat"
-    elif mode in ("flat", "ivf", "hnsw"):
+    elif mode in get_args(Kind):
         want = mode  # type: ignore[assignment]
     else:
         raise ValueError(f"unknown vector index kind {mode!r} (auto, flat, ivf or hnsw)")
