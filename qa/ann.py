@@ -29,6 +29,7 @@ vectors themselves always stay in the segments, so switching kind never re-embed
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -204,7 +205,13 @@ class VectorIndex:
         """Every id the index holds, tombstones included (flat and hnsw only)."""
         return faiss.vector_to_array(self.faiss.id_map).astype(np.int64)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def count(self) -> int:
+        return self.ntotal
+
+    def add(
+        self, ids: np.ndarray, vectors: np.ndarray, docs: Sequence[object] | None = None
+    ) -> None:
+        """Store ``vectors`` under ``ids`` (``docs`` are not needed: filters come as ids)."""
         if self.loaded_ids is not None and len(ids):
             fresh = ~np.isin(ids, self.loaded_ids, assume_unique=True)
             ids, vectors = ids[fresh], vectors[fresh]
@@ -231,6 +238,18 @@ class VectorIndex:
         held = self.ids()
         self.remove(held[~np.isin(held, live)])
         self.loaded_ids = None
+
+    def settle(self, live: np.ndarray) -> None:
+        """After loading: tombstone what a saved graph holds and the segments no longer do."""
+        if self.spec.kind == "hnsw":
+            self.retain(live)
+
+    def configure(self, manifest: dict[str, Any], which: str) -> None:
+        """Search-time parameters (hnsw ``ef_search``) change without a rebuild."""
+        self.spec = AnnSpec.from_record((manifest.get("ann") or {}).get(which))
+
+    def persist(self) -> None:
+        """Nothing: the segments hold the vectors, the collection saves graphs itself."""
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         if not len(ids):
@@ -261,10 +280,15 @@ class VectorIndex:
         return fresh
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        where: object = None,
     ) -> list[tuple[int, float]]:
         """Ids and inner products of the ``k`` nearest vectors to one query vector, among
-        ``allowed`` ids when given (filtered before the top-k)."""
+        ``allowed`` ids when given (filtered before the top-k; ``where``, the same filter
+        as an expression, is for stores that cannot take ids)."""
         limit = self.ntotal if allowed is None else min(self.ntotal, len(allowed))
         k = min(k, limit)
         if k <= 0:

@@ -67,6 +67,7 @@ def index(
     from qa.embed import load_embedder
     from qa.ingest import load_documents
     from qa.service import ann_policy
+    from qa.vectors import make_backend
 
     settings = _settings(index_dir)
     sources = source or settings.sources
@@ -83,6 +84,7 @@ def index(
             settings.chunk_overlap,
             progress=sys.stderr.isatty(),
             ann=ann_policy(settings),
+            backend=make_backend(settings),
         )
     except QAError as exc:
         _fail(str(exc))
@@ -187,6 +189,47 @@ def reindex(
     typer.echo(f"rebuilt in {time.perf_counter() - started:.1f} s")
 
 
+@app.command()
+def migrate(
+    to: Annotated[str, typer.Option("--to", help="Where the vectors go: faiss or milvus.")],
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Move the index's vectors to another vector store (FAISS <-> Milvus), without
+    re-embedding; texts, offsets and metadata stay in the index folder. Milvus is reached
+    as QA_MILVUS_URI / QA_MILVUS_TOKEN say."""
+    from qa.collection import Collection
+    from qa.embed import load_embedder
+    from qa.service import ann_policy
+    from qa.store import Store
+    from qa.vectors import backend_of, make_backend
+
+    settings = _settings(index_dir)
+    kinds = get_args(Settings.model_fields["vector_store"].annotation)
+    if to not in kinds:
+        _fail(f"--to must be one of {', '.join(kinds)}, not {to!r}")
+    _quiet_libraries()
+    try:
+        started = time.perf_counter()
+        held = backend_of(Store(settings.index_dir).read_manifest())
+        collection = Collection.open(
+            settings.index_dir,
+            load_embedder(settings),
+            settings.chunk_size,
+            settings.chunk_overlap,
+            ann_policy(settings),
+            make_backend(settings, held),
+        )
+        record = collection.migrate(make_backend(settings, to))  # type: ignore[arg-type]
+    except QAError as exc:
+        _fail(str(exc))
+    counts = collection.index.manifest["counts"]
+    where = ", ".join(f"{k}={v}" for k, v in record.items() if k != "kind")
+    typer.echo(
+        f"moved {counts['chunks']} passage and {counts['sentences']} sentence vectors from "
+        f"{held} to {to}{f' ({where})' if where else ''} in {time.perf_counter() - started:.1f} s"
+    )
+
+
 @app.command("list")
 def list_documents(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -194,10 +237,11 @@ def list_documents(
 ) -> None:
     """List the indexed documents: id, passages, title."""
     from qa.collection import open_index
+    from qa.vectors import make_backend
 
     settings = _settings(index_dir)
     try:
-        index = open_index(settings.index_dir)
+        index = open_index(settings.index_dir, backend=make_backend(settings))
     except QAError as exc:
         _fail(str(exc))
     for d in index.documents.values():

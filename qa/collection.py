@@ -43,6 +43,7 @@ from qa.embed import Embedder, embedder_backend
 from qa.index import Index, ann_spec, passage_sentences
 from qa.ingest import Document
 from qa.language import DEFAULT_LANGUAGES, detector
+from qa.milvus import MilvusBackend, MilvusVectors
 from qa.store import (
     FORMAT_VERSION,
     MAX_SEGMENTS,
@@ -54,6 +55,7 @@ from qa.store import (
     now,
     rebuild_hint,
 )
+from qa.vectors import VECTOR_KINDS, FaissBackend, VectorBackend, VectorStore, backend_of
 
 Status = Literal["new", "updated", "unchanged", "deleted"]
 
@@ -84,9 +86,6 @@ class AnnPolicy:
 # A saved hnsw graph is saved again once the vectors added to or removed from the index
 # since pass this share of it (loading replays that difference from the segments).
 GRAPH_RESAVE = 0.1
-
-
-VECTOR_KINDS = ("chunks", "sentences")
 
 
 def corpus_language(documents: Sequence[Document]) -> str:
@@ -134,13 +133,30 @@ def check_model(manifest: dict[str, Any], index_dir: Path, model: str | None, di
         )
 
 
-def open_index(index_dir: Path, model_name: str | None = None, dim: int | None = None) -> Index:
-    """Load the live index of ``index_dir`` (read-only use), checking format, model and
-    file checksums."""
+def check_backend(manifest: dict[str, Any], index_dir: Path, kind: str) -> None:
+    held = backend_of(manifest)
+    if held != kind:
+        raise IndexMismatchError(
+            f"the index in {index_dir}/ keeps its vectors in {held}, but the service is set to "
+            f"{kind}; set QA_VECTOR_STORE={held} (with its connection settings), or move the "
+            f"vectors with `qa migrate --to {kind}`"
+        )
+
+
+def open_index(
+    index_dir: Path,
+    model_name: str | None = None,
+    dim: int | None = None,
+    backend: VectorBackend | None = None,
+) -> Index:
+    """Load the live index of ``index_dir`` (read-only use), checking format, model, vector
+    store and file checksums."""
     store = Store(index_dir)
     manifest = store.read_manifest()
     check_model(manifest, store.path, model_name, dim)
-    return Index.load(store, manifest)
+    backend = backend or FaissBackend()
+    check_backend(manifest, store.path, backend.kind)
+    return Index.load(store, manifest, backend)
 
 
 class Collection:
@@ -169,14 +185,18 @@ class Collection:
         chunk_size: int,
         chunk_overlap: int,
         ann: AnnPolicy | None = None,
+        backend: VectorBackend | None = None,
     ) -> Collection:
-        """Open an existing index: checks model and checksums, removes leftovers of
-        interrupted writes. Chunking settings of the index win over the arguments."""
+        """Open an existing index: checks model, vector store and checksums, removes
+        leftovers of interrupted writes. Chunking settings of the index win over the
+        arguments."""
         store = Store(index_dir)
         with store.lock():
             manifest = store.read_manifest()
             check_model(manifest, store.path, embedder.name, embedder.dim)
-            index = Index.load(store, manifest)
+            backend = backend or FaissBackend()
+            check_backend(manifest, store.path, backend.kind)
+            index = Index.load(store, manifest, backend)
             store.collect_garbage(manifest)
         chunking = manifest["chunking"]
         return cls(store, index, embedder, int(chunking["size"]), int(chunking["overlap"]), ann)
@@ -192,17 +212,20 @@ class Collection:
         progress: bool = False,
         language: str | None = None,
         ann: AnnPolicy | None = None,
+        backend: VectorBackend | None = None,
     ) -> Collection:
         """A new index of ``documents``, replacing whatever ``index_dir`` held; its language
-        is ``language`` or the majority language of ``documents``."""
+        is ``language`` or the majority language of ``documents``; its vectors go to
+        ``backend`` (default: FAISS)."""
         if chunk_overlap >= chunk_size:
             raise ValueError("overlap must be smaller than size")
         store = Store(index_dir)
         language = language or corpus_language(documents)
         manifest = new_manifest(embedder, language, chunk_size, chunk_overlap)
-        index = Index(store.path, manifest, embedder.dim)
+        index = Index(store.path, manifest, embedder.dim, backend=backend)
         collection = cls(store, index, embedder, chunk_size, chunk_overlap, ann)
         with store.lock():
+            previous = None
             if store.exists():
                 try:
                     previous = store.read_manifest()
@@ -210,6 +233,8 @@ class Collection:
                 except IndexMismatchError:
                     pass
             collection._write(list(documents), [], progress=progress, replace_all=True)
+            if previous is not None and backend_of(previous) == index.backend.kind:
+                index.backend.discard(previous, index.manifest)
         return collection
 
     # ------------------------------------------------------------------- writing
@@ -252,7 +277,7 @@ class Collection:
             with self.index.lock.write():
                 self.index.reset(manifest, ann)
                 self.index.apply(segments, (), manifest)
-                self.index.settle_graphs()
+                self.index.settle()
 
     def _plan(
         self, documents: list[Document]
@@ -398,15 +423,21 @@ class Collection:
         except BaseException:
             if segment is not None and not self.store.names(segment.name):
                 self.store.discard_segment(segment.name)
+            self._abandon(rebuilt)
             raise
         dropped = {s["name"] for s in index.manifest["segments"]} - {
             s["name"] for s in manifest["segments"]
         }
         with index.lock.write():
             if replace_all:
-                index.reset(manifest, {w: AnnData(v.centroids) for w, v in rebuilt.items()})
+                centroids = {w: getattr(v, "centroids", None) for w, v in rebuilt.items()}
+                index.reset(manifest, {w: AnnData(c) for w, c in centroids.items()})
             index.apply([segment] if segment else [], removed, manifest, rebuilt)
+        if removed:
+            index.vectors.persist()
+            index.sentence_vectors.persist()
         self.store.discard_ann_files(index_manifest_before, manifest)
+        index.backend.discard(index_manifest_before, manifest)
         if replace_all:
             self.store.collect_garbage(manifest)
         for name in dropped:
@@ -429,14 +460,84 @@ class Collection:
         removed: Sequence[str],
         replace_all: bool,
         force: bool = False,
-    ) -> dict[str, VectorIndex]:
+    ) -> dict[str, VectorStore]:
+        """Prepare the vector stores of the new state (``manifest``) before its commit;
+        returns the stores that replace the live ones (see :meth:`_plan_faiss` and
+        :meth:`_plan_milvus`)."""
+        if self.index.backend.kind == "milvus":
+            return self._plan_milvus(manifest, segment, removed, replace_all, force)
+        rebuilt = self._plan_faiss(manifest, segment, removed, replace_all, force)
+        manifest["vector_store"] = {"kind": "faiss"}
+        return rebuilt
+
+    def _plan_milvus(
+        self,
+        manifest: dict[str, Any],
+        segment: SegmentData | None,
+        removed: Sequence[str],
+        replace_all: bool,
+        force: bool,
+    ) -> dict[str, VectorStore]:
+        """Upsert the segment's vectors into the live collections (invisible until the
+        commit), or, for a new index, a migration or ``force``, fill new collections with
+        every vector of the new state (the old ones are dropped after the commit)."""
+        backend = self.index.backend
+        assert isinstance(backend, MilvusBackend)
+        rebuilt: dict[str, VectorStore] = {}
+        if not (force or replace_all or backend_of(self.index.manifest) != "milvus"):
+            if segment is not None:
+                for which in VECTOR_KINDS:
+                    store = self.index.vector_index(which)
+                    assert isinstance(store, MilvusVectors)
+                    ids, vectors = segment.vectors_of(which)
+                    store.stage(ids, vectors, segment.row_documents(which))
+                    store.persist()
+            return rebuilt
+        try:
+            for which in VECTOR_KINDS:
+                ids, vectors, docs = self._state_vectors(which, segment, removed, replace_all)
+                store = backend.create(which, self.embedder.dim)
+                rebuilt[which] = store
+                store.add(ids, vectors, docs)
+                store.persist()
+                store.configure(manifest, which)
+        except BaseException:
+            self._abandon(rebuilt)
+            raise
+        manifest["vector_store"] = {
+            "kind": "milvus",
+            "index": backend.options.index_type,
+            "collections": {w: s.name for w, s in rebuilt.items()},  # type: ignore[attr-defined]
+        }
+        manifest.pop("ann", None)
+        return rebuilt
+
+    def _abandon(self, rebuilt: dict[str, VectorStore]) -> None:
+        """Undo what preparing a write that did not commit put in Milvus."""
+        backend = self.index.backend
+        if not isinstance(backend, MilvusBackend):
+            return
+        for which in VECTOR_KINDS:
+            store = self.index.vector_index(which)
+            if isinstance(store, MilvusVectors):
+                store.unstage()
+        backend.drop([s.name for s in rebuilt.values() if isinstance(s, MilvusVectors)])
+
+    def _plan_faiss(
+        self,
+        manifest: dict[str, Any],
+        segment: SegmentData | None,
+        removed: Sequence[str],
+        replace_all: bool,
+        force: bool,
+    ) -> dict[str, VectorStore]:
         """Choose each vector index's kind for the new state (``manifest``'s counts); where it
         changes, train centroids or link a graph (written to disk, named in ``manifest``) and
         build the new index with every vector of the new state (``force``: rebuild every
         index). An hnsw graph that has drifted from its saved copy is updated off to the
         side and saved again. Returns the indexes that replace the live ones."""
         ann = manifest.setdefault("ann", {})
-        rebuilt: dict[str, VectorIndex] = {}
+        rebuilt: dict[str, VectorStore] = {}
         for which in VECTOR_KINDS:
             current = ann_spec(manifest, which)
             spec = self.ann.spec(int(manifest["counts"][which]), current)
@@ -446,7 +547,7 @@ class Collection:
                 if spec.kind == "hnsw":
                     self._resave_graph(which, ann[which], segment, removed, rebuilt)
                 continue
-            ids, vectors = self._state_vectors(which, segment, removed, replace_all)
+            ids, vectors, _ = self._state_vectors(which, segment, removed, replace_all)
             centroids = None
             if spec.kind == "ivf":
                 centroids = train_centroids(vectors, spec.nlist)
@@ -474,12 +575,13 @@ class Collection:
         record: dict[str, Any],
         segment: SegmentData | None,
         removed: Sequence[str],
-        rebuilt: dict[str, VectorIndex],
+        rebuilt: dict[str, VectorStore],
     ) -> None:
         """Save the hnsw graph of the new state again when it has drifted from the saved
         one by more than ``GRAPH_RESAVE`` (the new state's graph is built on a copy, so
         queries keep the old one until the commit)."""
         live = self.index.vector_index(which)
+        assert isinstance(live, VectorIndex)
         gone = np.asarray(
             [i for d in removed for i in self.index.documents[d].vector_ids(which)], dtype=np.int64
         )
@@ -513,24 +615,31 @@ class Collection:
         segment: SegmentData | None,
         removed: Sequence[str],
         replace_all: bool,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and vectors of every passage (``chunks``) or sentence of the state a write
-        leads to: the kept ones of the index plus the segment's."""
+    ) -> tuple[np.ndarray, np.ndarray, list[StoredDocument]]:
+        """Ids, vectors and documents of every passage (``chunks``) or sentence of the
+        state a write leads to: the kept ones of the index plus the segment's."""
         ids: list[np.ndarray] = []
         vectors: list[np.ndarray] = []
+        docs: list[StoredDocument] = []
         if not replace_all:
             gone = set(removed)
             kept = [d for d in self.index.documents.values() if d.doc_id not in gone]
             old = np.asarray([i for d in kept for i in d.vector_ids(which)], dtype=np.int64)
             ids.append(old)
             vectors.append(self.index.vector_index(which).reconstruct(old))
+            docs.extend(d for d in kept for _ in d.vector_ids(which))
         if segment is not None:
             new_ids, new_vectors = segment.vectors_of(which)
             ids.append(new_ids)
             vectors.append(new_vectors)
+            docs.extend(segment.row_documents(which))
         if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, self.embedder.dim), np.float32)
-        return np.concatenate(ids), np.ascontiguousarray(np.vstack(vectors), dtype=np.float32)
+            return np.zeros(0, dtype=np.int64), np.zeros((0, self.embedder.dim), np.float32), []
+        return (
+            np.concatenate(ids),
+            np.ascontiguousarray(np.vstack(vectors), dtype=np.float32),
+            docs,
+        )
 
     def reindex(self) -> dict[str, Any]:
         """Rebuild the vector indexes from the stored vectors (no embedding) with the kinds
@@ -543,11 +652,53 @@ class Collection:
             manifest["updated"] = now()
             before = index.manifest
             rebuilt = self._plan_vectors(manifest, None, [], False, force=True)
-            self.store.commit(manifest)
+            try:
+                self.store.commit(manifest)
+            except BaseException:
+                self._abandon(rebuilt)
+                raise
             with index.lock.write():
                 index.apply([], [], manifest, rebuilt)
             self.store.discard_ann_files(before, manifest)
-            return dict(manifest["ann"])
+            index.backend.discard(before, manifest)
+            if "ann" in manifest:
+                return dict(manifest["ann"])
+            return {
+                which: {"kind": "milvus", "index": manifest["vector_store"]["index"], "name": name}
+                for which, name in manifest["vector_store"]["collections"].items()
+            }
+
+    def migrate(self, backend: VectorBackend) -> dict[str, Any]:
+        """Copy every vector into ``backend`` (FAISS or Milvus; none is re-embedded), commit
+        the index to it, then drop what the old backend held; returns the manifest's
+        ``vector_store`` record."""
+        with self._mutex, self.store.lock():
+            self._refresh()
+            index = self.index
+            if backend_of(index.manifest) == backend.kind:
+                raise IndexMismatchError(
+                    f"the index in {self.store.path}/ already keeps its vectors in {backend.kind}"
+                )
+            manifest = copy.deepcopy(index.manifest)
+            manifest["generation"] = int(manifest.get("generation", 0)) + 1
+            manifest["updated"] = now()
+            before, old_backend = index.manifest, index.backend
+            index.backend = backend
+            try:
+                rebuilt = self._plan_vectors(manifest, None, [], False, force=True)
+                try:
+                    self.store.commit(manifest)
+                except BaseException:
+                    self._abandon(rebuilt)
+                    raise
+            except BaseException:
+                index.backend = old_backend
+                raise
+            with index.lock.write():
+                index.apply([], [], manifest, rebuilt)
+            self.store.discard_ann_files(before, manifest)
+            old_backend.discard(before, manifest)
+            return dict(manifest["vector_store"])
 
     def compact(self) -> None:
         """Merge every segment into one, dropping deleted documents (ids are kept, so the
@@ -623,8 +774,16 @@ def build_index(
     chunk_overlap: int,
     progress: bool = False,
     ann: AnnPolicy | None = None,
+    backend: VectorBackend | None = None,
 ) -> Index:
     """Chunk, embed and store ``documents`` as a new index in ``index_dir``."""
     return Collection.create(
-        index_dir, embedder, documents, chunk_size, chunk_overlap, progress, ann=ann
+        index_dir,
+        embedder,
+        documents,
+        chunk_size,
+        chunk_overlap,
+        progress,
+        ann=ann,
+        backend=backend,
     ).index

@@ -36,6 +36,7 @@ from qa.metrics import METRICS, Judged, collapse_to_documents, judge_documents, 
 from qa.metrics import percentile as pct
 from qa.service import QAService
 from qa.store import FORMAT_VERSION
+from qa.vectors import make_backend
 
 PASSAGES_PER_QUERY = 10  # passage-level evaluation reads the top 10
 BEIR_PASSAGES = 50  # document-level evaluation collapses the top 50 passages (API maximum)
@@ -382,6 +383,8 @@ def evaluation_index_dir(
                 settings.chunk_size,
                 settings.chunk_overlap,
                 FORMAT_VERSION,
+                # FAISS indexes keep the keys they had before there was a choice
+                *([settings.vector_store] if settings.vector_store != "faiss" else []),
             ]
         ).encode()
     )
@@ -400,10 +403,12 @@ def evaluation_service(
     """A service over the collection's own index, built on first use (or when ``rebuild``)."""
     started = time.perf_counter()
     index_dir = evaluation_index_dir(settings, embedder, name, sources)
+    settings = settings.model_copy(update={"index_dir": index_dir})
+    backend = make_backend(settings)
     try:
         if rebuild:
             raise EvalError("rebuild requested")
-        open_index(index_dir, embedder.name, embedder.dim)
+        open_index(index_dir, embedder.name, embedder.dim, backend)
         seconds["index (reused)"] = round(time.perf_counter() - started, 1)
     except QAError:
         build_index(
@@ -413,9 +418,10 @@ def evaluation_service(
             settings.chunk_size,
             settings.chunk_overlap,
             progress=progress is not False,
+            backend=backend,
         )
         seconds["index build"] = round(time.perf_counter() - started, 1)
-    return QAService.start(settings.model_copy(update={"index_dir": index_dir}), embedder)
+    return QAService.start(settings, embedder)
 
 
 def evaluate_beir(

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.ann import AnnSpec, VectorIndex
+from qa.ann import AnnSpec
 from qa.chunk import Chunk, sentence_spans
 from qa.core.locks import RWLock
+from qa.filters import Filters
 from qa.lexical import BM25Index
 from qa.store import AnnData, SegmentData, Sentence, Store, StoredDocument
+from qa.vectors import FaissBackend, VectorBackend, VectorStore
 
 MIN_SENTENCE_CHARS = 20  # shorter sentences (list markers, "Sim.") are not matched alone
 
@@ -41,42 +42,10 @@ def passage_sentences(chunks: Sequence[Chunk], ids: Sequence[int]) -> list[Sente
 
 
 @dataclass(frozen=True)
-class Filters:
-    """Which documents a query may cite; ``None`` fields do not restrict."""
-
-    doc_ids: frozenset[str] | None = None
-    source: str | None = None
-    published_after: date | None = None
-    published_before: date | None = None
-    metadata: tuple[tuple[str, Any], ...] = ()
-
-    def accepts(self, doc: StoredDocument) -> bool:
-        if self.doc_ids is not None and doc.doc_id not in self.doc_ids:
-            return False
-        if self.source is not None and doc.source != self.source:
-            return False
-        if self.published_after is not None or self.published_before is not None:
-            if doc.published is None:
-                return False
-            published = date.fromisoformat(doc.published)
-            if self.published_after is not None and published < self.published_after:
-                return False
-            if self.published_before is not None and published > self.published_before:
-                return False
-        for key, value in self.metadata:
-            held = doc.metadata.get(key, _MISSING)
-            if held is _MISSING or type(held) is not type(value) or held != value:
-                return False
-        return True
-
-
-_MISSING = object()
-
-
-@dataclass(frozen=True)
 class Selection:
     """The passages and sentences a filtered query may return."""
 
+    filters: Filters
     chunk_ids: np.ndarray
     sentence_ids: np.ndarray
     chunk_mask: np.ndarray  # boolean over passage ids, for the lexical side
@@ -97,15 +66,17 @@ class Index:
         manifest: dict[str, Any],
         dim: int,
         ann: dict[str, AnnData] | None = None,
+        backend: VectorBackend | None = None,
     ) -> None:
         self.path = Path(path)
         self.dim = dim
+        self.backend: VectorBackend = backend or FaissBackend()
         self.lock = RWLock()
         self.reset(manifest, ann)
 
     def reset(self, manifest: dict[str, Any], ann: dict[str, AnnData] | None = None) -> None:
         """Forget every document (call with the write lock when others may read); the vector
-        indexes get the kinds the manifest names (``ann``: the centroids of its ivf indexes,
+        stores are the ones the manifest names (``ann``: the centroids of its ivf indexes,
         the saved graphs of its hnsw ones)."""
         self.manifest = manifest
         self.documents: dict[str, StoredDocument] = {}
@@ -114,33 +85,32 @@ class Index:
         self.chunk_sentences: dict[int, list[int]] = {}
         ann = ann or {}
         none = AnnData()
-        chunks, sentences = ann.get("chunks", none), ann.get("sentences", none)
-        self.vectors = VectorIndex(
-            self.dim, ann_spec(manifest, "chunks"), chunks.centroids, chunks.graph
+        self.vectors: VectorStore = self.backend.open(
+            "chunks", manifest, self.dim, ann.get("chunks", none)
         )
-        self.sentence_vectors = VectorIndex(
-            self.dim, ann_spec(manifest, "sentences"), sentences.centroids, sentences.graph
+        self.sentence_vectors: VectorStore = self.backend.open(
+            "sentences", manifest, self.dim, ann.get("sentences", none)
         )
         self.lexical = BM25Index(self.language)
 
     @classmethod
-    def load(cls, store: Store, manifest: dict[str, Any]) -> Index:
+    def load(
+        cls, store: Store, manifest: dict[str, Any], backend: VectorBackend | None = None
+    ) -> Index:
         """The collection described by ``manifest`` (files checked against its checksums)."""
         dim = int(manifest["model"]["dim"])
-        index = cls(store.path, manifest, dim, store.read_ann(manifest))
+        index = cls(store.path, manifest, dim, store.read_ann(manifest), backend)
         index.apply([store.read_segment(entry) for entry in manifest["segments"]], (), manifest)
-        index.settle_graphs()
+        index.settle()
         return index
 
-    def settle_graphs(self) -> None:
-        """After loading saved hnsw graphs and the segments: tombstone the vectors of
-        documents deleted since a graph was saved (vectors added since were added by
-        :meth:`apply`)."""
+    def settle(self) -> None:
+        """After loading the segments into stores that already held vectors (a saved hnsw
+        graph, a Milvus collection): make each store hold exactly the live ids."""
         for which, live in (("chunks", self.chunks), ("sentences", self.sentences)):
-            if self.vector_index(which).spec.kind == "hnsw":
-                self.vector_index(which).retain(np.fromiter(live, dtype=np.int64))
+            self.vector_index(which).settle(np.fromiter(live, dtype=np.int64))
 
-    def vector_index(self, which: str) -> VectorIndex:
+    def vector_index(self, which: str) -> VectorStore:
         """The vector index of the passages (``chunks``) or of the sentences."""
         return self.vectors if which == "chunks" else self.sentence_vectors
 
@@ -164,7 +134,7 @@ class Index:
         added: Sequence[SegmentData],
         removed: Iterable[str],
         manifest: dict[str, Any],
-        rebuilt: dict[str, VectorIndex] | None = None,
+        rebuilt: dict[str, VectorStore] | None = None,
     ) -> None:
         """Remove the documents ``removed`` (every passage, sentence, vector and posting of
         them), then add the segments ``added``; ``manifest`` becomes the index's manifest.
@@ -192,9 +162,11 @@ class Index:
             self.sentences.pop(sid, None)
         for seg in added:
             if "chunks" not in rebuilt:
-                self.vectors.add(seg.chunk_ids, seg.chunk_vectors)
+                self.vectors.add(seg.chunk_ids, seg.chunk_vectors, seg.row_documents("chunks"))
             if "sentences" not in rebuilt:
-                self.sentence_vectors.add(seg.sentence_ids, seg.sentence_vectors)
+                self.sentence_vectors.add(
+                    seg.sentence_ids, seg.sentence_vectors, seg.row_documents("sentences")
+                )
             for cid, chunk in zip(seg.chunk_ids.tolist(), seg.chunks, strict=True):
                 self.chunks[cid] = chunk
                 self.chunk_sentences[cid] = []
@@ -211,8 +183,8 @@ class Index:
         self.vectors = rebuilt.get("chunks", self.vectors)
         self.sentence_vectors = rebuilt.get("sentences", self.sentence_vectors)
         # search-time parameters (hnsw ef_search) change without a rebuild
-        self.vectors.spec = ann_spec(manifest, "chunks")
-        self.sentence_vectors.spec = ann_spec(manifest, "sentences")
+        self.vectors.configure(manifest, "chunks")
+        self.sentence_vectors.configure(manifest, "sentences")
         self.manifest = manifest
 
     # -------------------------------------------------------------------- search
@@ -225,21 +197,34 @@ class Index:
         sentence_ids = np.asarray([s for d in docs for s in d.sentence_ids], dtype=np.int64)
         mask = np.zeros(int(chunk_ids.max()) + 1 if len(chunk_ids) else 0, dtype=bool)
         mask[chunk_ids] = True
-        return Selection(chunk_ids, sentence_ids, mask)
+        return Selection(filters, chunk_ids, sentence_ids, mask)
 
     def search(
         self, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]:
         """Ids and cosine scores of the ``k`` nearest passages to one normalised query."""
-        return self.vectors.search(query, k, None if selection is None else selection.chunk_ids)
+        if selection is None:
+            return self._live(self.vectors.search(query, k), self.chunks)
+        return self._live(
+            self.vectors.search(query, k, selection.chunk_ids, selection.filters), self.chunks
+        )
 
     def search_sentences(
         self, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]:
         """Ids and cosine scores of the ``k`` nearest sentences."""
-        return self.sentence_vectors.search(
-            query, k, None if selection is None else selection.sentence_ids
+        if selection is None:
+            return self._live(self.sentence_vectors.search(query, k), self.sentences)
+        return self._live(
+            self.sentence_vectors.search(query, k, selection.sentence_ids, selection.filters),
+            self.sentences,
         )
+
+    @staticmethod
+    def _live(hits: list[tuple[int, float]], held: dict[int, Any]) -> list[tuple[int, float]]:
+        """``hits`` of ids this state holds: an external store may briefly hold vectors of a
+        write being committed or of documents just deleted."""
+        return [hit for hit in hits if hit[0] in held]
 
     def search_lexical(
         self, question: str, k: int, selection: Selection | None = None

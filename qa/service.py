@@ -16,6 +16,7 @@ from qa.index import Filters, Index
 from qa.ingest import Document
 from qa.search import Answer, Retriever, make_retriever, search
 from qa.store import Store
+from qa.vectors import make_backend
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class QAService:
                 self.settings.chunk_size,
                 self.settings.chunk_overlap,
                 ann_policy(self.settings),
+                make_backend(self.settings),
             )
             self.index_error = None
         except QAError as exc:
@@ -122,6 +124,7 @@ class QAService:
                     self.settings.chunk_overlap,
                     language=corpus_language(documents),
                     ann=ann_policy(self.settings),
+                    backend=make_backend(self.settings),
                 )
                 self._retrievers, self.index_error = {}, None
         return self.collection.upsert(documents)

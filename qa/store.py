@@ -121,6 +121,12 @@ class SegmentData:
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
 
+    def row_documents(self, which: str) -> list[StoredDocument]:
+        """The document of each passage (``chunks``) or sentence, in row order."""
+        by_id = {d.doc_id: d for d in self.documents}
+        rows = self.chunks if which == "chunks" else self.sentences
+        return [by_id[row.doc_id] for row in rows]
+
     def vectors_of(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids and vectors of the passages (``chunks``) or sentences (``sentences``)."""
         if which == "chunks":

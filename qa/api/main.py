@@ -20,6 +20,7 @@ from qa.core.errors import (
     IndexNotFoundError,
     IngestError,
     UnsupportedFileTypeError,
+    VectorStoreError,
 )
 from qa.service import QAService
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.add_exception_handler(IndexNotFoundError, _no_index)
     app.add_exception_handler(IndexMismatchError, _no_index)
     app.add_exception_handler(IndexBusyError, _no_index)
+    app.add_exception_handler(VectorStoreError, _no_index)
     app.add_exception_handler(DocumentNotFoundError, _status(404))
     app.add_exception_handler(UnsupportedFileTypeError, _status(415))
     app.add_exception_handler(IngestError, _status(400))

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qa.language import DEFAULT_LANGUAGES
@@ -100,6 +100,44 @@ class Settings(BaseSettings):
     )
     ann_nprobe: int = Field(
         32, ge=1, description="ivf: inverted lists read per query (higher: better recall, slower)."
+    )
+
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description=(
+            "Where the vectors live: `faiss` (in the process; the settings above apply) or "
+            "`milvus` (a Milvus Lite folder or a Milvus server, see milvus_uri). An existing "
+            "index moves between them with `qa migrate --to faiss|milvus`, without re-embedding."
+        ),
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description=(
+            "milvus: a local path ending in `.db` (Milvus Lite, embedded) or a server URL such "
+            "as `http://host:19530`; default: Milvus Lite in `<index_dir>/milvus.db`."
+        ),
+    )
+    milvus_token: SecretStr | None = Field(
+        None, description="milvus: token (`user:password` or an API key) for a server."
+    )
+    milvus_collection: str = Field(
+        "qa",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        description="milvus: prefix of the index's collection names (`<prefix>_chunks_<id>`...).",
+    )
+    milvus_index: Literal["HNSW", "FLAT", "IVF_FLAT", "AUTOINDEX"] = Field(
+        "HNSW",
+        description=(
+            "milvus: vector index type of new collections (HNSW takes ann_hnsw_m and "
+            "ann_ef_search)."
+        ),
+    )
+    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
+        "Strong",
+        description=(
+            "milvus: consistency level of new collections; `Strong`: a search sees every "
+            "committed write, at some latency on a cluster."
+        ),
     )
 
     method: Literal["dense", "bm25", "hybrid"] = Field(

@@ -31,3 +31,7 @@ class IndexBusyError(QAError):
 
 class DocumentNotFoundError(QAError):
     """No document with the given id is in the collection."""
+
+
+class VectorStoreError(QAError):
+    """The external vector store (Milvus) cannot be reached or refused an operation."""

@@ -34,8 +34,8 @@ HTML = (
 
 
 @pytest.fixture
-def index_copy(settings, seed_index, tmp_path):
-    return shutil.copytree(settings.index_dir, tmp_path / "index")
+def index_copy(backend_settings, seed_index, tmp_path):
+    return shutil.copytree(backend_settings.index_dir, tmp_path / "index")
 
 
 def ask(base, question, k=5, **filters):
@@ -52,9 +52,9 @@ def counts(base):
     return health["documents"], health["chunks"]
 
 
-def test_add_update_delete_and_restart(index_copy):
+def test_add_update_delete_and_restart(index_copy, server_env):
     fab = {"id": "fab", "text": STORY, "metadata": {"desk": "eco"}, "published": "2025-10-01"}
-    with running_server(index_copy) as (base, _):
+    with running_server(index_copy, **server_env) as (base, _):
         docs0, chunks0 = counts(base)
         r = httpx.post(
             base + "/documents",
@@ -102,7 +102,7 @@ def test_add_update_delete_and_restart(index_copy):
             assert all(x["citation"]["doc_id"] != "fab" for x in ask(base, question, 20))
         state = counts(base)
         listing = httpx.get(base + "/documents", timeout=10).json()["documents"]
-    with running_server(index_copy) as (base, _):
+    with running_server(index_copy, **server_env) as (base, _):
         assert counts(base) == state
         assert httpx.get(base + "/documents", timeout=10).json()["documents"] == listing
         assert all(x["citation"]["doc_id"] != "fab" for x in ask(base, "fábrica de baterias", 20))
@@ -111,8 +111,8 @@ def test_add_update_delete_and_restart(index_copy):
         assert original_text(c["doc_id"])[c["char_start"] : c["char_end"]] == huang["text"]
 
 
-def test_bad_documents_get_a_clear_4xx_and_change_nothing(index_copy):
-    with running_server(index_copy, QA_MAX_DOCUMENT_BYTES="20000") as (base, _):
+def test_bad_documents_get_a_clear_4xx_and_change_nothing(index_copy, server_env):
+    with running_server(index_copy, QA_MAX_DOCUMENT_BYTES="20000", **server_env) as (base, _):
         before = snapshot(index_copy)
         cases = [
             (dict(json={"text": "x" * 20001}), 413, "limit of 20000 bytes"),
@@ -139,7 +139,7 @@ def test_bad_documents_get_a_clear_4xx_and_change_nothing(index_copy):
         assert counts(base)[0] == 2
 
 
-def test_queries_stay_consistent_while_documents_change(index_copy):
+def test_queries_stay_consistent_while_documents_change(index_copy, server_env):
     """Readers in several threads, one writer adding and deleting: no failure, and every
     result is an exact slice of a document that existed."""
     texts = {HUANG_DOC: original_text(HUANG_DOC), CANTOR_DOC: original_text(CANTOR_DOC)}
@@ -149,7 +149,7 @@ def test_queries_stay_consistent_while_documents_change(index_copy):
     stop = threading.Event()
     questions = ["what did Huang say about investors?", "fábrica de chips em Manaus", "Jevons"]
 
-    with running_server(index_copy) as (base, _):
+    with running_server(index_copy, **server_env) as (base, _):
 
         def reader(n: int) -> None:
             with httpx.Client(timeout=60) as client:

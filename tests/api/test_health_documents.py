@@ -23,8 +23,8 @@ def test_documents_lists_the_indexed_articles(client, seed_index):
     assert docs[1]["title"].startswith("Cantor Fitzgerald analisa NVIDIA")
 
 
-def test_without_an_index_queries_say_how_to_build_one(settings, embedder, tmp_path):
-    empty = settings.model_copy(update={"index_dir": tmp_path / "none"})
+def test_without_an_index_queries_say_how_to_build_one(backend_settings, embedder, tmp_path):
+    empty = backend_settings.model_copy(update={"index_dir": tmp_path / "none"})
     service = QAService.start(empty, embedder)
     with TestClient(create_app(empty, service=service)) as client:
         health = client.get("/health").json()

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
+
+from qa.api import create_app
+from qa.api.schemas import QueryFilters
+from qa.service import QAService
 
 from ..conftest import HUANG_DOC, original_text
 
@@ -78,3 +83,67 @@ def test_openapi_documents_the_endpoints(client):
     spec = client.get("/openapi.json").json()
     assert {"/query", "/health", "/documents"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+FILTER_DOCS = [
+    {
+        "id": "petro",
+        "text": "Petrobras teve lucro de R$ 35 bilhões no trimestre, acima do esperado.",
+        "source": "agencia",
+        "published": "2025-10-30",
+        "metadata": {"desk": "eco", "n": 1},
+    },
+    {
+        "id": "vale",
+        "text": "A Vale registrou prejuízo no trimestre por causa de Brumadinho.",
+        "source": 'jornal "sul"',
+        "published": "2025-11-05",
+        "metadata": {"desk": "eco", "n": 1.0},
+    },
+    {
+        "id": "clube",
+        "text": "O clube anunciou lucro recorde com a venda de jogadores no trimestre.",
+        "source": "agencia",
+        "metadata": {"desk": "esporte", "n": True},
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def filter_client(backend_settings, embedder, tmp_path_factory):
+    settings = backend_settings.model_copy(update={"index_dir": tmp_path_factory.mktemp("f")})
+    service = QAService.start(settings, embedder)
+    with TestClient(create_app(settings, service=service)) as client:
+        for doc in FILTER_DOCS:
+            assert client.post("/documents", json=doc).status_code == 201
+        yield client
+
+
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        ({"doc_id": ["vale", "clube"]}, {"vale", "clube"}),
+        ({"doc_id": []}, set()),
+        ({"source": "agencia"}, {"petro", "clube"}),
+        ({"source": 'jornal "sul"'}, {"vale"}),
+        ({"published_after": "2025-11-01"}, {"vale"}),
+        ({"published_before": "2025-11-01"}, {"petro"}),  # undated documents never match
+        ({"metadata": {"desk": "eco"}}, {"petro", "vale"}),
+        ({"metadata": {"n": 1}}, {"petro"}),  # 1, 1.0 and true are three values
+        ({"metadata": {"n": 1.0}}, {"vale"}),
+        ({"metadata": {"n": True}}, {"clube"}),
+        ({"metadata": {"desk": "eco", "n": 1.0}, "source": "agencia"}, set()),
+    ],
+)
+def test_filters_choose_the_documents_before_the_top_k(filter_client, filters, expected):
+    """Every filter, on each vector store: the store applies it before its top-k, so a
+    narrow filter still fills the list from the documents it accepts."""
+    body = {"question": "lucro no trimestre", "top_k": 10, "filters": filters}
+    response = filter_client.post("/query", json=body)
+    assert response.status_code == 200, response.text
+    assert {r["citation"]["doc_id"] for r in response.json()["results"]} == expected
+    # the dense retriever alone: only the vector store filters
+    service = filter_client.app.state.service
+    parsed = QueryFilters.model_validate(filters).to_filters()
+    hits = service.ask("lucro no trimestre", 10, "dense", parsed).hits
+    assert {h.document.doc_id for h in hits} == expected
