@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
 PIRA = SHARED / "pira_xling"
-SECTIONS = ("embed", "index", "http", "ann")
+SECTIONS = ("embed", "index", "http", "stores", "ann")
 # Real vectors needed before the ann section calibrates its synthetic data against them.
 CALIBRATION_MIN = 50_000
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -327,6 +327,119 @@ def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for row in runs:
         row["throughput_x"] = round(row["per_s"] / baseline["per_s"], 2)
     return {"rows": runs, "questions": len(questions), "seconds_per_run": args.seconds}
+
+
+# ----------------------------------------------------------------------------- stores
+def store_search_ms(index_dir: Path, store: str, queries: np.ndarray) -> dict[str, float]:
+    """Median and p95 of one filtered-free vector search (passages, k=100, as the hybrid
+    retriever asks) through the index's own vector store, in-process."""
+    from qa.collection import open_index
+    from qa.core.config import Settings
+    from qa.vectors import make_backend
+
+    settings = Settings(index_dir=index_dir, vector_store=store)
+    index = open_index(index_dir, backend=make_backend(settings))
+    for q in queries[:5]:
+        index.vectors.search(q, 100)
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        index.vectors.search(q, 100)
+        times.append(time.perf_counter() - t0)
+    return {"median_ms": median_ms(times), "p95_ms": pct_ms(times, 95)}
+
+
+def bench_stores(args: argparse.Namespace, work: Path, index_dir: Path | None) -> dict[str, Any]:
+    """FAISS and Milvus Lite side by side: the same index (copied, then moved with
+    `qa migrate --to milvus`: no re-embedding), the same questions over HTTP, and the
+    vector search alone."""
+    from qa.core.config import Settings
+    from qa.embed import load_embedder
+    from qa.testing import running_server
+
+    env = dict(os.environ, QA_BACKEND=args.backend)
+    seed = work / "stores-seed"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qa.cli",
+            "index",
+            "--source",
+            str(ROOT / "seeds"),
+            "--index-dir",
+            str(seed),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    collections = {"seed": seed}
+    if index_dir is not None:
+        collections["fakebr"] = index_dir
+    questions = [
+        json.loads(line)["question"]
+        for line in (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    embedder = load_embedder(Settings(backend=args.backend))
+    queries = embedder.encode_queries(fakebr_questions(args.ann_latency_queries))
+    rows, search_rows, migrate_s = [], [], {}
+    for name, source in collections.items():
+        copies = {"faiss": work / f"stores-{name}-faiss", "milvus": work / f"stores-{name}-milvus"}
+        for copy in copies.values():
+            shutil.copytree(source, copy)
+        log(f"stores: migrating {name} to milvus")
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "qa.cli",
+                "migrate",
+                "--to",
+                "milvus",
+                "--index-dir",
+                str(copies["milvus"]),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        migrate_s[name] = round(time.perf_counter() - t0, 1)
+        for store, folder in copies.items():
+            with running_server(folder, QA_BACKEND=args.backend, QA_VECTOR_STORE=store) as (
+                base,
+                _,
+            ):
+                for clients in (1, 16):
+                    log(f"stores: {name} on {store}, http clients={clients}")
+                    row = asyncio.run(load(f"{base}/query", questions, clients, args.seconds))
+                    rows.append(row | {"collection": name, "store": store})
+            # after the server: Milvus Lite keeps its folder locked by the process opening it
+            log(f"stores: {name} on {store}, vector search alone")
+            search_rows.append(
+                {"collection": name, "store": store} | store_search_ms(folder, store, queries)
+            )
+    for row in rows + search_rows:
+        baseline = next(
+            r
+            for r in (rows if "requests" in row else search_rows)
+            if r["store"] == "faiss"
+            and r["collection"] == row["collection"]
+            and r.get("clients") == row.get("clients")
+        )
+        row["median_x"] = round(row["median_ms"] / baseline["median_ms"], 2)
+    return {
+        "rows": rows,
+        "search": search_rows,
+        "migrate_s": migrate_s,
+        "passages": {
+            n: json.loads((p / "manifest.json").read_text())["counts"]["chunks"]
+            for n, p in collections.items()
+        },
+        "seconds_per_run": args.seconds,
+    }
 
 
 # -------------------------------------------------------------------------------- ann
@@ -666,6 +779,62 @@ def render(results: dict[str, Any], command: str) -> str:
             + ".",
             "",
         ]
+    if "stores" in results:
+        st = results["stores"]
+        out += [
+            "## Vector stores: FAISS and Milvus Lite",
+            "",
+            "The same index on both stores (a copy moved with `qa migrate --to milvus`, no "
+            "re-embedding; Milvus Lite, HNSW, in the serving process), "
+            + ", ".join(f"{n}: {p} passages" for n, p in st["passages"].items())
+            + ". Migration took "
+            + ", ".join(f"{n} {s} s" for n, s in st["migrate_s"].items())
+            + f". HTTP: `POST /query` (hybrid, top 5) for {st['seconds_per_run']} s per row, "
+            "the seed questions in turn. Baseline of each ratio: FAISS, same collection and "
+            "clients.",
+            "",
+            table(
+                [
+                    "collection",
+                    "store",
+                    "clients",
+                    "requests",
+                    "errors",
+                    "median ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "req/s",
+                    "median × faiss",
+                ],
+                [
+                    [
+                        r["collection"],
+                        r["store"],
+                        r["clients"],
+                        r["requests"],
+                        r["errors"],
+                        r["median_ms"],
+                        r["p95_ms"],
+                        r["p99_ms"],
+                        r["per_s"],
+                        r["median_x"],
+                    ]
+                    for r in st["rows"]
+                ],
+            ),
+            "",
+            "One passage search alone (k = 100, as each hybrid signal asks), in-process, "
+            "fakebr questions:",
+            "",
+            table(
+                ["collection", "store", "median ms", "p95 ms", "median × faiss"],
+                [
+                    [r["collection"], r["store"], r["median_ms"], r["p95_ms"], r["median_x"]]
+                    for r in st["search"]
+                ],
+            ),
+            "",
+        ]
     if "ann" in results:
         a = results["ann"]
         headers = [
@@ -777,6 +946,8 @@ def main() -> None:
             index_dir = Path(results["index"].pop("index_dir"))
         if "http" in only:
             results["http"] = bench_http(args, work)
+        if "stores" in only:
+            results["stores"] = bench_stores(args, work, args.ann_index or index_dir)
         if "ann" in only:
             results["ann"] = bench_ann(args, args.ann_index or index_dir)
     finally:

@@ -70,6 +70,64 @@ def section(title: str, run: evaluation.EvalRun) -> str:
     return "\n".join(parts)
 
 
+STORE_METHODS = ["dense", "default"]
+
+
+def store_section(
+    faiss_runs: dict[str, evaluation.EvalRun], milvus_runs: dict[str, evaluation.EvalRun]
+) -> str:
+    """The same questions on both vector stores, side by side, with the differences."""
+    rows = [
+        [
+            "collection",
+            "method",
+            "group",
+            "MRR@10 faiss",
+            "MRR@10 milvus",
+            "|Δ|",
+            "Recall@10 faiss",
+            "Recall@10 milvus",
+            "median ms faiss",
+            "median ms milvus",
+        ]
+    ]
+    worst = 0.0
+    for key, milvus in milvus_runs.items():
+        faiss = {r.method: r for r in faiss_runs[key].runs}
+        for r in milvus.runs:
+            f = faiss[r.method]
+            for group, m in r.groups().items():
+                g = f.groups()[group]
+                delta = abs(m["MRR@10"] - g["MRR@10"])
+                worst = max(worst, delta)
+                rows.append(
+                    [
+                        milvus.dataset,
+                        r.label,
+                        group,
+                        f"{g['MRR@10']:.3f}",
+                        f"{m['MRR@10']:.3f}",
+                        f"{delta:.3f}",
+                        f"{g['Recall@10']:.3f}",
+                        f"{m['Recall@10']:.3f}",
+                        f"{f.latency()[0]:.1f}" if group == "all" else "",
+                        f"{r.latency()[0]:.1f}" if group == "all" else "",
+                    ]
+                )
+    commands = "; ".join(f"`QA_VECTOR_STORE=milvus {run.command}`" for run in milvus_runs.values())
+    return "\n".join(
+        [
+            "## Vector stores: FAISS and Milvus (Lite)",
+            "",
+            "The FAISS figures are the runs above; the Milvus runs index the same collections "
+            f"into Milvus Lite (HNSW, the default `QA_MILVUS_INDEX`) and ask the same questions: "
+            f"{commands}. Largest MRR@10 difference: **{worst:.3f}**.",
+            "",
+            markdown_table(rows),
+        ]
+    )
+
+
 def chart(runs: dict[str, evaluation.EvalRun], path: Path) -> None:
     import matplotlib
 
@@ -138,6 +196,27 @@ def main() -> None:
             f"qa eval --beir ../shared/benchmarks/{name} {method_flags} --rebuild",
             rebuild=True,
         )
+    milvus_settings = settings.model_copy(update={"vector_store": "milvus"})
+    store_runs = {
+        "seed": evaluation.evaluate_seed_set(
+            milvus_settings,
+            embedder,
+            REPO / "eval" / "questions.jsonl",
+            REPO / "seeds",
+            STORE_METHODS,
+            "qa eval " + " ".join(f"--method {m}" for m in STORE_METHODS),
+        ),
+        "pira": evaluation.evaluate_beir(
+            milvus_settings,
+            embedder,
+            args.benchmarks / "pira_xling",
+            STORE_METHODS,
+            "qa eval --beir ../shared/benchmarks/pira_xling "
+            + " ".join(f"--method {m}" for m in STORE_METHODS)
+            + " --rebuild",
+            rebuild=True,
+        ),
+    }
     chart(runs, args.out.with_name("methods.png"))
     seed = runs["seed"]
     text = [
@@ -164,12 +243,17 @@ def main() -> None:
         "",
         section("faquad_pt", runs["faquad"]),
         "",
+        store_section(runs, store_runs),
+        "",
     ]
     args.out.write_text("\n".join(text), encoding="utf-8")
     json_path = args.out.with_suffix(".json")
     json_path.write_text(
         json.dumps(
-            {k: evaluation.to_json(v) for k, v in runs.items()}, ensure_ascii=False, indent=1
+            {k: evaluation.to_json(v) for k, v in runs.items()}
+            | {f"{k}_milvus": evaluation.to_json(v) for k, v in store_runs.items()},
+            ensure_ascii=False,
+            indent=1,
         ),
         encoding="utf-8",
     )
