@@ -239,7 +239,7 @@ class VectorIndex:
         self.remove(held[~np.isin(held, live)])
         self.loaded_ids = None
 
-    def settle(self, live: np.ndarray) -> None:
+    def settle(self, live: np.ndarray, repair: bool = True) -> None:
         """After loading: tombstone what a saved graph holds and the segments no longer do."""
         if self.spec.kind == "hnsw":
             self.retain(live)

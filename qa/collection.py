@@ -156,7 +156,7 @@ def open_index(
     check_model(manifest, store.path, model_name, dim)
     backend = backend or FaissBackend()
     check_backend(manifest, store.path, backend.kind)
-    return Index.load(store, manifest, backend)
+    return Index.load(store, manifest, backend, repair=False)
 
 
 class Collection:

@@ -95,20 +95,25 @@ class Index:
 
     @classmethod
     def load(
-        cls, store: Store, manifest: dict[str, Any], backend: VectorBackend | None = None
+        cls,
+        store: Store,
+        manifest: dict[str, Any],
+        backend: VectorBackend | None = None,
+        repair: bool = True,
     ) -> Index:
-        """The collection described by ``manifest`` (files checked against its checksums)."""
+        """The collection described by ``manifest`` (files checked against its checksums);
+        ``repair``: the caller holds the folder's lock and may fix an external store."""
         dim = int(manifest["model"]["dim"])
         index = cls(store.path, manifest, dim, store.read_ann(manifest), backend)
         index.apply([store.read_segment(entry) for entry in manifest["segments"]], (), manifest)
-        index.settle()
+        index.settle(repair)
         return index
 
-    def settle(self) -> None:
+    def settle(self, repair: bool = True) -> None:
         """After loading the segments into stores that already held vectors (a saved hnsw
         graph, a Milvus collection): make each store hold exactly the live ids."""
         for which, live in (("chunks", self.chunks), ("sentences", self.sentences)):
-            self.vector_index(which).settle(np.fromiter(live, dtype=np.int64))
+            self.vector_index(which).settle(np.fromiter(live, dtype=np.int64), repair)
 
     def vector_index(self, which: str) -> VectorStore:
         """The vector index of the passages (``chunks``) or of the sentences."""

@@ -410,11 +410,15 @@ class MilvusVectors:
     def configure(self, manifest: dict[str, Any], which: str) -> None:
         self.visible_below = int(manifest["next_ids"]["chunk" if which == "chunks" else "sentence"])
 
-    def settle(self, live: np.ndarray) -> None:
+    def settle(self, live: np.ndarray, repair: bool = True) -> None:
         """End loading: when the collection does not hold exactly the ``live`` ids (a write
         interrupted between its upsert and its commit, or before its deletes), delete the
-        extra rows and upsert the missing ones from the segments' vectors."""
+        extra rows and upsert the missing ones from the segments' vectors. Without
+        ``repair`` (a reader: a writer may be between its upsert and its commit) nothing is
+        changed; searches skip what the state does not hold either way."""
         loaded, self._loaded = self._loaded or [], None
+        if not repair:
+            return
         self._drop_uncommitted()
         if self.count() == len(live):
             return

@@ -67,9 +67,10 @@ class VectorStore(Protocol):
         """Take the search-time settings of a newly committed ``manifest``."""
         ...
 
-    def settle(self, live: np.ndarray) -> None:
-        """After loading: make the store hold exactly the ``live`` ids (the vectors of the
-        segments were passed to :meth:`add`)."""
+    def settle(self, live: np.ndarray, repair: bool = True) -> None:
+        """After loading (the vectors of the segments were passed to :meth:`add`): make the
+        store hold exactly the ``live`` ids; ``repair=False`` (a reader without the index
+        folder's lock) changes nothing outside the process."""
         ...
 
     def persist(self) -> None:

@@ -9,7 +9,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from qa.collection import Collection
+from qa.collection import Collection, open_index
 from qa.filters import Filters
 from qa.ingest import make_text_document
 from qa.milvus import MilvusVectors, filter_expression, metadata_tag, quote
@@ -161,7 +161,10 @@ def test_rows_left_by_an_interrupted_write_are_never_served_and_repaired_on_load
     query = embedder.encode_queries(["Petrobras lucro recorde pré-sal"])[0]
     found = collection.index.vectors.search(query, 50)
     assert all(i < collection.index.vectors.visible_below for i, _ in found)  # ...but hidden
-    reopened = open_milvus(milvus_settings, embedder)  # loading repairs the difference
+    reader = open_index(milvus_settings.index_dir, backend=make_backend(milvus_settings))
+    assert reader.vectors.count() > live  # a reader without the lock repairs nothing
+    assert {i for i, _ in reader.search(query, 50)} <= set(reader.chunks)
+    reopened = open_milvus(milvus_settings, embedder)  # a writer's load repairs it
     assert reopened.index.vectors.count() == live == len(reopened.index.chunks)
     # and the next write, which reuses those ids, stores its own vectors under them
     reopened.upsert([make_text_document("vale.txt", VALE, "t")])
