@@ -11,6 +11,9 @@ processes) works in three steps:
 3. publish: apply the change to the in-memory index under its write lock, so a query sees
    the state before or after, never a mix.
 
+With vectors in Milvus (:mod:`qa.milvus`), step 2 also upserts the new vectors before the
+commit, under ids searches do not reach yet, and step 3 deletes the replaced ones.
+
 A failure before the commit leaves disk and memory as they were.
 """
 

@@ -1,10 +1,11 @@
-"""The loaded index: FAISS vectors, BM25 postings, passages, sentences and documents.
+"""The loaded index: vector stores, BM25 postings, passages, sentences and documents.
 
-Passages and sentences have global integer ids (never reused); the vector indexes
-(:mod:`qa.ann`: exact, HNSW or IVF, as the manifest says) map those ids to vectors, so a
-document can be added or removed without touching the others. An :class:`Index` is changed only
-by :meth:`Index.apply`, called by the collection under the write side of ``lock``;
-queries hold the read side, so every answer comes from one consistent state.
+Passages and sentences have global integer ids (never reused once committed); two vector
+stores (:mod:`qa.vectors`: FAISS in the process — exact, HNSW or IVF, as the manifest says —
+or Milvus collections) map those ids to vectors, so a document can be added or removed
+without touching the others. An :class:`Index` is changed only by :meth:`Index.apply`,
+called by the collection under the write side of ``lock``; queries hold the read side, so
+every answer comes from one consistent state.
 """
 
 from __future__ import annotations
