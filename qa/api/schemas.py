@@ -103,6 +103,7 @@ class QueryResponse(BaseModel):
 class Health(BaseModel):
     status: str = Field(description="'ok', or 'no_index' when no index is loaded.")
     model: str
+    vector_store: str = Field(description="Where the vectors live: 'faiss' or 'milvus'.")
     documents: int
     chunks: int
     detail: str | None = None

@@ -8,10 +8,11 @@ from qa.service import QAService
 from ..conftest import CANTOR_DOC, HUANG_DOC
 
 
-def test_health_reports_model_and_counts(client, seed_index, embedder):
+def test_health_reports_model_store_and_counts(client, seed_index, embedder, backend_settings):
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["model"] == embedder.name
+    assert body["vector_store"] == backend_settings.vector_store
     assert body["documents"] == 2
     assert body["chunks"] == len(seed_index.chunks) > 2
 

@@ -16,6 +16,7 @@ def health(service: ServiceDep) -> Health:
         return Health(
             status="no_index",
             model=service.embedder.name,
+            vector_store=service.settings.vector_store,
             documents=0,
             chunks=0,
             detail=service.index_error,
@@ -24,6 +25,7 @@ def health(service: ServiceDep) -> Health:
         return Health(
             status="ok",
             model=service.embedder.name,
+            vector_store=index.backend.kind,
             documents=len(index.documents),
             chunks=len(index.chunks),
         )
