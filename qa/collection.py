@@ -50,7 +50,6 @@ from qa.milvus import MilvusBackend, MilvusVectors
 from qa.store import (
     FORMAT_VERSION,
     MAX_SEGMENTS,
-    AnnData,
     SegmentData,
     Sentence,
     Store,
@@ -433,8 +432,7 @@ class Collection:
         }
         with index.lock.write():
             if replace_all:
-                centroids = {w: getattr(v, "centroids", None) for w, v in rebuilt.items()}
-                index.reset(manifest, {w: AnnData(c) for w, c in centroids.items()})
+                index.reset(manifest, stores=rebuilt)
             index.apply([segment] if segment else [], removed, manifest, rebuilt)
         if removed:
             index.vectors.persist()
@@ -649,21 +647,7 @@ class Collection:
         the collection's policy chooses; returns the new ``ann`` record of the manifest."""
         with self._mutex, self.store.lock():
             self._refresh()
-            index = self.index
-            manifest = copy.deepcopy(index.manifest)
-            manifest["generation"] = int(manifest.get("generation", 0)) + 1
-            manifest["updated"] = now()
-            before = index.manifest
-            rebuilt = self._plan_vectors(manifest, None, [], False, force=True)
-            try:
-                self.store.commit(manifest)
-            except BaseException:
-                self._abandon(rebuilt)
-                raise
-            with index.lock.write():
-                index.apply([], [], manifest, rebuilt)
-            self.store.discard_ann_files(before, manifest)
-            index.backend.discard(before, manifest)
+            manifest = self._rebuild_vectors(self.index.backend)
             if "ann" in manifest:
                 return dict(manifest["ann"])
             return {
@@ -677,31 +661,37 @@ class Collection:
         ``vector_store`` record."""
         with self._mutex, self.store.lock():
             self._refresh()
-            index = self.index
-            if backend_of(index.manifest) == backend.kind:
+            if backend_of(self.index.manifest) == backend.kind:
                 raise IndexMismatchError(
                     f"the index in {self.store.path}/ already keeps its vectors in {backend.kind}"
                 )
-            manifest = copy.deepcopy(index.manifest)
-            manifest["generation"] = int(manifest.get("generation", 0)) + 1
-            manifest["updated"] = now()
-            before, old_backend = index.manifest, index.backend
-            index.backend = backend
+            return dict(self._rebuild_vectors(backend)["vector_store"])
+
+    def _rebuild_vectors(self, backend: VectorBackend) -> dict[str, Any]:
+        """Build both vector stores anew in ``backend`` from the stored vectors, commit, and
+        drop what the previous stores kept outside the segments; returns the committed
+        manifest. Call with the write mutex and folder lock held."""
+        index = self.index
+        manifest = copy.deepcopy(index.manifest)
+        manifest["generation"] = int(manifest.get("generation", 0)) + 1
+        manifest["updated"] = now()
+        before, old_backend = index.manifest, index.backend
+        index.backend = backend
+        try:
+            rebuilt = self._plan_vectors(manifest, None, [], False, force=True)
             try:
-                rebuilt = self._plan_vectors(manifest, None, [], False, force=True)
-                try:
-                    self.store.commit(manifest)
-                except BaseException:
-                    self._abandon(rebuilt)
-                    raise
+                self.store.commit(manifest)
             except BaseException:
-                index.backend = old_backend
+                self._abandon(rebuilt)
                 raise
-            with index.lock.write():
-                index.apply([], [], manifest, rebuilt)
-            self.store.discard_ann_files(before, manifest)
-            old_backend.discard(before, manifest)
-            return dict(manifest["vector_store"])
+        except BaseException:
+            index.backend = old_backend
+            raise
+        with index.lock.write():
+            index.apply([], [], manifest, rebuilt)
+        self.store.discard_ann_files(before, manifest)
+        old_backend.discard(before, manifest)
+        return manifest
 
     def compact(self) -> None:
         """Merge every segment into one, dropping deleted documents (ids are kept, so the

@@ -51,6 +51,10 @@ class Selection:
     sentence_ids: np.ndarray
     chunk_mask: np.ndarray  # boolean over passage ids, for the lexical side
 
+    def ids(self, which: str) -> np.ndarray:
+        """The allowed passage (``chunks``) or sentence ids."""
+        return self.chunk_ids if which == "chunks" else self.sentence_ids
+
 
 def ann_spec(manifest: dict[str, Any], which: str) -> AnnSpec:
     """The vector index kind the manifest names for ``chunks`` or ``sentences`` (flat when
@@ -75,23 +79,30 @@ class Index:
         self.lock = RWLock()
         self.reset(manifest, ann)
 
-    def reset(self, manifest: dict[str, Any], ann: dict[str, AnnData] | None = None) -> None:
+    def reset(
+        self,
+        manifest: dict[str, Any],
+        ann: dict[str, AnnData] | None = None,
+        stores: dict[str, VectorStore] | None = None,
+    ) -> None:
         """Forget every document (call with the write lock when others may read); the vector
-        stores are the ones the manifest names (``ann``: the centroids of its ivf indexes,
-        the saved graphs of its hnsw ones)."""
+        stores are ``stores`` where given (already built for ``manifest``), else the ones the
+        manifest names (``ann``: the centroids of its ivf indexes, the saved graphs of its
+        hnsw ones)."""
         self.manifest = manifest
         self.documents: dict[str, StoredDocument] = {}
         self.chunks: dict[int, Chunk] = {}
         self.sentences: dict[int, Sentence] = {}
         self.chunk_sentences: dict[int, list[int]] = {}
-        ann = ann or {}
-        none = AnnData()
-        self.vectors: VectorStore = self.backend.open(
-            "chunks", manifest, self.dim, ann.get("chunks", none)
-        )
-        self.sentence_vectors: VectorStore = self.backend.open(
-            "sentences", manifest, self.dim, ann.get("sentences", none)
-        )
+        ann, stores = ann or {}, stores or {}
+        opened = {
+            which: stores[which]
+            if which in stores
+            else self.backend.open(which, manifest, self.dim, ann.get(which, AnnData()))
+            for which in ("chunks", "sentences")
+        }
+        self.vectors: VectorStore = opened["chunks"]
+        self.sentence_vectors: VectorStore = opened["sentences"]
         self.lexical = BM25Index(self.language)
 
     @classmethod
@@ -209,27 +220,25 @@ class Index:
         self, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]:
         """Ids and cosine scores of the ``k`` nearest passages to one normalised query."""
-        if selection is None:
-            return self._live(self.vectors.search(query, k), self.chunks)
-        return self._live(
-            self.vectors.search(query, k, selection.chunk_ids, selection.filters), self.chunks
-        )
+        return self._search("chunks", query, k, selection)
 
     def search_sentences(
         self, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]:
         """Ids and cosine scores of the ``k`` nearest sentences."""
-        if selection is None:
-            return self._live(self.sentence_vectors.search(query, k), self.sentences)
-        return self._live(
-            self.sentence_vectors.search(query, k, selection.sentence_ids, selection.filters),
-            self.sentences,
-        )
+        return self._search("sentences", query, k, selection)
 
-    @staticmethod
-    def _live(hits: list[tuple[int, float]], held: dict[int, Any]) -> list[tuple[int, float]]:
-        """``hits`` of ids this state holds: an external store may briefly hold vectors of a
-        write being committed or of documents just deleted."""
+    def _search(
+        self, which: str, query: np.ndarray, k: int, selection: Selection | None
+    ) -> list[tuple[int, float]]:
+        """The store's hits among the ids this state holds: an external store may briefly
+        hold vectors of a write being committed or of documents just deleted."""
+        store = self.vector_index(which)
+        if selection is None:
+            hits = store.search(query, k)
+        else:
+            hits = store.search(query, k, selection.ids(which), selection.filters)
+        held = self.chunks if which == "chunks" else self.sentences
         return [hit for hit in hits if hit[0] in held]
 
     def search_lexical(
