@@ -278,31 +278,40 @@ async def load(url: str, questions: list[str], clients: int, seconds: float) -> 
     }
 
 
-def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from qa.testing import running_server
-
-    index_dir = work / "seed-index"
-    env = dict(os.environ, QA_BACKEND=args.backend)
+def qa_command(*args: str, backend: str) -> None:
+    """``qa ARGS`` in a child process, on the bench's embedding backend."""
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qa.cli",
-            "index",
-            "--source",
-            str(ROOT / "seeds"),
-            "--index-dir",
-            str(index_dir),
-        ],
-        env=env,
+        [sys.executable, "-m", "qa.cli", *args],
+        env=dict(os.environ, QA_BACKEND=backend),
         check=True,
         capture_output=True,
     )
-    questions = [
+
+
+def seed_index(work: Path, backend: str) -> Path:
+    """The seed articles' index the HTTP runs query, built once per bench run."""
+    index_dir = work / "seed-index"
+    if not (index_dir / "manifest.json").exists():
+        qa_command(
+            "index", "--source", str(ROOT / "seeds"), "--index-dir", str(index_dir), backend=backend
+        )
+    return index_dir
+
+
+def seed_questions() -> list[str]:
+    """The seed question set's questions, in file order."""
+    return [
         json.loads(line)["question"]
         for line in (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
+
+
+def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from qa.testing import running_server
+
+    index_dir = seed_index(work, args.backend)
+    questions = seed_questions()
     runs = []
     for backend, batching in (("torch", "off"), ("torch", "on"), ("onnx", "off"), ("onnx", "on")):
         with running_server(index_dir, QA_BACKEND=backend, QA_QUERY_BATCHING=batching) as (
@@ -357,31 +366,10 @@ def bench_stores(args: argparse.Namespace, work: Path, index_dir: Path | None) -
     from qa.embed import load_embedder
     from qa.testing import running_server
 
-    env = dict(os.environ, QA_BACKEND=args.backend)
-    seed = work / "stores-seed"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qa.cli",
-            "index",
-            "--source",
-            str(ROOT / "seeds"),
-            "--index-dir",
-            str(seed),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    collections = {"seed": seed}
+    collections = {"seed": seed_index(work, args.backend)}
     if index_dir is not None:
         collections["fakebr"] = index_dir
-    questions = [
-        json.loads(line)["question"]
-        for line in (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    questions = seed_questions()
     embedder = load_embedder(Settings(backend=args.backend))
     queries = embedder.encode_queries(fakebr_questions(args.ann_latency_queries))
     rows, search_rows, migrate_s = [], [], {}
@@ -391,20 +379,8 @@ def bench_stores(args: argparse.Namespace, work: Path, index_dir: Path | None) -
             shutil.copytree(source, copy)
         log(f"stores: migrating {name} to milvus")
         t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "qa.cli",
-                "migrate",
-                "--to",
-                "milvus",
-                "--index-dir",
-                str(copies["milvus"]),
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
+        qa_command(
+            "migrate", "--to", "milvus", "--index-dir", str(copies["milvus"]), backend=args.backend
         )
         migrate_s[name] = round(time.perf_counter() - t0, 1)
         for store, folder in copies.items():

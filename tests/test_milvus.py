@@ -50,6 +50,19 @@ def milvus_settings(settings, tmp_path):
 
 
 @pytest.fixture
+def milvus_collection(milvus_settings, embedder, seed_docs):
+    """The seed articles indexed into Milvus Lite."""
+    return Collection.create(
+        milvus_settings.index_dir,
+        embedder,
+        seed_docs,
+        700,
+        150,
+        backend=make_backend(milvus_settings),
+    )
+
+
+@pytest.fixture
 def faiss_copy(settings, seed_index, tmp_path):
     return shutil.copytree(settings.index_dir, tmp_path / "faiss")
 
@@ -96,16 +109,8 @@ def test_migrate_both_ways_keeps_every_answer_and_embeds_nothing(
 
 
 def test_restart_reads_vectors_from_milvus_without_uploading_them(
-    embedder, milvus_settings, seed_docs, monkeypatch
+    milvus_collection, embedder, milvus_settings, monkeypatch
 ):
-    Collection.create(
-        milvus_settings.index_dir,
-        embedder,
-        seed_docs,
-        700,
-        150,
-        backend=make_backend(milvus_settings),
-    )
 
     def no_upload(*args, **kwargs):
         raise AssertionError("vectors uploaded again on load")
@@ -116,17 +121,8 @@ def test_restart_reads_vectors_from_milvus_without_uploading_them(
     assert reopened.embedder.passages == 0
 
 
-def test_a_write_that_fails_to_commit_leaves_milvus_as_it_was(
-    embedder, milvus_settings, seed_docs, monkeypatch
-):
-    collection = Collection.create(
-        milvus_settings.index_dir,
-        embedder,
-        seed_docs,
-        700,
-        150,
-        backend=make_backend(milvus_settings),
-    )
+def test_a_write_that_fails_to_commit_leaves_milvus_as_it_was(milvus_collection, monkeypatch):
+    collection = milvus_collection
     before = collection.index.vectors.count()
 
     def crash(self, manifest):
@@ -140,16 +136,9 @@ def test_a_write_that_fails_to_commit_leaves_milvus_as_it_was(
 
 
 def test_rows_left_by_an_interrupted_write_are_never_served_and_repaired_on_load(
-    embedder, milvus_settings, seed_docs, monkeypatch
+    milvus_collection, embedder, milvus_settings, monkeypatch
 ):
-    collection = Collection.create(
-        milvus_settings.index_dir,
-        embedder,
-        seed_docs,
-        700,
-        150,
-        backend=make_backend(milvus_settings),
-    )
+    collection = milvus_collection
     live = collection.index.vectors.count()
     # a crash after the upsert, before the commit: nothing undoes the staged rows
     monkeypatch.setattr(Collection, "_abandon", lambda self, rebuilt: None)

@@ -1,13 +1,12 @@
-"""The API suite runs once per vector store: FAISS in the process and Milvus (Lite)."""
+"""The API suite runs once per vector store: FAISS in the process and Milvus (Lite).
+
+``seed_index`` and ``service`` are overridden here; the shared ``client`` fixture takes
+these, so it too comes once per store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 
-from qa.api import create_app
 from qa.collection import build_index
 from qa.core.config import Settings
 from qa.embed import SentenceTransformerEmbedder
@@ -56,9 +55,3 @@ def service(
     backend_settings: Settings, embedder: SentenceTransformerEmbedder, seed_index: Index
 ) -> QAService:
     return QAService.start(backend_settings, embedder)
-
-
-@pytest.fixture(scope="session")
-def client(service: QAService) -> Iterator[TestClient]:
-    with TestClient(create_app(service.settings, service=service)) as test_client:
-        yield test_client
