@@ -55,6 +55,13 @@ def embedder(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="session")
+def float_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """The float32 graph: a text's vector does not depend on its batch-mates (the default
+    int8 backend quantises activations with one scale per batch)."""
+    return load_embedder(settings.model_copy(update={"backend": "onnx"}))
+
+
+@pytest.fixture(scope="session")
 def seed_docs() -> list[Document]:
     return load_documents([SEEDS])
 

@@ -54,7 +54,8 @@ def ask_all(batcher, questions):
     return results
 
 
-def test_concurrent_questions_share_one_model_call(embedder):
+def test_concurrent_questions_share_one_model_call(float_embedder):
+    embedder = float_embedder
     gated = Gated(embedder, waiting=len(QUESTIONS) - 1)
     batcher = gated.batcher = QueryBatcher(gated)
     results = ask_all(batcher, QUESTIONS)

