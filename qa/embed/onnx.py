@@ -26,10 +26,14 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.core.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import onnx
 
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 # Bumped whenever the export changes, so cached graphs are rebuilt.
@@ -69,6 +73,7 @@ def export_folder(model_folder: Path, cache_dir: Path) -> Path:
 
 def export_onnx(model_folder: Path, target: Path) -> None:
     """Write ``model.onnx`` (float32) and ``model-int8.onnx`` for ``model_folder``."""
+    import onnx
     import torch
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -134,8 +139,9 @@ def export_onnx(model_folder: Path, target: Path) -> None:
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
         for name in ONNX_FILES.values():
-            half_word_embeddings(tmp / name)
-            weights_beside(tmp / name)
+            model = onnx.load(str(tmp / name))  # each graph read and written once more
+            half_word_embeddings(model)
+            save_weights_beside(model, tmp / name)
         shutil.copy(model_folder / "tokenizer.json", tmp / "tokenizer.json")
         (tmp / "export.json").write_text(
             json.dumps(
@@ -188,14 +194,12 @@ def early_ffn_outputs(path: Path) -> list[str]:
     return ffn[: len(ffn) // 2]
 
 
-def half_word_embeddings(path: Path) -> None:
-    """Store the word-embedding table (the largest tensor: 250k x 384 for e5-small) in
-    float16 and cast the looked-up rows back to float32: 190 MB less memory, vectors
-    unchanged to a cosine of 0.99999 (the table only feeds a lookup)."""
-    import onnx
+def half_word_embeddings(model: onnx.ModelProto) -> None:
+    """Store the word-embedding table (the largest tensor: 250k x 384 for e5-small) of
+    ``model`` in float16 and cast the looked-up rows back to float32: 190 MB less memory,
+    vectors unchanged to a cosine of 0.99999 (the table only feeds a lookup)."""
     from onnx import TensorProto, helper, numpy_helper
 
-    model = onnx.load(str(path))
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
     for position, node in enumerate(graph.node):
@@ -212,17 +216,15 @@ def half_word_embeddings(path: Path) -> None:
         )
         graph.node.insert(position + 1, cast)
         break
-    onnx.save(model, str(path))
 
 
-def weights_beside(path: Path) -> None:
-    """Move the graph's weights into ``<name>.data`` beside it. ONNX Runtime maps that file
-    into memory instead of copying it, so only the pages a run reads become resident: a
-    question touches a few rows of the 250k-row word-embedding table, not all of it
-    (about 240 MB less resident memory for a serving process)."""
+def save_weights_beside(model: onnx.ModelProto, path: Path) -> None:
+    """Write ``model`` to ``path`` with its weights in ``<name>.data`` beside it. ONNX
+    Runtime maps that file into memory instead of copying it, so only the pages a run
+    reads become resident: a question touches a few rows of the 250k-row word-embedding
+    table, not all of it (about 240 MB less resident memory for a serving process)."""
     import onnx
 
-    model = onnx.load(str(path))
     data = path.with_name(f"{path.name}.data")
     data.unlink(missing_ok=True)
     onnx.save_model(
