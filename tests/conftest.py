@@ -55,9 +55,12 @@ def embedder(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="session")
-def float_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """The float32 graph: a text's vector does not depend on its batch-mates (the default
-    int8 backend quantises activations with one scale per batch)."""
+def float_embedder(settings: Settings, embedder) -> SentenceTransformerEmbedder:
+    """The float32 ONNX graph, whatever the default backend: a text's vector does not
+    depend on its batch-mates (``onnx-int8`` quantises activations with one scale per
+    batch). The session's ``embedder`` when that is already it."""
+    if settings.backend == "onnx":
+        return embedder
     return load_embedder(settings.model_copy(update={"backend": "onnx"}))
 
 
