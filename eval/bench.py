@@ -494,6 +494,13 @@ def hnsw_memory_mb(index: Any) -> int:
     return round((index.faiss.ntotal * (index.dim * 4 + 8) + links) / 2**20)
 
 
+def code_bytes(index: Any) -> int:
+    """Bytes per vector of a rabitq index's codes (code and its correction factors)."""
+    import faiss
+
+    return len(faiss.serialize_index(index.codes)) // max(index.codes.ntotal, 1)
+
+
 def ann_curve(
     args: argparse.Namespace,
     vectors: np.ndarray,
@@ -503,7 +510,13 @@ def ann_curve(
 ) -> list[dict[str, Any]]:
     """Exact, hnsw at each ``--efs`` and ivf at each ``--nprobes`` over ``vectors``: recall
     for each query set, latency over the first (in-domain) one."""
-    from qa.ann import HNSW_EF_CONSTRUCTION, AnnSpec, VectorIndex, default_nlist, train_centroids
+    from qa.ann import (
+        HNSW_EF_CONSTRUCTION,
+        AnnSpec,
+        VectorIndex,
+        default_nlist,
+        train_centroids,
+    )
 
     n = len(vectors)
     ids = np.arange(n, dtype=np.int64)
@@ -558,6 +571,18 @@ def ann_curve(
         )
         rows.append(row(f"hnsw (M {args.hnsw_m})", f"ef {ef}", graph, build, hnsw_memory_mb(graph)))
     del graph
+    if args.candidates:
+        log(f"ann: {label} {n} vectors, rabitq")
+        codes = VectorIndex(vectors.shape[1], AnnSpec("rabitq", candidates=args.candidates[0]))
+        t0 = time.perf_counter()
+        codes.add(ids, vectors)
+        build = time.perf_counter() - t0
+        assert codes.codes is not None
+        memory = round((vectors.nbytes + n * 8 + codes.codes.ntotal * code_bytes(codes)) / 2**20)
+        for c in args.candidates:
+            codes.spec = AnnSpec("rabitq", candidates=c)
+            rows.append(row("rabitq (1 bit)", f"candidates {c}", codes, build, memory))
+        del codes
     if ivf and args.nprobes:
         log(f"ann: {label} {n} vectors, ivf")
         t0 = time.perf_counter()
@@ -632,6 +657,12 @@ def render(results: dict[str, Any], command: str) -> str:
         "# Speed and memory",
         "",
         f"Produced by `{command}` on {results['date']} in {results['seconds']} s.",
+        *(
+            f"Section(s) {', '.join(u['sections'])} re-run by `{u['command']}` on {u['date']} "
+            f"(commit {u['commit']}) in {u['seconds']} s; the other sections are from the run "
+            "above."
+            for u in results.get("updates", [])
+        ),
         "",
         f"- Machine: {results['machine']}.",
         f"- Code: commit {results.get('commit', 'unknown')}.",
@@ -851,8 +882,10 @@ def render(results: dict[str, Any], command: str) -> str:
             "plus noise of total variance 384 × 0.02², re-normalised; `cov` noise follows the "
             "real vectors' covariance, `iso` is spread evenly over every dimension (see the "
             "calibration below). Build: adding the vectors (HNSW: linking the graph, "
-            "efConstruction 100; IVF: k-means training + adding). Memory: vectors, ids, "
-            "graph links or centroids.",
+            "efConstruction 100; IVF: k-means training + adding; RaBitQ: centring and coding "
+            "every vector). RaBitQ scans every vector's 1-bit code and re-scores its best "
+            "*candidates* exactly from the stored vectors. Memory: vectors, ids, graph links, "
+            "centroids or codes.",
             "",
             table(headers, ann_rows(a["rows"])),
             "",
@@ -884,6 +917,9 @@ def main() -> None:
     parser.add_argument("--ann-latency-queries", type=int, default=100)
     parser.add_argument("--nprobes", default="16,64,256", help="ivf runs ('' for none)")
     parser.add_argument("--efs", default="128,256,512,1024", help="hnsw ef_search values")
+    parser.add_argument(
+        "--candidates", default="500,1000,2000", help="rabitq candidates values ('' for none)"
+    )
     parser.add_argument("--hnsw-m", type=int, default=32)
     parser.add_argument("--synthetic", choices=("cov", "iso"), default="iso")
     parser.add_argument(
@@ -892,10 +928,17 @@ def main() -> None:
         help="ann: take the real vectors from this built index instead of the index section's",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "BENCH.md")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="re-run the --only sections into the existing report (its .json beside it), "
+        "keeping the others; the report says which sections were re-run, when and how",
+    )
     args = parser.parse_args()
     args.ann_sizes = [int(x) for x in args.ann_sizes.split(",")]
     args.nprobes = [int(x) for x in args.nprobes.split(",") if x]
     args.efs = [int(x) for x in args.efs.split(",") if x]
+    args.candidates = [int(x) for x in args.candidates.split(",") if x]
     only = [s for s in args.only.split(",") if s]
     if unknown := set(only) - set(SECTIONS):
         raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -912,6 +955,13 @@ def main() -> None:
         ).stdout.strip()
         or "unknown",
     }
+    command = "python eval/bench.py " + " ".join(sys.argv[1:])
+    previous: dict[str, Any] | None = None
+    if args.update:
+        saved = args.out.with_suffix(".json")
+        if not saved.is_file():
+            raise SystemExit(f"--update needs an earlier report: {saved} is missing")
+        previous = json.loads(saved.read_text())
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:
         if "embed" in only:
@@ -929,7 +979,16 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["seconds"] = round(time.perf_counter() - started)
-    command = "python eval/bench.py " + " ".join(sys.argv[1:])
+    if previous is not None:
+        update = {k: results[k] for k in ("date", "commit", "seconds")}
+        update |= {"sections": only, "command": command.strip()}
+        for section in only:
+            previous[section] = results[section]
+        previous.setdefault("updates", []).append(update)
+        results = previous
+        command = results.get("command", "python eval/bench.py")
+    else:
+        results["command"] = command.strip()
     report = render(results, command.strip())
     print(report)
     args.out.write_text(report + "\n", encoding="utf-8")

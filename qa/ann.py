@@ -1,5 +1,5 @@
-"""Vector indexes: exact (Flat) while it is fast enough, a graph (HNSW) or inverted lists
-(IVF) above.
+"""Vector indexes: exact (Flat) while it is fast enough, a graph (HNSW), inverted lists
+(IVF) or a scan of 1-bit codes with exact re-scoring (RaBitQ) above.
 
 Every vector index maps global passage (or sentence) ids to L2-normalised vectors and
 answers inner-product top-k queries, optionally restricted to a set of allowed ids.
@@ -17,6 +17,13 @@ answers inner-product top-k queries, optionally restricted to a set of allowed i
   when tombstones pass ``MAX_TOMBSTONES``). Building the graph is the costly part (minutes
   per million vectors on two cores), so the graph itself is saved beside the segments
   (:meth:`VectorIndex.graph_bytes`) and loaded instead of rebuilt.
+* ``rabitq`` — the exact index above, plus every vector as a 1-bit RaBitQ code
+  (``IndexRaBitQFastScan``: 48 bytes for 384 dimensions, scanned with SIMD lookups); a
+  query scans all the codes for its ``candidates`` best estimates and re-scores them
+  exactly from the stored vectors. Nothing to train or save beyond the codes' centre (the
+  mean of the vectors when the codes were built): the codes are rebuilt from the vectors
+  in seconds per million at load. A removed vector's code stays until removed codes pass
+  ``MAX_TOMBSTONES`` of them (re-scoring skips it); filtered queries are exact.
 
 A filtered query that allows few ids is answered exactly over just those vectors (an
 approximate index could miss them all); otherwise the filter is pushed into FAISS.
@@ -36,7 +43,7 @@ from typing import Any, Literal, get_args
 import faiss
 import numpy as np
 
-Kind = Literal["flat", "ivf", "hnsw"]
+Kind = Literal["flat", "ivf", "hnsw", "rabitq"]
 # Largest flat index: above it, one exact query takes more than a few milliseconds here.
 FLAT_MAX = 50_000
 DEFAULT_NPROBE = 32
@@ -48,8 +55,13 @@ MIN_POINTS_PER_LIST = 39  # fewer and k-means has too little to go on (FAISS war
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 100
 HNSW_EF_SEARCH = 512
-# A graph whose removed vectors pass this share of it is rebuilt from the live ones.
+# A graph (or code set) whose removed vectors pass this share of it is rebuilt from the
+# live ones.
 MAX_TOMBSTONES = 0.25
+# RaBitQ: vectors re-scored exactly per query, from the curve measured in eval/BENCH.md;
+# below RABITQ_MIN vectors there are no codes (an exact scan is as fast).
+RABITQ_CANDIDATES = 2000
+RABITQ_MIN = 1000
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class AnnSpec:
     m: int = 0  # hnsw: links per vector
     ef_search: int = 0  # hnsw: candidates kept while searching
     ef_construction: int = 0  # hnsw: candidates kept while linking a new vector
+    candidates: int = 0  # rabitq: best code estimates re-scored exactly per query
 
     def record(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v or k == "kind"}
@@ -90,12 +103,13 @@ def choose_spec(
     nprobe: int = DEFAULT_NPROBE,
     ef_search: int = HNSW_EF_SEARCH,
     m: int = HNSW_M,
+    candidates: int = RABITQ_CANDIDATES,
 ) -> AnnSpec:
     """The spec an index of ``n`` vectors should have; ``current`` is kept unless it no
     longer fits (so a growing ivf index retrains only when it has grown fourfold).
 
     ``mode``: ``auto`` (flat up to ``flat_max`` vectors, hnsw above; back to flat below
-    half of it), ``flat``, ``ivf`` or ``hnsw``."""
+    half of it), ``flat``, ``ivf``, ``hnsw`` or ``rabitq``."""
     want: Kind
     if mode == "auto":
         if current.kind != "flat":
@@ -105,12 +119,14 @@ def choose_spec(
     elif mode in get_args(Kind):
         want = mode  # type: ignore[assignment]
     else:
-        raise ValueError(f"unknown vector index kind {mode!r} (auto, flat, ivf or hnsw)")
+        raise ValueError(f"unknown vector index kind {mode!r} (auto, flat, ivf, hnsw or rabitq)")
     if want == "flat":
         return AnnSpec("flat")
     if want == "hnsw":
         # ef_search is a search-time knob: changing it keeps the graph (see same_structure)
         return AnnSpec("hnsw", m=m, ef_search=ef_search, ef_construction=HNSW_EF_CONSTRUCTION)
+    if want == "rabitq":
+        return AnnSpec("rabitq", candidates=candidates)  # a search-time knob, like ef_search
     if (
         current.kind == "ivf"
         and current.nprobe == nprobe
@@ -125,6 +141,8 @@ def same_structure(a: AnnSpec, b: AnnSpec) -> bool:
     """Whether an index built for ``a`` serves ``b`` once its search parameters change."""
     if a.kind == b.kind == "hnsw":
         return (a.m, a.ef_construction) == (b.m, b.ef_construction)
+    if a.kind == b.kind == "rabitq":
+        return True
     return a == b
 
 
@@ -169,7 +187,11 @@ class VectorIndex:
         self._dead_selector: faiss.IDSelector | None = None
         self._keep: list[Any] = []
         self.loaded_ids: np.ndarray | None = None
-        if spec.kind == "flat":
+        # rabitq: the codes, the id of each code, and the removed ids that still have one
+        self.codes: faiss.IndexRaBitQFastScan | None = None
+        self.code_ids = np.zeros(0, dtype=np.int64)
+        self.dead_codes = np.zeros(0, dtype=np.int64)
+        if spec.kind in ("flat", "rabitq"):
             self.faiss: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         elif spec.kind == "hnsw":
             if graph is not None:
@@ -216,9 +238,28 @@ class VectorIndex:
             fresh = ~np.isin(ids, self.loaded_ids, assume_unique=True)
             ids, vectors = ids[fresh], vectors[fresh]
         if len(ids):
-            self.faiss.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64)
-            )
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            self.faiss.add_with_ids(vectors, ids.astype(np.int64))
+            if self.spec.kind == "rabitq":
+                self._add_codes(ids.astype(np.int64), vectors)
+
+    def _add_codes(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if self.codes is None:
+            if self.faiss.ntotal >= RABITQ_MIN:
+                self._build_codes()
+            return
+        self.codes.add(vectors)
+        self.code_ids = np.concatenate([self.code_ids, ids])
+
+    def _build_codes(self) -> None:
+        """Codes for every stored vector, centred on their mean (no removed ones)."""
+        ids = self.ids()
+        vectors = self.reconstruct(ids)
+        codes = faiss.IndexRaBitQFastScan(self.dim, faiss.METRIC_INNER_PRODUCT)
+        codes.train(vectors)
+        codes.add(vectors)
+        self.codes, self.code_ids = codes, ids
+        self.dead_codes = np.zeros(0, dtype=np.int64)
 
     def remove(self, ids: np.ndarray) -> None:
         if not len(ids):
@@ -229,8 +270,16 @@ class VectorIndex:
             dead = faiss.IDSelectorBatch(np.fromiter(self.tombstones, dtype=np.int64))
             self._dead_selector = dead  # IDSelectorNot does not own it: keep it alive
             self._live_selector = faiss.IDSelectorNot(dead)
-        else:
-            self.faiss.remove_ids(ids.astype(np.int64))
+            return
+        self.faiss.remove_ids(ids.astype(np.int64))
+        if self.codes is not None:
+            self.dead_codes = np.union1d(self.dead_codes, ids.astype(np.int64))
+            if len(self.dead_codes) > MAX_TOMBSTONES * len(self.code_ids):
+                if self.faiss.ntotal >= RABITQ_MIN:
+                    self._build_codes()
+                else:
+                    self.codes, self.code_ids = None, np.zeros(0, dtype=np.int64)
+                    self.dead_codes = np.zeros(0, dtype=np.int64)
 
     def retain(self, live: np.ndarray) -> None:
         """Remove every id not in ``live``; ends the loading of a saved graph (see
@@ -294,16 +343,21 @@ class VectorIndex:
         if k <= 0:
             return []
         q = query.reshape(1, -1).astype(np.float32)
+        if self.codes is not None and allowed is None:
+            hits = self._search_codes(q[0], k)
+            if len(hits) == k:
+                return hits
+            # fewer than k live candidates (many removed codes): exact search below
         if (
             allowed is not None
-            and self.spec.kind != "flat"
+            and self.spec.kind not in ("flat", "rabitq")
             and len(allowed) <= self.exact_filter_max
         ):
             scores = self.reconstruct(allowed) @ q[0]
             top = np.argsort(-scores, kind="stable")[:k]
             return [(int(allowed[i]), float(scores[i])) for i in top]
         selector = None if allowed is None else faiss.IDSelectorBatch(allowed.astype(np.int64))
-        if self.spec.kind == "flat":
+        if self.spec.kind in ("flat", "rabitq"):
             params = None if selector is None else faiss.SearchParameters(sel=selector)
             scores, ids = self.faiss.search(q, k, params=params)
         elif self.spec.kind == "hnsw":
@@ -319,6 +373,18 @@ class VectorIndex:
                     break
                 nprobe *= 4
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _search_codes(self, q: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``candidates`` best code estimates, re-scored exactly; removed ones skipped."""
+        assert self.codes is not None
+        want = min(max(self.spec.candidates, k), len(self.code_ids))
+        _, rows = self.codes.search(q.reshape(1, -1), want)
+        ids = self.code_ids[rows[0][rows[0] >= 0]]
+        if len(self.dead_codes):
+            ids = ids[~np.isin(ids, self.dead_codes)]
+        scores = self.reconstruct(ids) @ q
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[i]), float(scores[i])) for i in top]
 
     def _search_hnsw(
         self, q: np.ndarray, k: int, selector: faiss.IDSelector | None, limit: int

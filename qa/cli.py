@@ -151,7 +151,9 @@ def remove(
 def reindex(
     ann: Annotated[
         str | None,
-        typer.Option("--ann", help="Vector index kind: auto, flat, hnsw or ivf (default: QA_ANN)."),
+        typer.Option(
+            "--ann", help="Vector index kind: auto, flat, hnsw, ivf or rabitq (default: QA_ANN)."
+        ),
     ] = None,
     nprobe: Annotated[
         int | None, typer.Option("--nprobe", min=1, help="ivf: lists read per query.")
@@ -159,6 +161,10 @@ def reindex(
     ef_search: Annotated[
         int | None,
         typer.Option("--ef-search", min=1, help="hnsw: candidates kept while searching."),
+    ] = None,
+    candidates: Annotated[
+        int | None,
+        typer.Option("--candidates", min=10, help="rabitq: estimates re-scored exactly per query."),
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
@@ -172,6 +178,8 @@ def reindex(
         update["ann_nprobe"] = nprobe
     if ef_search is not None:
         update["ann_ef_search"] = ef_search
+    if candidates is not None:
+        update["ann_candidates"] = candidates
     settings = settings.model_copy(update=update)
     try:
         started = time.perf_counter()

@@ -34,6 +34,7 @@ from qa.ann import (
     FLAT_MAX,
     HNSW_EF_SEARCH,
     HNSW_M,
+    RABITQ_CANDIDATES,
     AnnSpec,
     VectorIndex,
     choose_spec,
@@ -73,15 +74,23 @@ class WriteResult:
 class AnnPolicy:
     """How a collection picks its vector index kind (see :func:`qa.ann.choose_spec`)."""
 
-    mode: str = "flat"  # auto | flat | ivf | hnsw
+    mode: str = "flat"  # auto | flat | ivf | hnsw | rabitq
     flat_max: int = FLAT_MAX
     nprobe: int = DEFAULT_NPROBE
     ef_search: int = HNSW_EF_SEARCH
     m: int = HNSW_M
+    candidates: int = RABITQ_CANDIDATES
 
     def spec(self, n: int, current: AnnSpec) -> AnnSpec:
         return choose_spec(
-            n, current, self.mode, self.flat_max, self.nprobe, self.ef_search, self.m
+            n,
+            current,
+            self.mode,
+            self.flat_max,
+            self.nprobe,
+            self.ef_search,
+            self.m,
+            self.candidates,
         )
 
 

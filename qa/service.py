@@ -28,6 +28,7 @@ def ann_policy(settings: Settings) -> AnnPolicy:
         settings.ann_nprobe,
         settings.ann_ef_search,
         settings.ann_hnsw_m,
+        settings.ann_candidates,
     )
 
 

@@ -1,5 +1,5 @@
-"""Vector index kinds: the IVF and HNSW indexes against exact search, the size policy,
-switching an index's kind without re-embedding, and saved HNSW graphs."""
+"""Vector index kinds: the IVF, HNSW and RaBitQ indexes against exact search, the size
+policy, switching an index's kind without re-embedding, and saved HNSW graphs."""
 
 from __future__ import annotations
 
@@ -100,6 +100,11 @@ def test_choose_spec_policy():
     assert choose_spec(240_001, ivf, mode="ivf", nprobe=16).trained_on == 240_001
     assert choose_spec(10**7, ivf, mode="flat") == flat
     assert AnnSpec.from_record(graph.record()) == graph
+    codes = choose_spec(10**6, flat, mode="rabitq", candidates=500)
+    assert (codes.kind, codes.candidates) == ("rabitq", 500)
+    assert AnnSpec.from_record(codes.record()) == codes
+    # the number of candidates is a search-time knob: the codes stay
+    assert same_structure(codes, choose_spec(10**6, codes, mode="rabitq", candidates=50))
     assert default_nlist(1_000_000) == 4096
     with pytest.raises(ValueError, match="unknown vector index kind"):
         choose_spec(10, flat, mode="lsh")
@@ -164,6 +169,63 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
     assert recall(hnsw, flat_live, queries) >= 0.95
 
 
+def test_rabitq_recall_removal_filters_and_rebuild(data, monkeypatch):
+    vectors, ids, flat, _ = data
+    index = VectorIndex(64, AnnSpec("rabitq", candidates=200))
+    index.add(ids[:500], vectors[:500])
+    assert index.codes is None  # below RABITQ_MIN: exact
+    index.add(ids[500:], vectors[500:])  # built from every vector so far
+    assert index.codes is not None and index.codes.ntotal == len(ids)
+    assert index.code_ids.tolist() == ids.tolist()
+    queries = clustered(50, seed=1)
+    assert recall(index, flat, queries) >= 0.95
+    # the scores are exact inner products, the ranking is by them
+    hits = index.search(queries[0], 10)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    i, score = hits[0]
+    assert score == pytest.approx(float(vectors[i - 1000] @ queries[0]), abs=1e-5)
+    # with as many candidates as vectors, the answer is exact search's
+    index.spec = AnnSpec("rabitq", candidates=len(ids))
+    got, want = index.search(queries[1], 10), flat.search(queries[1], 10)
+    assert [i for i, _ in got] == [i for i, _ in want]
+    assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+    index.spec = AnnSpec("rabitq", candidates=200)
+
+    # removed vectors keep their codes until they pass MAX_TOMBSTONES, but never come back
+    query = vectors[10]
+    assert index.search(query, 1)[0][0] == ids[10]
+    index.remove(ids[10:20])
+    assert index.ntotal == len(ids) - 10 and index.codes.ntotal == len(ids)
+    assert not set(ids[10:20].tolist()) & {i for i, _ in index.search(query, 50)}
+    # filters are exact, whatever their width
+    for allowed in (ids[3000:3040], ids[20::3]):
+        assert index.search(query, 5, allowed) == flat.search(query, 5, allowed)
+    # fewer than k live candidates: exact search answers
+    index.spec = AnnSpec("rabitq", candidates=10)
+    monkeypatch.setattr(index, "dead_codes", ids[:5990])
+    assert len(index.search(vectors[0], 10)) == 10
+    monkeypatch.undo()
+    index.spec = AnnSpec("rabitq", candidates=200)
+
+    # added later: coded at once; past MAX_TOMBSTONES the codes are rebuilt from live vectors
+    extra = clustered(10, seed=5)
+    index.add(np.arange(9000, 9010), extra)
+    assert index.codes.ntotal == len(ids) + 10
+    assert index.search(extra[3], 1)[0][0] == 9003
+    index.remove(ids[:2000])
+    assert index.codes.ntotal == index.ntotal == len(ids) - 2000 + 10
+    assert not len(index.dead_codes)
+    live = VectorIndex(64, AnnSpec("flat"))
+    live.add(ids[2000:], vectors[2000:])
+    live.add(np.arange(9000, 9010), extra)
+    assert recall(index, live, queries) >= 0.95
+    assert np.allclose(index.reconstruct(ids[[2005, 2077]]), vectors[[2005, 2077]])
+    # removing below RABITQ_MIN drops the codes: exact again
+    index.remove(np.concatenate([ids[2000:], np.arange(9000, 9005)]))
+    assert index.codes is None and index.ntotal == 5
+    assert [i for i, _ in index.search(extra[7], 1)] == [9007]
+
+
 def test_collection_switches_kind_without_reembedding(settings, seed_index, embedder, tmp_path):
     shutil.copytree(settings.index_dir, tmp_path / "index")
     counting = CountingEmbedder(embedder)
@@ -209,6 +271,48 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
     assert not list((tmp_path / "index" / "ann").iterdir())
     assert top(collection.index) == before == top(open_index(tmp_path / "index"))
     assert counting.passages == embedded
+
+
+def test_collection_rabitq_codes_built_at_load(
+    settings, seed_index, embedder, tmp_path, monkeypatch
+):
+    """rabitq needs no file of its own: the codes are rebuilt from the stored vectors."""
+    monkeypatch.setattr(ann_module, "RABITQ_MIN", 10)  # the seed index has a few dozen
+    shutil.copytree(settings.index_dir, tmp_path / "index")
+    counting = CountingEmbedder(embedder)
+    question = "O que Huang disse sobre os investidores?"
+
+    def top(index, text=question, k=5):
+        return [
+            h.chunk.chunk_id for h in search(DenseRetriever(embedder, index), index, text, k).hits
+        ]
+
+    exact = top(seed_index)
+    collection = Collection.open(
+        tmp_path / "index", counting, 700, 150, AnnPolicy(mode="rabitq", candidates=1000)
+    )
+    ann = collection.reindex()
+    assert counting.passages == 0
+    assert ann["chunks"] == {"kind": "rabitq", "candidates": 1000}
+    assert not (tmp_path / "index" / "ann").exists() or not any(
+        (tmp_path / "index" / "ann").iterdir()
+    )
+    assert collection.index.vectors.codes is not None
+    assert top(collection.index) == exact  # every vector a candidate: exact answers
+    reopened = open_index(tmp_path / "index")
+    assert reopened.vectors.spec == collection.index.vectors.spec
+    assert reopened.vectors.codes is not None
+    assert reopened.vectors.codes.ntotal == len(seed_index.chunks)
+    assert top(reopened) == exact
+
+    collection.upsert([make_text_document("petro.txt", PETRO, "test")])
+    top_petro = search(
+        DenseRetriever(embedder, collection.index), collection.index, "lucro da Petrobras", 1
+    )
+    assert top_petro.hits[0].document.doc_id == "petro.txt"
+    collection.delete([HUANG_DOC])
+    assert not any(c.startswith(f"{HUANG_DOC}#") for c in top(collection.index, k=20))
+    assert not any(c.startswith(f"{HUANG_DOC}#") for c in top(open_index(tmp_path / "index"), k=20))
 
 
 def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_path, monkeypatch):

@@ -83,11 +83,12 @@ class Settings(BaseSettings):
         150, ge=0, description="Characters of whole sentences repeated from the previous passage."
     )
 
-    ann: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+    ann: Literal["auto", "flat", "hnsw", "ivf", "rabitq"] = Field(
         "auto",
         description=(
             "Vector index kind: `flat` (exact), `hnsw` (graph, approximate), `ivf` (inverted "
-            "lists, approximate) or `auto` (flat up to ann_flat_max vectors, hnsw above). "
+            "lists, approximate), `rabitq` (a scan of 1-bit codes, the best ann_candidates "
+            "re-scored exactly) or `auto` (flat up to ann_flat_max vectors, hnsw above). "
             "Applies at the next write or `qa reindex`; recorded in the manifest."
         ),
     )
@@ -104,6 +105,12 @@ class Settings(BaseSettings):
     )
     ann_nprobe: int = Field(
         32, ge=1, description="ivf: inverted lists read per query (higher: better recall, slower)."
+    )
+    ann_candidates: int = Field(
+        2000,
+        ge=10,
+        description="rabitq: best code estimates re-scored exactly per query (higher: better "
+        "recall, slower).",
     )
 
     vector_store: Literal["faiss", "milvus"] = Field(
