@@ -85,14 +85,17 @@ def test_choose_spec_policy():
     flat = AnnSpec("flat")
     assert choose_spec(100, flat) == flat
     assert choose_spec(50_000, flat, flat_max=50_000) == flat
-    # auto: a graph above flat_max, back to exact below half of it
-    graph = choose_spec(60_000, flat, flat_max=50_000, ef_search=300, m=24)
+    # auto: codes above flat_max, back to exact below half of it
+    codes = choose_spec(60_000, flat, flat_max=50_000, candidates=700)
+    assert codes == AnnSpec("rabitq", candidates=700)
+    assert choose_spec(30_000, codes, flat_max=50_000, candidates=700) == codes
+    assert choose_spec(24_000, codes, flat_max=50_000) == flat
+    graph = choose_spec(60_000, flat, mode="hnsw", ef_search=300, m=24)
     assert (graph.kind, graph.m, graph.ef_search) == ("hnsw", 24, 300)
-    assert choose_spec(30_000, graph, flat_max=50_000, ef_search=300, m=24) == graph
-    assert choose_spec(24_000, graph, flat_max=50_000) == flat
+    assert choose_spec(30_000, graph, flat_max=50_000, candidates=700) == codes
     # a new ef_search keeps the graph; a new m rebuilds it
-    assert same_structure(graph, choose_spec(10**6, graph, ef_search=64, m=24))
-    assert not same_structure(graph, choose_spec(10**6, graph, m=16))
+    assert same_structure(graph, choose_spec(10**6, graph, mode="hnsw", ef_search=64, m=24))
+    assert not same_structure(graph, choose_spec(10**6, graph, mode="hnsw", m=16))
     ivf = choose_spec(60_000, flat, mode="ivf", nprobe=16)
     assert (ivf.kind, ivf.nlist, ivf.nprobe, ivf.trained_on) == ("ivf", 1024, 16, 60_000)
     # keeps its centroids while the index grows less than fourfold
