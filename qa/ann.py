@@ -241,28 +241,30 @@ class VectorIndex:
             fresh = ~np.isin(ids, self.loaded_ids, assume_unique=True)
             ids, vectors = ids[fresh], vectors[fresh]
         if len(ids):
+            ids = ids.astype(np.int64)
             vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            self.faiss.add_with_ids(vectors, ids.astype(np.int64))
-            if self.spec.kind == "rabitq":
-                self._add_codes(ids.astype(np.int64), vectors)
+            self.faiss.add_with_ids(vectors, ids)
+            if self.spec.kind != "rabitq":
+                return
+            if self.codes is None:
+                self._recode()
+            else:
+                self.codes.add(vectors)
+                self.code_ids = np.concatenate([self.code_ids, ids])
 
-    def _add_codes(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if self.codes is None:
-            if self.faiss.ntotal >= RABITQ_MIN:
-                self._build_codes()
+    def _recode(self) -> None:
+        """Codes for every stored vector, centred on their mean (none removed); no codes
+        below ``RABITQ_MIN`` vectors."""
+        self.codes, self.code_ids = None, np.zeros(0, dtype=np.int64)
+        self.dead_codes = np.zeros(0, dtype=np.int64)
+        if self.faiss.ntotal < RABITQ_MIN:
             return
-        self.codes.add(vectors)
-        self.code_ids = np.concatenate([self.code_ids, ids])
-
-    def _build_codes(self) -> None:
-        """Codes for every stored vector, centred on their mean (no removed ones)."""
         ids = self.ids()
         vectors = self.reconstruct(ids)
         codes = faiss.IndexRaBitQFastScan(self.dim, faiss.METRIC_INNER_PRODUCT)
         codes.train(vectors)
         codes.add(vectors)
         self.codes, self.code_ids = codes, ids
-        self.dead_codes = np.zeros(0, dtype=np.int64)
 
     def remove(self, ids: np.ndarray) -> None:
         if not len(ids):
@@ -278,11 +280,7 @@ class VectorIndex:
         if self.codes is not None:
             self.dead_codes = np.union1d(self.dead_codes, ids.astype(np.int64))
             if len(self.dead_codes) > MAX_TOMBSTONES * len(self.code_ids):
-                if self.faiss.ntotal >= RABITQ_MIN:
-                    self._build_codes()
-                else:
-                    self.codes, self.code_ids = None, np.zeros(0, dtype=np.int64)
-                    self.dead_codes = np.zeros(0, dtype=np.int64)
+                self._recode()
 
     def retain(self, live: np.ndarray) -> None:
         """Remove every id not in ``live``; ends the loading of a saved graph (see

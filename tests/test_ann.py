@@ -4,6 +4,7 @@ policy, switching an index's kind without re-embedding, and saved HNSW graphs.""
 from __future__ import annotations
 
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
@@ -111,6 +112,14 @@ def test_choose_spec_policy():
     assert default_nlist(1_000_000) == 4096
     with pytest.raises(ValueError, match="unknown vector index kind"):
         choose_spec(10, flat, mode="lsh")
+
+
+QUESTION = "O que Huang disse sobre os investidores?"
+
+
+def dense_top(embedder, index, text: str = QUESTION, k: int = 5) -> list[str]:
+    """Chunk ids of the dense ranking's ``k`` best passages for ``text``."""
+    return [h.chunk.chunk_id for h in search(DenseRetriever(embedder, index), index, text, k).hits]
 
 
 def recall(index: VectorIndex, exact: VectorIndex, queries: np.ndarray) -> float:
@@ -232,13 +241,10 @@ def test_rabitq_recall_removal_filters_and_rebuild(data, monkeypatch):
 def test_collection_switches_kind_without_reembedding(settings, seed_index, embedder, tmp_path):
     shutil.copytree(settings.index_dir, tmp_path / "index")
     counting = CountingEmbedder(embedder)
-    question = "O que Huang disse sobre os investidores?"
+    top = partial(dense_top, embedder)
 
     def hits(index, text, k):
         return search(DenseRetriever(embedder, index), index, text, k).hits
-
-    def top(index):
-        return [h.chunk.chunk_id for h in hits(index, question, 5)]
 
     exact = top(seed_index)
     small = AnnPolicy(mode="ivf", nprobe=4)
@@ -263,7 +269,7 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
     assert sorted(p.name for p in (tmp_path / "index" / "ann").iterdir()) == files
     assert hits(collection.index, "lucro da Petrobras", 1)[0].document.doc_id == "petro.txt"
     collection.delete([HUANG_DOC])
-    assert all(h.document.doc_id != HUANG_DOC for h in hits(collection.index, question, 10))
+    assert all(h.document.doc_id != HUANG_DOC for h in hits(collection.index, QUESTION, 10))
 
     # and back to exact: centroid files go, answers stay, nothing is embedded
     embedded = counting.passages
@@ -283,12 +289,7 @@ def test_collection_rabitq_codes_built_at_load(
     monkeypatch.setattr(ann_module, "RABITQ_MIN", 10)  # the seed index has a few dozen
     shutil.copytree(settings.index_dir, tmp_path / "index")
     counting = CountingEmbedder(embedder)
-    question = "O que Huang disse sobre os investidores?"
-
-    def top(index, text=question, k=5):
-        return [
-            h.chunk.chunk_id for h in search(DenseRetriever(embedder, index), index, text, k).hits
-        ]
+    top = partial(dense_top, embedder)
 
     exact = top(seed_index)
     collection = Collection.open(
@@ -309,10 +310,7 @@ def test_collection_rabitq_codes_built_at_load(
     assert top(reopened) == exact
 
     collection.upsert([make_text_document("petro.txt", PETRO, "test")])
-    top_petro = search(
-        DenseRetriever(embedder, collection.index), collection.index, "lucro da Petrobras", 1
-    )
-    assert top_petro.hits[0].document.doc_id == "petro.txt"
+    assert top(collection.index, "lucro da Petrobras", 1)[0].startswith("petro.txt#")
     collection.delete([HUANG_DOC])
     assert not any(c.startswith(f"{HUANG_DOC}#") for c in top(collection.index, k=20))
     assert not any(c.startswith(f"{HUANG_DOC}#") for c in top(open_index(tmp_path / "index"), k=20))
@@ -325,12 +323,7 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
     shutil.copytree(settings.index_dir, tmp_path / "index")
     ann_dir = tmp_path / "index" / "ann"
     counting = CountingEmbedder(embedder)
-    question = "O que Huang disse sobre os investidores?"
-
-    def top(index, text=question, k=5):
-        return [
-            h.chunk.chunk_id for h in search(DenseRetriever(embedder, index), index, text, k).hits
-        ]
+    top = partial(dense_top, embedder)
 
     exact = top(seed_index)
     policy = AnnPolicy(mode="hnsw", ef_search=64, m=16)

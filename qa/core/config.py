@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         description=(
             "Vector index kind: `flat` (exact), `hnsw` (graph, approximate), `ivf` (inverted "
             "lists, approximate), `rabitq` (a scan of 1-bit codes, the best ann_candidates "
-            "re-scored exactly) or `auto` (flat up to ann_flat_max vectors, hnsw above). "
+            "re-scored exactly) or `auto` (flat up to ann_flat_max vectors, rabitq above). "
             "Applies at the next write or `qa reindex`; recorded in the manifest."
         ),
     )
