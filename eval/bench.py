@@ -495,10 +495,11 @@ def hnsw_memory_mb(index: Any) -> int:
 
 
 def code_bytes(index: Any) -> int:
-    """Bytes per vector of a rabitq index's codes (code and its correction factors)."""
+    """Bytes per vector of a pq or rabitq index's codes (with rabitq's correction factors)."""
     import faiss
 
-    return len(faiss.serialize_index(index.codes)) // max(index.codes.ntotal, 1)
+    held = sum(len(faiss.serialize_index(shard)) for shard in index.codes.shards)
+    return held // max(index.codes.ntotal, 1)
 
 
 def ann_curve(
@@ -571,17 +572,22 @@ def ann_curve(
         )
         rows.append(row(f"hnsw (M {args.hnsw_m})", f"ef {ef}", graph, build, hnsw_memory_mb(graph)))
     del graph
-    if args.candidates:
-        log(f"ann: {label} {n} vectors, rabitq")
-        codes = VectorIndex(vectors.shape[1], AnnSpec("rabitq", candidates=args.candidates[0]))
+    for kind, label_kind, candidates in (
+        ("pq", "pq (4 bit)", args.pq_candidates),
+        ("rabitq", "rabitq (1 bit)", args.candidates),
+    ):
+        if not candidates:
+            continue
+        log(f"ann: {label} {n} vectors, {kind}")
+        codes = VectorIndex(vectors.shape[1], AnnSpec(kind, candidates=candidates[0]))
         t0 = time.perf_counter()
         codes.add(ids, vectors)
         build = time.perf_counter() - t0
         assert codes.codes is not None
         memory = round((vectors.nbytes + n * 8 + codes.codes.ntotal * code_bytes(codes)) / 2**20)
-        for c in args.candidates:
-            codes.spec = AnnSpec("rabitq", candidates=c)
-            rows.append(row("rabitq (1 bit)", f"candidates {c}", codes, build, memory))
+        for c in candidates:
+            codes.spec = AnnSpec(kind, candidates=c)
+            rows.append(row(label_kind, f"candidates {c}", codes, build, memory))
         del codes
     if ivf and args.nprobes:
         log(f"ann: {label} {n} vectors, ivf")
@@ -602,6 +608,7 @@ def ann_curve(
 def bench_ann(args: argparse.Namespace, index_dir: Path | None) -> dict[str, Any]:
     import faiss
 
+    from qa.ann import SCAN_THREADS
     from qa.core.config import Settings
     from qa.embed import load_embedder
     from qa.evaluation import load_beir
@@ -637,6 +644,7 @@ def bench_ann(args: argparse.Namespace, index_dir: Path | None) -> dict[str, Any
         "latency_queries": args.ann_latency_queries,
         "base_vectors": len(base),
         "synthetic": args.synthetic,
+        "scan_threads": SCAN_THREADS,
     }
 
 
@@ -876,14 +884,18 @@ def render(results: dict[str, Any], command: str) -> str:
             "of fakebr_news records the index section did not index, asked as a question) and "
             "questions from elsewhere (*pira q*: pira_xling questions about the ocean, far from "
             "every vector here, which graph and inverted-list indexes find hardest). Latency: "
-            f"one fakebr query at a time on one FAISS thread, median of {a['latency_queries']}. "
+            f"one fakebr query at a time, median of {a['latency_queries']}, on one FAISS thread "
+            f"(pq and rabitq: one thread per shard of codes, up to {a.get('scan_threads', 1)}, "
+            "as `qa serve` runs them). "
             f"Vectors: synthetic ({a['synthetic']}), each one of {a['base_vectors']} real "
             "passage and sentence vectors (the fakebr index) mixed with up to 50% of another, "
             "plus noise of total variance 384 × 0.02², re-normalised; `cov` noise follows the "
             "real vectors' covariance, `iso` is spread evenly over every dimension (see the "
             "calibration below). Build: adding the vectors (HNSW: linking the graph, "
-            "efConstruction 100; IVF: k-means training + adding; RaBitQ: centring and coding "
-            "every vector). RaBitQ scans every vector's 1-bit code and re-scores its best "
+            "efConstruction 100; IVF: k-means training + adding; pq: training its "
+            "sub-quantizers and coding every vector; RaBitQ: centring and coding every vector). "
+            "pq and RaBitQ scan every vector's code (pq: 4-bit product quantisation after a "
+            "random rotation, 96 bytes; RaBitQ: one bit per dimension) and re-score the best "
             "*candidates* exactly from the stored vectors. Memory: vectors, ids, graph links, "
             "centroids or codes.",
             "",
@@ -920,6 +932,9 @@ def main() -> None:
     parser.add_argument(
         "--candidates", default="500,1000,2000", help="rabitq candidates values ('' for none)"
     )
+    parser.add_argument(
+        "--pq-candidates", default="2000,4000,6000", help="pq candidates values ('' for none)"
+    )
     parser.add_argument("--hnsw-m", type=int, default=32)
     parser.add_argument("--synthetic", choices=("cov", "iso"), default="iso")
     parser.add_argument(
@@ -939,6 +954,7 @@ def main() -> None:
     args.nprobes = [int(x) for x in args.nprobes.split(",") if x]
     args.efs = [int(x) for x in args.efs.split(",") if x]
     args.candidates = [int(x) for x in args.candidates.split(",") if x]
+    args.pq_candidates = [int(x) for x in args.pq_candidates.split(",") if x]
     only = [s for s in args.only.split(",") if s]
     if unknown := set(only) - set(SECTIONS):
         raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")

@@ -17,19 +17,24 @@ answers inner-product top-k queries, optionally restricted to a set of allowed i
   when tombstones pass ``MAX_TOMBSTONES``). Building the graph is the costly part (minutes
   per million vectors on two cores), so the graph itself is saved beside the segments
   (:meth:`VectorIndex.graph_bytes`) and loaded instead of rebuilt.
-* ``rabitq`` — the exact index above, plus every vector as a 1-bit RaBitQ code
-  (``IndexRaBitQFastScan``: 48 bytes for 384 dimensions, scanned with SIMD lookups); a
-  query scans all the codes for its ``candidates`` best estimates and re-scores them
-  exactly from the stored vectors. Nothing to train or save beyond the codes' centre (the
-  mean of the vectors when the codes were built): the codes are rebuilt from the vectors
-  in seconds per million at load. A removed vector's code stays until removed codes pass
-  ``MAX_TOMBSTONES`` of them (re-scoring skips it); filtered queries are exact.
+* ``pq`` and ``rabitq`` — the exact index above, plus every vector as a short code
+  scanned with SIMD table lookups (FAISS fast-scan): ``pq``, 4-bit product quantisation
+  after a random rotation (one sub-quantizer per two dimensions: 96 bytes for 384
+  dimensions; ``IndexPQFastScan``), or
+  ``rabitq``, 1-bit RaBitQ codes (48 bytes and their correction factors;
+  ``IndexRaBitQFastScan``). A query scans every code for its ``candidates`` best
+  estimates and re-scores them exactly from the stored vectors, so the scores returned
+  are true inner products. The codes are split into shards (:func:`shard_count`), each
+  scanned and re-scored on its own thread. Nothing is saved beside the segments: the
+  codes are rebuilt from the vectors at load (seconds per million). A removed vector's
+  code stays until removed codes pass ``MAX_TOMBSTONES`` of them (re-scoring skips it);
+  filtered queries are exact.
 
 A filtered query that allows few ids is answered exactly over just those vectors (an
 approximate index could miss them all); otherwise the filter is pushed into FAISS.
 
 Which kind an index uses is an :class:`AnnSpec`, chosen by :func:`choose_spec` from the
-number of vectors (``auto``: flat, then rabitq) or fixed by settings, and recorded in the
+number of vectors (``auto``: flat, then pq) or fixed by settings, and recorded in the
 manifest. The vectors themselves always stay in the segments, so switching kind never
 re-embeds.
 """
@@ -37,14 +42,18 @@ re-embeds.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args
 
 import faiss
 import numpy as np
 
-Kind = Literal["flat", "ivf", "hnsw", "rabitq"]
+Kind = Literal["flat", "ivf", "hnsw", "pq", "rabitq"]
+# kinds that keep the exact index and scan codes beside it
+CODE_KINDS = ("pq", "rabitq")
 # Largest flat index: above it, one exact query takes more than a few milliseconds here.
 FLAT_MAX = 50_000
 DEFAULT_NPROBE = 32
@@ -59,10 +68,17 @@ HNSW_EF_SEARCH = 512
 # A graph (or code set) whose removed vectors pass this share of it is rebuilt from the
 # live ones.
 MAX_TOMBSTONES = 0.25
-# RaBitQ: vectors re-scored exactly per query, from the curve measured in eval/BENCH.md;
-# below RABITQ_MIN vectors there are no codes (an exact scan is as fast).
-RABITQ_CANDIDATES = 2000
-RABITQ_MIN = 1000
+# pq and rabitq: code estimates re-scored exactly per query (the fewest reaching recall@10
+# 0.98 at a million vectors, from the curve measured in eval/BENCH.md); below CODES_MIN
+# vectors there are no codes (an exact scan is as fast).
+CANDIDATES = {"pq": 6000, "rabitq": 2000}
+CODES_MIN = 1000
+# pq: vectors sampled to train the sub-quantizers (FAISS uses 256 per centroid at most)
+PQ_TRAIN = 16 * 256
+# The codes are split into shards scanned (and their candidates re-scored) in parallel, one
+# thread each: at most one per CPU core (4 at most), each of at least SHARD_MIN codes.
+SCAN_THREADS = max(1, min(os.cpu_count() or 1, 4))
+SHARD_MIN = 25_000
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,7 @@ class AnnSpec:
     m: int = 0  # hnsw: links per vector
     ef_search: int = 0  # hnsw: candidates kept while searching
     ef_construction: int = 0  # hnsw: candidates kept while linking a new vector
-    candidates: int = 0  # rabitq: best code estimates re-scored exactly per query
+    candidates: int = 0  # pq, rabitq: best code estimates re-scored exactly per query
 
     def record(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v or k == "kind"}
@@ -104,32 +120,36 @@ def choose_spec(
     nprobe: int = DEFAULT_NPROBE,
     ef_search: int = HNSW_EF_SEARCH,
     m: int = HNSW_M,
-    candidates: int = RABITQ_CANDIDATES,
+    candidates: int = 0,
 ) -> AnnSpec:
     """The spec an index of ``n`` vectors should have; ``current`` is kept unless it no
     longer fits (so a growing ivf index retrains only when it has grown fourfold).
 
-    ``mode``: ``auto`` (flat up to ``flat_max`` vectors, rabitq above; back to flat below
-    half of it), ``flat``, ``ivf``, ``hnsw`` or ``rabitq``. rabitq, not hnsw, is the
-    approximate kind ``auto`` picks: better recall at lower latency at every size measured
-    (67k real vectors, 100k and 1M synthetic: eval/BENCH.md), built in seconds, not minutes."""
+    ``mode``: ``auto`` (flat up to ``flat_max`` vectors, pq above; back to flat below
+    half of it), ``flat``, ``ivf``, ``hnsw``, ``pq`` or ``rabitq``; ``candidates`` 0 is
+    the kind's default (``CANDIDATES``). pq is the approximate kind ``auto`` picks: the
+    best recall at the lowest latency of every kind at every size measured (67k real
+    vectors, 100k and 1M synthetic: eval/BENCH.md), built in seconds, not minutes."""
     want: Kind
     if mode == "auto":
         if current.kind != "flat":
-            want = "flat" if n < flat_max // 2 else "rabitq"
+            want = "flat" if n < flat_max // 2 else "pq"
         else:
-            want = "rabitq" if n > flat_max else "flat"
+            want = "pq" if n > flat_max else "flat"
     elif mode in get_args(Kind):
         want = mode  # type: ignore[assignment]
     else:
-        raise ValueError(f"unknown vector index kind {mode!r} (auto, flat, ivf, hnsw or rabitq)")
+        raise ValueError(
+            f"unknown vector index kind {mode!r} (auto, flat, ivf, hnsw, pq or rabitq)"
+        )
     if want == "flat":
         return AnnSpec("flat")
     if want == "hnsw":
         # ef_search is a search-time knob: changing it keeps the graph (see same_structure)
         return AnnSpec("hnsw", m=m, ef_search=ef_search, ef_construction=HNSW_EF_CONSTRUCTION)
-    if want == "rabitq":
-        return AnnSpec("rabitq", candidates=candidates)  # a search-time knob, like ef_search
+    if want in CODE_KINDS:
+        # a search-time knob, like ef_search
+        return AnnSpec(want, candidates=candidates or CANDIDATES[want])
     if (
         current.kind == "ivf"
         and current.nprobe == nprobe
@@ -144,7 +164,7 @@ def same_structure(a: AnnSpec, b: AnnSpec) -> bool:
     """Whether an index built for ``a`` serves ``b`` once its search parameters change."""
     if a.kind == b.kind == "hnsw":
         return (a.m, a.ef_construction) == (b.m, b.ef_construction)
-    if a.kind == b.kind == "rabitq":
+    if a.kind == b.kind and a.kind in CODE_KINDS:
         return True
     return a == b
 
@@ -171,6 +191,119 @@ def train_centroids(vectors: np.ndarray, nlist: int, seed: int = 1234) -> np.nda
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
+_scan_pool: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The threads scanning code shards beside the calling one (made on first use)."""
+    global _scan_pool
+    if _scan_pool is None:
+        _scan_pool = ThreadPoolExecutor(max(SCAN_THREADS - 1, 1), thread_name_prefix="qa-scan")
+    return _scan_pool
+
+
+def code_index(kind: str, vectors: np.ndarray) -> faiss.Index:
+    """An empty fast-scan code index of ``kind`` (pq or rabitq), trained on ``vectors``."""
+    dim = vectors.shape[1]
+    if kind == "pq":
+        # one 4-bit sub-quantizer per two dimensions, after a random rotation (which
+        # spreads the variance evenly over them)
+        index = faiss.index_factory(
+            dim, f"RR{dim},PQ{dim // 2 if dim % 2 == 0 else dim}x4fs", faiss.METRIC_INNER_PRODUCT
+        )
+        rng = np.random.default_rng(1234)
+        sample = vectors[np.sort(rng.choice(len(vectors), min(len(vectors), PQ_TRAIN), False))]
+        index.train(np.resize(sample, (max(len(sample), 16), dim)))  # k-means: ≥ 16 points
+    else:
+        index = faiss.IndexRaBitQFastScan(dim, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)  # the centre: the mean of the vectors
+    return index
+
+
+class CodeScan:
+    """Codes of the rows of a flat store, in shards scanned in parallel.
+
+    ``rows[i]`` is the store row of code ``i`` (codes are numbered across the shards in
+    order), −1 once its vector is removed; removing rows from the store shifts the later
+    ones down (FAISS keeps the order), and :meth:`remove_rows` follows."""
+
+    def __init__(self, kind: str, vectors: np.ndarray, shards: int) -> None:
+        trained = faiss.serialize_index(code_index(kind, vectors))
+        self.shards: list[faiss.Index] = []
+        for part in np.array_split(vectors, shards):
+            shard = faiss.deserialize_index(trained)  # the same training in every shard
+            shard.add(part)
+            self.shards.append(shard)
+        self.rows = np.arange(len(vectors), dtype=np.int64)
+        self.dead = 0
+
+    @property
+    def ntotal(self) -> int:
+        return len(self.rows)
+
+    def add(self, vectors: np.ndarray, first_row: int) -> None:
+        """Code ``vectors``, stored from row ``first_row`` on, in the last shard."""
+        self.shards[-1].add(vectors)
+        self.rows = np.concatenate([self.rows, np.arange(first_row, first_row + len(vectors))])
+
+    def balanced(self) -> bool:
+        """Whether the last shard (which takes every added vector) is still at most
+        twice the first."""
+        return self.shards[-1].ntotal <= 2 * self.shards[0].ntotal
+
+    def remove_rows(self, removed: np.ndarray) -> None:
+        """The store dropped ``removed`` rows (sorted): their codes die, later rows shift."""
+        if not len(removed):
+            return
+        at = np.searchsorted(removed, self.rows)
+        hit = removed[np.minimum(at, len(removed) - 1)] == self.rows
+        self.rows = np.where((self.rows < 0) | hit, -1, self.rows - at)
+        self.dead = int((self.rows < 0).sum())
+
+    def search(
+        self, q: np.ndarray, k: int, candidates: int, store: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Store rows and exact scores of the ``k`` best of each shard's best
+        ``candidates / shards`` estimates (removed ones skipped), best first."""
+        per = math.ceil(max(candidates, k) / len(self.shards))
+        starts = np.cumsum([0] + [s.ntotal for s in self.shards])
+
+        def scan(j: int) -> tuple[np.ndarray, np.ndarray]:
+            shard = self.shards[j]
+            _, found = shard.search(q.reshape(1, -1), min(per, shard.ntotal))
+            rows = self.rows[starts[j] + found[0][found[0] >= 0]]
+            rows = np.ascontiguousarray(rows[rows >= 0])
+            scores = np.empty(len(rows), dtype=np.float32)
+            faiss.fvec_inner_products_by_idx(  # store[rows] @ q, without the copy
+                faiss.swig_ptr(scores),
+                faiss.swig_ptr(q),
+                faiss.swig_ptr(store),
+                faiss.swig_ptr(rows),
+                store.shape[1],
+                1,
+                len(rows),
+            )
+            if len(rows) > k:
+                top = np.argpartition(-scores, k - 1)[:k]
+                rows, scores = rows[top], scores[top]
+            return rows, scores
+
+        if len(self.shards) == 1:
+            parts = [scan(0)]
+        else:
+            others = [_pool().submit(scan, j) for j in range(1, len(self.shards))]
+            parts = [scan(0), *(f.result() for f in others)]
+        rows = np.concatenate([r for r, _ in parts])
+        scores = np.concatenate([s for _, s in parts])
+        order = np.lexsort((rows, -scores))[:k]  # best first; ties in store order
+        return rows[order], scores[order]
+
+
+def shard_count(n: int) -> int:
+    """Shards for ``n`` codes: one per ``SHARD_MIN``, at most ``SCAN_THREADS``."""
+    return max(1, min(SCAN_THREADS, n // SHARD_MIN))
+
+
 class VectorIndex:
     """Global id → vector, searchable by inner product (see the module docstring)."""
 
@@ -190,12 +323,11 @@ class VectorIndex:
         self._dead_selector: faiss.IDSelector | None = None
         self._keep: list[Any] = []
         self.loaded_ids: np.ndarray | None = None
-        # rabitq: the codes, the id of each code, and the removed ids that still have one
-        self.codes: faiss.IndexRaBitQFastScan | None = None
-        self.code_ids = np.zeros(0, dtype=np.int64)
-        self.dead_codes = np.zeros(0, dtype=np.int64)
-        if spec.kind in ("flat", "rabitq"):
-            self.faiss: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # pq and rabitq: the codes (none below CODES_MIN vectors)
+        self.codes: CodeScan | None = None
+        if spec.kind == "flat" or spec.kind in CODE_KINDS:
+            self.flat = faiss.IndexFlatIP(dim)
+            self.faiss: faiss.Index = faiss.IndexIDMap2(self.flat)
         elif spec.kind == "hnsw":
             if graph is not None:
                 index = faiss.deserialize_index(np.frombuffer(graph, dtype=np.uint8))
@@ -243,28 +375,28 @@ class VectorIndex:
         if len(ids):
             ids = ids.astype(np.int64)
             vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            first_row = self.faiss.ntotal
             self.faiss.add_with_ids(vectors, ids)
-            if self.spec.kind != "rabitq":
+            if self.spec.kind not in CODE_KINDS:
                 return
-            if self.codes is None:
+            if self.codes is not None:
+                self.codes.add(vectors, first_row)
+            if self.codes is None or not self.codes.balanced():
                 self._recode()
-            else:
-                self.codes.add(vectors)
-                self.code_ids = np.concatenate([self.code_ids, ids])
+
+    def _stored(self) -> np.ndarray:
+        """flat, pq and rabitq: the stored vectors, one per row (a view, valid until the next
+        write)."""
+        n = self.flat.ntotal
+        return faiss.rev_swig_ptr(self.flat.get_xb(), n * self.dim).reshape(n, self.dim)
 
     def _recode(self) -> None:
-        """Codes for every stored vector, centred on their mean (none removed); no codes
-        below ``RABITQ_MIN`` vectors."""
-        self.codes, self.code_ids = None, np.zeros(0, dtype=np.int64)
-        self.dead_codes = np.zeros(0, dtype=np.int64)
-        if self.faiss.ntotal < RABITQ_MIN:
-            return
-        ids = self.ids()
-        vectors = self.reconstruct(ids)
-        codes = faiss.IndexRaBitQFastScan(self.dim, faiss.METRIC_INNER_PRODUCT)
-        codes.train(vectors)
-        codes.add(vectors)
-        self.codes, self.code_ids = codes, ids
+        """Codes for every stored vector (none removed), in ``shard_count`` shards; no
+        codes below ``CODES_MIN`` vectors."""
+        self.codes = None
+        n = self.faiss.ntotal
+        if n >= CODES_MIN:
+            self.codes = CodeScan(self.spec.kind, self._stored(), shard_count(n))
 
     def remove(self, ids: np.ndarray) -> None:
         if not len(ids):
@@ -276,11 +408,16 @@ class VectorIndex:
             self._dead_selector = dead  # IDSelectorNot does not own it: keep it alive
             self._live_selector = faiss.IDSelectorNot(dead)
             return
-        self.faiss.remove_ids(ids.astype(np.int64))
-        if self.codes is not None:
-            self.dead_codes = np.union1d(self.dead_codes, ids.astype(np.int64))
-            if len(self.dead_codes) > MAX_TOMBSTONES * len(self.code_ids):
-                self._recode()
+        ids = ids.astype(np.int64)
+        if self.codes is None:
+            self.faiss.remove_ids(ids)
+            return
+        held = faiss.rev_swig_ptr(self.faiss.id_map.data(), self.faiss.ntotal)
+        removed = np.flatnonzero(np.isin(held, ids))  # their rows, before the store shifts
+        self.faiss.remove_ids(ids)
+        self.codes.remove_rows(removed)
+        if self.codes.dead > MAX_TOMBSTONES * self.codes.ntotal:
+            self._recode()
 
     def retain(self, live: np.ndarray) -> None:
         """Remove every id not in ``live``; ends the loading of a saved graph (see
@@ -351,14 +488,15 @@ class VectorIndex:
             # fewer than k live candidates (many removed codes): exact search below
         if (
             allowed is not None
-            and self.spec.kind not in ("flat", "rabitq")
+            and self.spec.kind != "flat"
+            and self.spec.kind not in CODE_KINDS
             and len(allowed) <= self.exact_filter_max
         ):
             scores = self.reconstruct(allowed) @ q[0]
             top = np.argsort(-scores, kind="stable")[:k]
             return [(int(allowed[i]), float(scores[i])) for i in top]
         selector = None if allowed is None else faiss.IDSelectorBatch(allowed.astype(np.int64))
-        if self.spec.kind in ("flat", "rabitq"):
+        if self.spec.kind == "flat" or self.spec.kind in CODE_KINDS:
             params = None if selector is None else faiss.SearchParameters(sel=selector)
             scores, ids = self.faiss.search(q, k, params=params)
         elif self.spec.kind == "hnsw":
@@ -376,16 +514,12 @@ class VectorIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def _search_codes(self, q: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``candidates`` best code estimates, re-scored exactly; removed ones skipped."""
+        """The best ``candidates`` code estimates (split between the shards), re-scored
+        exactly; removed ones skipped."""
         assert self.codes is not None
-        want = min(max(self.spec.candidates, k), len(self.code_ids))
-        _, rows = self.codes.search(q.reshape(1, -1), want)
-        ids = self.code_ids[rows[0][rows[0] >= 0]]
-        if len(self.dead_codes):
-            ids = ids[~np.isin(ids, self.dead_codes)]
-        scores = self.reconstruct(ids) @ q
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(int(ids[i]), float(scores[i])) for i in top]
+        rows, scores = self.codes.search(q, k, self.spec.candidates, self._stored())
+        ids = faiss.rev_swig_ptr(self.faiss.id_map.data(), self.faiss.ntotal)[rows]
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
     def _search_hnsw(
         self, q: np.ndarray, k: int, selector: faiss.IDSelector | None, limit: int

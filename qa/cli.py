@@ -152,7 +152,8 @@ def reindex(
     ann: Annotated[
         str | None,
         typer.Option(
-            "--ann", help="Vector index kind: auto, flat, hnsw, ivf or rabitq (default: QA_ANN)."
+            "--ann",
+            help="Vector index kind: auto, flat, hnsw, ivf, pq or rabitq (default: QA_ANN).",
         ),
     ] = None,
     nprobe: Annotated[
@@ -164,7 +165,9 @@ def reindex(
     ] = None,
     candidates: Annotated[
         int | None,
-        typer.Option("--candidates", min=10, help="rabitq: estimates re-scored exactly per query."),
+        typer.Option(
+            "--candidates", min=10, help="pq, rabitq: estimates re-scored exactly per query."
+        ),
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:

@@ -34,7 +34,6 @@ from qa.ann import (
     FLAT_MAX,
     HNSW_EF_SEARCH,
     HNSW_M,
-    RABITQ_CANDIDATES,
     AnnSpec,
     VectorIndex,
     choose_spec,
@@ -74,12 +73,12 @@ class WriteResult:
 class AnnPolicy:
     """How a collection picks its vector index kind (see :func:`qa.ann.choose_spec`)."""
 
-    mode: str = "flat"  # auto | flat | ivf | hnsw | rabitq
+    mode: str = "flat"  # auto | flat | ivf | hnsw | pq | rabitq
     flat_max: int = FLAT_MAX
     nprobe: int = DEFAULT_NPROBE
     ef_search: int = HNSW_EF_SEARCH
     m: int = HNSW_M
-    candidates: int = RABITQ_CANDIDATES
+    candidates: int = 0  # 0: the kind's default
 
     def spec(self, n: int, current: AnnSpec) -> AnnSpec:
         return choose_spec(

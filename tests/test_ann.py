@@ -12,6 +12,8 @@ import pytest
 from qa import ann as ann_module
 from qa import collection as collection_module
 from qa.ann import (
+    CANDIDATES,
+    CODE_KINDS,
     AnnSpec,
     VectorIndex,
     choose_spec,
@@ -88,7 +90,7 @@ def test_choose_spec_policy():
     assert choose_spec(50_000, flat, flat_max=50_000) == flat
     # auto: codes above flat_max, back to exact below half of it
     codes = choose_spec(60_000, flat, flat_max=50_000, candidates=700)
-    assert codes == AnnSpec("rabitq", candidates=700)
+    assert codes == AnnSpec("pq", candidates=700)
     assert choose_spec(30_000, codes, flat_max=50_000, candidates=700) == codes
     assert choose_spec(24_000, codes, flat_max=50_000) == flat
     graph = choose_spec(60_000, flat, mode="hnsw", ef_search=300, m=24)
@@ -107,8 +109,11 @@ def test_choose_spec_policy():
     codes = choose_spec(10**6, flat, mode="rabitq", candidates=500)
     assert (codes.kind, codes.candidates) == ("rabitq", 500)
     assert AnnSpec.from_record(codes.record()) == codes
-    # the number of candidates is a search-time knob: the codes stay
+    # the number of candidates is a search-time knob: the codes stay; 0 is the default
     assert same_structure(codes, choose_spec(10**6, codes, mode="rabitq", candidates=50))
+    assert choose_spec(10**6, flat, mode="rabitq").candidates == CANDIDATES["rabitq"]
+    assert choose_spec(10**6, flat).candidates == CANDIDATES["pq"]
+    assert not same_structure(codes, choose_spec(10**6, codes, mode="pq", candidates=500))
     assert default_nlist(1_000_000) == 4096
     with pytest.raises(ValueError, match="unknown vector index kind"):
         choose_spec(10, flat, mode="lsh")
@@ -181,14 +186,15 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
     assert recall(hnsw, flat_live, queries) >= 0.95
 
 
-def test_rabitq_recall_removal_filters_and_rebuild(data, monkeypatch):
+@pytest.mark.parametrize("kind", CODE_KINDS)
+def test_codes_recall_removal_filters_and_rebuild(kind, data, monkeypatch):
     vectors, ids, flat, _ = data
-    index = VectorIndex(64, AnnSpec("rabitq", candidates=200))
+    index = VectorIndex(64, AnnSpec(kind, candidates=200))
     index.add(ids[:500], vectors[:500])
-    assert index.codes is None  # below RABITQ_MIN: exact
+    assert index.codes is None  # below CODES_MIN: exact
     index.add(ids[500:], vectors[500:])  # built from every vector so far
     assert index.codes is not None and index.codes.ntotal == len(ids)
-    assert index.code_ids.tolist() == ids.tolist()
+    assert index.codes.rows.tolist() == list(range(len(ids)))
     queries = clustered(50, seed=1)
     assert recall(index, flat, queries) >= 0.95
     # the scores are exact inner products, the ranking is by them
@@ -197,27 +203,29 @@ def test_rabitq_recall_removal_filters_and_rebuild(data, monkeypatch):
     i, score = hits[0]
     assert score == pytest.approx(float(vectors[i - 1000] @ queries[0]), abs=1e-5)
     # with as many candidates as vectors, the answer is exact search's
-    index.spec = AnnSpec("rabitq", candidates=len(ids))
+    index.spec = AnnSpec(kind, candidates=len(ids))
     got, want = index.search(queries[1], 10), flat.search(queries[1], 10)
     assert [i for i, _ in got] == [i for i, _ in want]
     assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
-    index.spec = AnnSpec("rabitq", candidates=200)
+    index.spec = AnnSpec(kind, candidates=200)
 
     # removed vectors keep their codes until they pass MAX_TOMBSTONES, but never come back
     query = vectors[10]
     assert index.search(query, 1)[0][0] == ids[10]
     index.remove(ids[10:20])
     assert index.ntotal == len(ids) - 10 and index.codes.ntotal == len(ids)
+    assert index.codes.dead == 10 and (index.codes.rows[10:20] == -1).all()
+    assert index.codes.rows[20] == 10  # later rows shift down with the store
     assert not set(ids[10:20].tolist()) & {i for i, _ in index.search(query, 50)}
     # filters are exact, whatever their width
     for allowed in (ids[3000:3040], ids[20::3]):
         assert index.search(query, 5, allowed) == flat.search(query, 5, allowed)
     # fewer than k live candidates: exact search answers
-    index.spec = AnnSpec("rabitq", candidates=10)
-    monkeypatch.setattr(index, "dead_codes", ids[:5990])
+    index.spec = AnnSpec(kind, candidates=10)
+    monkeypatch.setattr(index.codes, "rows", np.where(ids < ids[5990], -1, index.codes.rows))
     assert len(index.search(vectors[0], 10)) == 10
     monkeypatch.undo()
-    index.spec = AnnSpec("rabitq", candidates=200)
+    index.spec = AnnSpec(kind, candidates=200)
 
     # added later: coded at once; past MAX_TOMBSTONES the codes are rebuilt from live vectors
     extra = clustered(10, seed=5)
@@ -226,16 +234,52 @@ def test_rabitq_recall_removal_filters_and_rebuild(data, monkeypatch):
     assert index.search(extra[3], 1)[0][0] == 9003
     index.remove(ids[:2000])
     assert index.codes.ntotal == index.ntotal == len(ids) - 2000 + 10
-    assert not len(index.dead_codes)
+    assert index.codes.dead == 0
     live = VectorIndex(64, AnnSpec("flat"))
     live.add(ids[2000:], vectors[2000:])
     live.add(np.arange(9000, 9010), extra)
     assert recall(index, live, queries) >= 0.95
     assert np.allclose(index.reconstruct(ids[[2005, 2077]]), vectors[[2005, 2077]])
-    # removing below RABITQ_MIN drops the codes: exact again
+    # removing below CODES_MIN drops the codes: exact again
     index.remove(np.concatenate([ids[2000:], np.arange(9000, 9005)]))
     assert index.codes is None and index.ntotal == 5
     assert [i for i, _ in index.search(extra[7], 1)] == [9007]
+
+
+@pytest.mark.parametrize("kind", CODE_KINDS)
+def test_codes_shards_scanned_in_parallel(kind, data, monkeypatch):
+    """Above SHARD_MIN codes per thread, the codes are split into shards scanned (and
+    re-scored) on their own threads; the answers are those of one scan."""
+    vectors, ids, flat, _ = data
+    monkeypatch.setattr(ann_module, "SHARD_MIN", 1500)
+    monkeypatch.setattr(ann_module, "SCAN_THREADS", 3)
+    index = VectorIndex(64, AnnSpec(kind, candidates=300))
+    index.add(ids, vectors)
+    assert index.codes is not None
+    assert [s.ntotal for s in index.codes.shards] == [2000, 2000, 2000]
+    queries = clustered(50, seed=1)
+    assert recall(index, flat, queries) >= 0.95
+    index.spec = AnnSpec(kind, candidates=len(ids))  # every code re-scored: exact
+    for q in queries[:5]:
+        got, want = index.search(q, 10), flat.search(q, 10)
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+    # a removal across the shards: never returned, later rows shift in every shard
+    gone = np.concatenate([ids[1990:2010], ids[3995:4005]])
+    index.remove(gone)
+    assert index.codes.dead == 30 and index.codes.rows[4010] == 4010 - 30
+    for q in (vectors[2000], vectors[4000], vectors[5999]):
+        hits = index.search(q, 20)
+        assert not set(gone.tolist()) & {i for i, _ in hits}
+        assert [i for i, _ in hits] == [i for i, _ in flat.search(q, 20, np.setdiff1d(ids, gone))]
+    # added vectors join the last shard; past twice the first, every code is redone
+    extra = clustered(1000, seed=7)
+    index.add(np.arange(9000, 10_000), extra)
+    assert [s.ntotal for s in index.codes.shards] == [2000, 2000, 3000]
+    assert index.search(extra[3], 1)[0][0] == 9003
+    index.add(np.arange(10_000, 11_500), clustered(1500, seed=8))
+    assert [s.ntotal for s in index.codes.shards] == [2824, 2823, 2823]
+    assert index.codes.dead == 0 and index.search(extra[5], 1)[0][0] == 9005
 
 
 def test_collection_switches_kind_without_reembedding(settings, seed_index, embedder, tmp_path):
@@ -282,22 +326,23 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
     assert counting.passages == embedded
 
 
-def test_collection_rabitq_codes_built_at_load(
-    settings, seed_index, embedder, tmp_path, monkeypatch
+@pytest.mark.parametrize("kind", CODE_KINDS)
+def test_collection_codes_built_at_load(
+    kind, settings, seed_index, embedder, tmp_path, monkeypatch
 ):
-    """rabitq needs no file of its own: the codes are rebuilt from the stored vectors."""
-    monkeypatch.setattr(ann_module, "RABITQ_MIN", 10)  # the seed index has a few dozen
+    """pq and rabitq need no file of their own: the codes are rebuilt from the vectors."""
+    monkeypatch.setattr(ann_module, "CODES_MIN", 10)  # the seed index has a few dozen
     shutil.copytree(settings.index_dir, tmp_path / "index")
     counting = CountingEmbedder(embedder)
     top = partial(dense_top, embedder)
 
     exact = top(seed_index)
     collection = Collection.open(
-        tmp_path / "index", counting, 700, 150, AnnPolicy(mode="rabitq", candidates=1000)
+        tmp_path / "index", counting, 700, 150, AnnPolicy(mode=kind, candidates=1000)
     )
     ann = collection.reindex()
     assert counting.passages == 0
-    assert ann["chunks"] == {"kind": "rabitq", "candidates": 1000}
+    assert ann["chunks"] == {"kind": kind, "candidates": 1000}
     assert not (tmp_path / "index" / "ann").exists() or not any(
         (tmp_path / "index" / "ann").iterdir()
     )

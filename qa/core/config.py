@@ -83,12 +83,13 @@ class Settings(BaseSettings):
         150, ge=0, description="Characters of whole sentences repeated from the previous passage."
     )
 
-    ann: Literal["auto", "flat", "hnsw", "ivf", "rabitq"] = Field(
+    ann: Literal["auto", "flat", "hnsw", "ivf", "pq", "rabitq"] = Field(
         "auto",
         description=(
             "Vector index kind: `flat` (exact), `hnsw` (graph, approximate), `ivf` (inverted "
-            "lists, approximate), `rabitq` (a scan of 1-bit codes, the best ann_candidates "
-            "re-scored exactly) or `auto` (flat up to ann_flat_max vectors, rabitq above). "
+            "lists, approximate), `pq` (a scan of 4-bit product-quantisation codes, the best "
+            "ann_candidates re-scored exactly), `rabitq` (the same with 1-bit RaBitQ codes) "
+            "or `auto` (flat up to ann_flat_max vectors, pq above). "
             "Applies at the next write or `qa reindex`; recorded in the manifest."
         ),
     )
@@ -107,10 +108,10 @@ class Settings(BaseSettings):
         32, ge=1, description="ivf: inverted lists read per query (higher: better recall, slower)."
     )
     ann_candidates: int = Field(
-        2000,
-        ge=10,
-        description="rabitq: best code estimates re-scored exactly per query (higher: better "
-        "recall, slower).",
+        0,
+        ge=0,
+        description="pq and rabitq: best code estimates re-scored exactly per query (higher: "
+        "better recall, slower); 0: the kind's default (pq 6000, rabitq 2000).",
     )
 
     vector_store: Literal["faiss", "milvus"] = Field(
