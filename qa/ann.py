@@ -1,5 +1,5 @@
 """Vector indexes: exact (Flat) while it is fast enough, a graph (HNSW), inverted lists
-(IVF) or a scan of 1-bit codes with exact re-scoring (RaBitQ) above.
+(IVF) or a scan of short codes with exact re-scoring (PQ, RaBitQ) above.
 
 Every vector index maps global passage (or sentence) ids to L2-normalised vectors and
 answers inner-product top-k queries, optionally restricted to a set of allowed ids.
@@ -413,8 +413,7 @@ class VectorIndex:
         if self.codes is None:
             self.faiss.remove_ids(ids)
             return
-        held = faiss.rev_swig_ptr(self.faiss.id_map.data(), self.faiss.ntotal)
-        removed = np.flatnonzero(np.isin(held, ids))  # their rows, before the store shifts
+        removed = np.flatnonzero(np.isin(self.ids(), ids))  # their rows, before the shift
         self.faiss.remove_ids(ids)
         self.codes.remove_rows(removed)
         if self.codes.dead > MAX_TOMBSTONES * self.codes.ntotal:

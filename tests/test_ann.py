@@ -1,4 +1,4 @@
-"""Vector index kinds: the IVF, HNSW and RaBitQ indexes against exact search, the size
+"""Vector index kinds: the IVF, HNSW, PQ and RaBitQ indexes against exact search, the size
 policy, switching an index's kind without re-embedding, and saved HNSW graphs."""
 
 from __future__ import annotations
