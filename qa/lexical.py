@@ -1,13 +1,14 @@
 """Lexical retrieval: BM25 over stemmed, stopword-free terms, updatable in place.
 
 Terms come from ``bm25s``' tokenizer with a Snowball stemmer (``PyStemmer``) and the
-language's stopword list. Scoring is ``bm25s``' default (Lucene's BM25: ``k1 = 1.5``,
-``b = 0.75``, ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``), and the tests compare it
-with ``bm25s`` itself. ``bm25s`` builds a static index; a collection that changes one
-article at a time needs postings it can add to and remove from without re-indexing
-everything, so this class keeps its own: adding or removing a passage costs time
-proportional to that passage's terms, and statistics (N, average length, document
-frequencies) are exact after every change.
+language's stopword list. Scoring is Lucene's BM25 as ``bm25s`` computes it (``idf =
+ln(1 + (N - df + 0.5) / (df + 0.5))``) with ``k1 = 0.9``, ``b = 0.4`` (Anserini's
+defaults, not bm25s' 1.5 and 0.75), and the tests compare it with ``bm25s`` itself.
+``bm25s`` builds a static index; a collection that changes one article at a time needs
+postings it can add to and remove from without re-indexing everything, so this class
+keeps its own: adding or removing a passage costs time proportional to that passage's
+terms, and statistics (N, average length, document frequencies) are exact after every
+change.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ STEMMERS = {
     "de": "german",
     "it": "italian",
 }
-K1, B = 1.5, 0.75
+# Term-frequency saturation and length normalisation. Measured on pira_xling validation
+# questions (hybrid MRR@10, Portuguese): 0.889 with bm25s' 1.5 / 0.75, 0.896 with these;
+# every k1 in 0.6-1.0 with b in 0.3-0.5 scores within 0.003 of them (and faquad_pt 0.914
+# -> 0.915), so the choice is a plateau, not a peak.
+K1, B = 0.9, 0.4
 
 
 class _Postings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bm25s
 import pytest
 
-from qa.lexical import BM25Index
+from qa.lexical import K1, B, BM25Index
 
 from .conftest import CANTOR_DOC, HUANG_DOC, original_text
 
@@ -27,7 +27,7 @@ QUESTIONS = [
 def test_scores_match_bm25s():
     texts = passages()
     ours = BM25Index.build(enumerate(texts), "pt")
-    reference = bm25s.BM25()
+    reference = bm25s.BM25(k1=K1, b=B)
     reference.index(ours.tokens(texts), show_progress=False)
     for question in QUESTIONS:
         ids, scores = reference.retrieve(ours.tokens([question]), k=len(texts), show_progress=False)
