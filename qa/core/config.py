@@ -43,17 +43,17 @@ class Settings(BaseSettings):
         description="Folder where the converted default model is cached.",
     )
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "onnx",
+        "onnx-int8",
         description=(
-            "How the model runs: `onnx` (the graph exported to ONNX Runtime with fused "
-            "attention, float32: the PyTorch vectors to a cosine of 0.9999, 1.35-1.5x the "
-            "PyTorch embedding throughput, 2.3-2.9x faster questions), `onnx-int8` (the same "
-            "graph with int8 weights except the feed-forward outputs of the first half of the "
-            "layers: 2.3-2.6x the PyTorch embedding throughput, dense MRR@10 as float32, "
-            "hybrid MRR@10 on pira_xling 0.007 lower) or `torch` (sentence-transformers on "
-            "PyTorch); see eval/BENCH.md. Neither ONNX backend loads PyTorch in the serving "
-            "process. The export is made once and cached in model_cache; the manifest "
-            "records the backend."
+            "How the model runs: `onnx-int8` (the graph exported to ONNX Runtime with fused "
+            "attention, layer-norm outputs smoothed and int8 weights except the feed-forward "
+            "outputs of the first half of the layers: over 2x the PyTorch embedding "
+            "throughput, pira_xling MRR@10 within 0.003 of float32, dense and hybrid), "
+            "`onnx` (the same graph in float32: the PyTorch vectors to a cosine of 0.9999, "
+            "1.35-1.5x the PyTorch throughput) or `torch` (sentence-transformers on PyTorch); "
+            "see eval/BENCH.md. Neither ONNX backend loads PyTorch in the serving process. "
+            "The export is made once and cached in model_cache; the manifest records the "
+            "backend."
         ),
     )
     batch_size: int = Field(32, ge=1, description="Passages embedded per batch while indexing.")
