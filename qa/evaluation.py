@@ -385,6 +385,8 @@ def evaluation_index_dir(
                 FORMAT_VERSION,
                 # FAISS indexes keep the keys they had before there was a choice
                 *([settings.vector_store] if settings.vector_store != "faiss" else []),
+                # an ONNX graph exported anew (a changed export) gives other vectors
+                *([export] if (export := getattr(embedder, "export", None)) else []),
             ]
         ).encode()
     )

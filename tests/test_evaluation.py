@@ -11,6 +11,7 @@ from qa.evaluation import (
     EvalError,
     evaluate_beir,
     evaluate_seed_set,
+    evaluation_index_dir,
     load_beir,
     load_question_set,
     to_json,
@@ -147,3 +148,18 @@ def test_seed_evaluation_goes_through_the_service(settings, embedder, tmp_path):
     assert dense.groups()["all"]["Hit@5"] >= 0.9
     median, p95 = dense.latency()
     assert 0 < median <= p95
+
+
+def test_evaluation_index_is_keyed_by_the_onnx_export(settings, embedder):
+    """A new ONNX export (another export version or model) gets its own evaluation index
+    instead of reusing vectors embedded by the old graph."""
+    from types import SimpleNamespace
+
+    def key(**changes):
+        fields = {"name": embedder.name, "backend": "onnx-int8", "export": "m-aaaa"} | changes
+        return evaluation_index_dir(settings, SimpleNamespace(**fields), "seeds", [SEEDS])
+
+    assert key() == key()
+    assert key(export="m-bbbb") != key()
+    assert key(backend="onnx") != key()
+    assert embedder.backend != "torch" and embedder.export  # the real embedder says which

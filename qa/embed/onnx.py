@@ -385,6 +385,7 @@ class OnnxEmbedder:
             str(folder / ONNX_FILES[backend]), options, providers=["CPUExecutionProvider"]
         )
         self.name, self.backend = name, backend
+        self.export = folder.name  # which export (model weights and export version) runs
         self.query_prompt, self.passage_prompt = query_prompt, passage_prompt
         self.batch_size = batch_size
         self.dim = int(self._run([[0, 2]]).shape[1])
