@@ -96,8 +96,8 @@ def test_smoothing_keeps_the_float_function(settings, tmp_path):
     # the largest channel of each smoothed input over its median channel (10-28x at the
     # feed-forward inputs, 3-7x at the attention inputs) shrinks to at most 4x
     tokenizer = folder / "tokenizer.json"
-    raw = activation_ranges(source, [m.input[0] for m in muls], tokenizer)
-    out = activation_ranges(smoothed, [m.output[0] for m in muls], tokenizer)
+    raw = activation_ranges(onnx.load(str(source)), [m.input[0] for m in muls], tokenizer)
+    out = activation_ranges(onnx.load(str(smoothed)), [m.output[0] for m in muls], tokenizer)
     for mul in muls:
         before_spread = raw[mul.input[0]].max() / np.median(raw[mul.input[0]])
         after_spread = out[mul.output[0]].max() / np.median(out[mul.output[0]])
