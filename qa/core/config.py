@@ -48,7 +48,7 @@ class Settings(BaseSettings):
             "How the model runs: `onnx-int8` (the graph exported to ONNX Runtime with fused "
             "attention, layer-norm outputs smoothed and int8 weights except the feed-forward "
             "outputs of the first half of the layers: over 2x the PyTorch embedding "
-            "throughput, pira_xling MRR@10 within 0.003 of float32, dense and hybrid), "
+            "throughput; on pira_xling, hybrid MRR@10 as float32, dense 0.007 lower), "
             "`onnx` (the same graph in float32: the PyTorch vectors to a cosine of 0.9999, "
             "1.35-1.5x the PyTorch throughput) or `torch` (sentence-transformers on PyTorch); "
             "see eval/BENCH.md. Neither ONNX backend loads PyTorch in the serving process. "
