@@ -50,7 +50,7 @@ class Settings(BaseSettings):
             "outputs of the first half of the layers: over 2x the PyTorch embedding "
             "throughput; on pira_xling, hybrid MRR@10 as float32, dense 0.007 lower), "
             "`onnx` (the same graph in float32: the PyTorch vectors to a cosine of 0.9999, "
-            "1.35-1.5x the PyTorch throughput) or `torch` (sentence-transformers on PyTorch); "
+            "1.3-1.5x the PyTorch throughput) or `torch` (sentence-transformers on PyTorch); "
             "see eval/BENCH.md. Neither ONNX backend loads PyTorch in the serving process. "
             "The export is made once and cached in model_cache; the manifest records the "
             "backend."
