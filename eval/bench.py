@@ -976,6 +976,10 @@ def main() -> None:
     for needed in (FAKEBR, PIRA):
         if not needed.exists():
             raise SystemExit(f"benchmark data missing: {needed}")
+    try:  # fail now, not after the runs, if the report cannot be written
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SystemExit(f"cannot write the report to {args.out}: {error}") from None
 
     started = time.perf_counter()
     results: dict[str, Any] = {
