@@ -74,7 +74,13 @@ def test_smoothing_keeps_the_float_function(settings, tmp_path):
     import onnxruntime as ort
 
     from qa.embed.encoder import resolve_model_path
-    from qa.embed.onnx import ONNX_FILES, activation_ranges, ensure_exported, smooth
+    from qa.embed.onnx import (
+        ONNX_FILES,
+        activation_ranges,
+        ensure_exported,
+        model_inputs,
+        smooth,
+    )
 
     folder = ensure_exported(Path(resolve_model_path(settings)), settings.model_cache)
     source, smoothed = folder / ONNX_FILES["onnx"], tmp_path / "smoothed.onnx"
@@ -84,12 +90,7 @@ def test_smoothing_keeps_the_float_function(settings, tmp_path):
     assert len(muls) == 24
     embedder = load_embedder(settings.model_copy(update={"backend": "onnx"}))
     encodings = embedder.tokenizer.encode_batch(["passage: " + t for t in TEXTS[:4]])
-    width = max(len(e.ids) for e in encodings)
-    ids = np.full((len(encodings), width), embedder.pad_id, dtype=np.int64)
-    mask = np.zeros_like(ids)
-    for row, e in enumerate(encodings):
-        ids[row, : len(e.ids)], mask[row, : len(e.ids)] = e.ids, 1
-    feeds = {"input_ids": ids, "attention_mask": mask}
+    feeds = model_inputs([e.ids for e in encodings], embedder.pad_id)
     (before,) = ort.InferenceSession(str(source)).run(None, feeds)
     (after,) = ort.InferenceSession(str(smoothed)).run(None, feeds)
     assert (before * after).sum(axis=1).min() >= 0.99999
