@@ -54,6 +54,8 @@ import numpy as np
 Kind = Literal["flat", "ivf", "hnsw", "pq", "rabitq"]
 # kinds that keep the exact index and scan codes beside it
 CODE_KINDS = ("pq", "rabitq")
+# kinds whose vectors live in a flat (exact) FAISS index
+FLAT_KINDS = ("flat", *CODE_KINDS)
 # Largest flat index: above it, one exact query takes more than a few milliseconds here.
 FLAT_MAX = 50_000
 DEFAULT_NPROBE = 32
@@ -326,7 +328,7 @@ class VectorIndex:
         self.loaded_ids: np.ndarray | None = None
         # pq and rabitq: the codes (none below CODES_MIN vectors)
         self.codes: CodeScan | None = None
-        if spec.kind == "flat" or spec.kind in CODE_KINDS:
+        if spec.kind in FLAT_KINDS:
             self.flat = faiss.IndexFlatIP(dim)
             self.faiss: faiss.Index = faiss.IndexIDMap2(self.flat)
         elif spec.kind == "hnsw":
@@ -488,15 +490,14 @@ class VectorIndex:
             # fewer than k live candidates (many removed codes): exact search below
         if (
             allowed is not None
-            and self.spec.kind != "flat"
-            and self.spec.kind not in CODE_KINDS
+            and self.spec.kind not in FLAT_KINDS
             and len(allowed) <= self.exact_filter_max
         ):
             scores = self.reconstruct(allowed) @ q[0]
             top = np.argsort(-scores, kind="stable")[:k]
             return [(int(allowed[i]), float(scores[i])) for i in top]
         selector = None if allowed is None else faiss.IDSelectorBatch(allowed.astype(np.int64))
-        if self.spec.kind == "flat" or self.spec.kind in CODE_KINDS:
+        if self.spec.kind in FLAT_KINDS:
             params = None if selector is None else faiss.SearchParameters(sel=selector)
             scores, ids = self.faiss.search(q, k, params=params)
         elif self.spec.kind == "hnsw":
