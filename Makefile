@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install install-test run index test lint eval bench clean
+.PHONY: install install-test run index test test-fast lint eval bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,22 +32,30 @@ run: install
 	@test -f index/manifest.json || $(BIN)/qa index --source seeds
 	$(BIN)/qa serve --host $(HOST) --port $(PORT)
 
+# Everything CI runs: lint, types, every test (model conversion and server processes too).
 test: install-test
-	$(BIN)/ruff check qa tests
+	$(BIN)/ruff check qa tests eval
+	$(BIN)/ruff format --check qa tests eval
+	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The edit-test loop: no server subprocess, no model conversion or export, no lint.
+test-fast: install-test
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install-test
+	$(BIN)/ruff check qa tests eval
+	$(BIN)/ruff format --check qa tests eval
+	$(BIN)/mypy
 
 # Every evaluation (seed set, pira_xling, faquad_pt) -> eval/RESULTS.md and eval/methods.png
 eval: install
-	$(BIN)/pip install --quiet -e '.[eval]'
+	$(BIN)/pip install --quiet -e '.[eval,milvus]'
 	$(BIN)/python eval/make_results.py
 
 # Speed and memory (embedding backends, indexing, HTTP load, vector indexes) -> eval/BENCH.md
 bench: install-test
 	$(BIN)/python eval/bench.py
 
-lint: install-test
-	$(BIN)/ruff check qa tests
-	$(BIN)/ruff format --check qa tests
-
 clean:
-	rm -rf $(VENV) index/manifest.json index/segments index/.lock index/CURRENT index/gen-* index/.build-*
+	rm -rf $(VENV) index/manifest.json index/segments index/ann index/.lock index/milvus.db

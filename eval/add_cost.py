@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.collection import Collection
 from qa.core.config import Settings
 from qa.embed import load_embedder
+from qa.index import Collection
 from qa.ingest import load_documents, make_text_document
+from qa.store import Chunking
+from qa.vectors import make_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class RandomVectors:
     """Stands in for the model while the large collection is loaded (see the docstring)."""
 
-    def __init__(self, name: str, dim: int) -> None:
-        self.name, self.dim = name, dim
+    def __init__(self, name: str, dim: int, backend: str) -> None:
+        self.name, self.dim, self.backend = name, dim, backend
         self.rng = np.random.default_rng(0)
 
     def encode_passages(self, texts, progress=False):
@@ -45,7 +47,7 @@ class RandomVectors:
 
 class Timed:
     def __init__(self, real) -> None:
-        self.real, self.name, self.dim = real, real.name, real.dim
+        self.real, self.name, self.dim, self.backend = real, real.name, real.dim, real.backend
         self.seconds = 0.0
 
     def encode_passages(self, texts, progress=False):
@@ -85,8 +87,11 @@ def main() -> None:
         for name, sources in (("seeds only", []), (args.corpus.name, [args.corpus])):
             docs = seeds + (load_documents(sources) if sources else [])
             started = time.perf_counter()
-            Collection.create(Path(tmp) / name, RandomVectors(real.name, real.dim), docs, 700, 150)
-            collection = Collection.open(Path(tmp) / name, Timed(real), 700, 150)
+            folder = Path(tmp) / name
+            chunking = Chunking(size=settings.chunk_size, overlap=settings.chunk_overlap)
+            stand_in = RandomVectors(real.name, real.dim, real.backend)
+            Collection.create(folder, make_backend(settings), stand_in, docs, chunking)
+            collection = Collection.open(folder, make_backend(settings), Timed(real))
             load = time.perf_counter() - started
             total, embed, chunks = measure(collection, article, args.repeats)
             n = len(collection.index.chunks)

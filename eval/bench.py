@@ -48,9 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from qa.metrics import percentile
+from qa.eval.metrics import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.server: `qa serve` in a child process
 SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
 PIRA = SHARED / "pira_xling"
@@ -117,9 +118,9 @@ def fakebr_questions(n: int) -> list[str]:
 def pira_dense_mrr(encode_passages, encode_query) -> float:
     """Document-level MRR@10 of dense retrieval over pira_xling's passages."""
     from qa.chunk import chunk_document
-    from qa.evaluation import load_beir
+    from qa.eval.datasets import load_beir
+    from qa.eval.metrics import collapse_to_documents, judge_documents, mean_metrics
     from qa.ingest import load_documents
-    from qa.metrics import collapse_to_documents, judge_documents, mean_metrics
 
     bench = load_beir(PIRA)
     chunks = [c for d in load_documents([bench.corpus]) for c in chunk_document(d, 700, 150)]
@@ -317,7 +318,7 @@ def seed_questions() -> list[str]:
 
 
 def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from qa.testing import running_server
+    from tests.server import running_server
 
     index_dir = seed_index(work, args.backend)
     questions = seed_questions()
@@ -356,19 +357,18 @@ def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def store_search_ms(index_dir: Path, store: str, queries: np.ndarray) -> dict[str, float]:
     """Median and p95 of one filtered-free vector search (passages, k=100, as the hybrid
     retriever asks) through the index's own vector store, in-process."""
-    from qa.collection import open_index
     from qa.core.config import Settings
-    from qa.vectors import make_backend
+    from qa.service import QAService
 
-    settings = Settings(index_dir=index_dir, vector_store=store)
-    index = open_index(index_dir, backend=make_backend(settings))
-    for q in queries[:5]:
-        index.vectors.search(q, 100)
+    service = QAService.open(Settings(index_dir=index_dir, vector_store=store), writable=False)
     times = []
-    for q in queries:
-        t0 = time.perf_counter()
-        index.vectors.search(q, 100)
-        times.append(time.perf_counter() - t0)
+    with service.snapshot() as index:
+        for q in queries[:5]:
+            index.vectors.search(q, 100)
+        for q in queries:
+            t0 = time.perf_counter()
+            index.vectors.search(q, 100)
+            times.append(time.perf_counter() - t0)
     return {"median_ms": median_ms(times), "p95_ms": pct_ms(times, 95)}
 
 
@@ -378,7 +378,7 @@ def bench_stores(args: argparse.Namespace, work: Path, index_dir: Path | None) -
     vector search alone."""
     from qa.core.config import Settings
     from qa.embed import load_embedder
-    from qa.testing import running_server
+    from tests.server import running_server
 
     collections = {"seed": seed_index(work, args.backend)}
     if index_dir is not None:
@@ -525,20 +525,16 @@ def ann_curve(
 ) -> list[dict[str, Any]]:
     """Exact, hnsw at each ``--efs`` and ivf at each ``--nprobes`` over ``vectors``: recall
     for each query set, latency over the first (in-domain) one."""
-    from qa.ann import (
-        HNSW_EF_CONSTRUCTION,
-        AnnSpec,
-        VectorIndex,
-        default_nlist,
-        train_centroids,
-    )
+    from qa.vectors.base import HNSW_EF_CONSTRUCTION
+    from qa.vectors.faiss.index import VectorIndex, train_centroids
+    from qa.vectors.faiss.spec import AnnSpec, default_nlist
 
     n = len(vectors)
     ids = np.arange(n, dtype=np.int64)
     lat_queries = next(iter(queries.values()))[: args.ann_latency_queries]
-    exact = VectorIndex(vectors.shape[1], AnnSpec("flat"))
+    exact = VectorIndex(vectors.shape[1], AnnSpec(kind="flat"))
     t0 = time.perf_counter()
-    exact.add(ids, vectors)
+    exact.add_vectors(ids, vectors)
     flat_build = time.perf_counter() - t0
     # ground truth in one batched call per query set
     truth = {name: exact.faiss.search(q, 10)[1] for name, q in queries.items()}
@@ -574,15 +570,15 @@ def ann_curve(
 
     log(f"ann: {label} {n} vectors, hnsw M {args.hnsw_m}")
     spec = AnnSpec(
-        "hnsw", m=args.hnsw_m, ef_search=args.efs[0], ef_construction=HNSW_EF_CONSTRUCTION
+        kind="hnsw", m=args.hnsw_m, ef_search=args.efs[0], ef_construction=HNSW_EF_CONSTRUCTION
     )
     graph = VectorIndex(vectors.shape[1], spec)
     t0 = time.perf_counter()
-    graph.add(ids, vectors)
+    graph.add_vectors(ids, vectors)
     build = time.perf_counter() - t0
     for ef in args.efs:
         graph.spec = AnnSpec(
-            "hnsw", m=args.hnsw_m, ef_search=ef, ef_construction=HNSW_EF_CONSTRUCTION
+            kind="hnsw", m=args.hnsw_m, ef_search=ef, ef_construction=HNSW_EF_CONSTRUCTION
         )
         rows.append(row(f"hnsw (M {args.hnsw_m})", f"ef {ef}", graph, build, hnsw_memory_mb(graph)))
     del graph
@@ -593,26 +589,27 @@ def ann_curve(
         if not candidates:
             continue
         log(f"ann: {label} {n} vectors, {kind}")
-        codes = VectorIndex(vectors.shape[1], AnnSpec(kind, candidates=candidates[0]))
+        codes = VectorIndex(vectors.shape[1], AnnSpec(kind=kind, candidates=candidates[0]))
         t0 = time.perf_counter()
-        codes.add(ids, vectors)
+        codes.add_vectors(ids, vectors)
         build = time.perf_counter() - t0
         assert codes.codes is not None
         memory = round((vectors.nbytes + n * 8 + codes.codes.ntotal * code_bytes(codes)) / 2**20)
         for c in candidates:
-            codes.spec = AnnSpec(kind, candidates=c)
+            codes.spec = AnnSpec(kind=kind, candidates=c)
             rows.append(row(label_kind, f"candidates {c}", codes, build, memory))
         del codes
     if ivf and args.nprobes:
         log(f"ann: {label} {n} vectors, ivf")
         t0 = time.perf_counter()
         centroids = train_centroids(vectors, default_nlist(n))
-        index = VectorIndex(vectors.shape[1], AnnSpec("ivf", len(centroids), 1, n), centroids)
-        index.add(ids, vectors)
+        spec = AnnSpec(kind="ivf", nlist=len(centroids), nprobe=1, trained_on=n)
+        index = VectorIndex(vectors.shape[1], spec, centroids)
+        index.add_vectors(ids, vectors)
         build = time.perf_counter() - t0
         memory = round((vectors.nbytes + centroids.nbytes + n * 8) / 2**20)
         for nprobe in args.nprobes:
-            index.spec = AnnSpec("ivf", len(centroids), nprobe, n)
+            index.spec = AnnSpec(kind="ivf", nlist=len(centroids), nprobe=nprobe, trained_on=n)
             rows.append(
                 row(f"ivf (nlist {len(centroids)})", f"nprobe {nprobe}", index, build, memory)
             )
@@ -622,10 +619,10 @@ def ann_curve(
 def bench_ann(args: argparse.Namespace, index_dir: Path | None) -> dict[str, Any]:
     import faiss
 
-    from qa.ann import SCAN_THREADS
     from qa.core.config import Settings
     from qa.embed import load_embedder
-    from qa.evaluation import load_beir
+    from qa.eval.datasets import load_beir
+    from qa.vectors.faiss.codes import SCAN_THREADS
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     base = real_vectors(index_dir)

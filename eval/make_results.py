@@ -14,10 +14,10 @@ import json
 import time
 from pathlib import Path
 
-from qa import evaluation
 from qa.core.config import Settings
 from qa.embed import load_embedder
-from qa.metrics import METRICS
+from qa.eval import report, runner
+from qa.eval.metrics import METRICS
 from qa.search import METHODS
 
 HERE = Path(__file__).resolve().parent
@@ -32,7 +32,7 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def section(title: str, run: evaluation.EvalRun) -> str:
+def section(title: str, run: runner.EvalRun) -> str:
     parts = [
         f"## {title}",
         "",
@@ -40,16 +40,16 @@ def section(title: str, run: evaluation.EvalRun) -> str:
         f"{run.index['passages']} passages; time: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items()),
         "",
-        markdown_table(evaluation.method_table(run)),
+        markdown_table(report.method_table(run)),
         "",
         "Per language"
         + (" and split" if any("/" in g for g in run.runs[0].groups()) else "")
         + ":",
         "",
-        markdown_table(evaluation.group_table(run)),
+        markdown_table(report.group_table(run)),
     ]
     for r in run.runs:
-        cal = evaluation.calibration(r)
+        cal = report.calibration(r)
         if cal and r.method != "default":
             parts += [
                 "",
@@ -74,7 +74,7 @@ STORE_METHODS = ["dense", "default"]
 
 
 def store_section(
-    faiss_runs: dict[str, evaluation.EvalRun], milvus_runs: dict[str, evaluation.EvalRun]
+    faiss_runs: dict[str, runner.EvalRun], milvus_runs: dict[str, runner.EvalRun]
 ) -> str:
     """The same questions on both vector stores, side by side, with the differences."""
     rows = [
@@ -128,7 +128,7 @@ def store_section(
     )
 
 
-def chart(runs: dict[str, evaluation.EvalRun], path: Path) -> None:
+def chart(runs: dict[str, runner.EvalRun], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,43 +177,43 @@ def main() -> None:
 
     method_flags = " ".join(f"--method {m}" for m in METHOD_ARGS)
     runs = {
-        "seed": evaluation.evaluate_seed_set(
+        "seed": runner.evaluate_seed_set(
             settings,
-            embedder,
             REPO / "eval" / "questions.jsonl",
             REPO / "seeds",
             METHOD_ARGS,
             f"qa eval {method_flags}",
+            embedder,
         )
     }
     for key, name in (("pira", "pira_xling"), ("faquad", "faquad_pt")):
         folder = args.benchmarks / name
-        runs[key] = evaluation.evaluate_beir(
+        runs[key] = runner.evaluate_beir(
             settings,
-            embedder,
             folder,
             METHOD_ARGS,
             f"qa eval --beir ../shared/benchmarks/{name} {method_flags} --rebuild",
+            embedder,
             rebuild=True,
         )
     milvus_settings = settings.model_copy(update={"vector_store": "milvus"})
     store_runs = {
-        "seed": evaluation.evaluate_seed_set(
+        "seed": runner.evaluate_seed_set(
             milvus_settings,
-            embedder,
             REPO / "eval" / "questions.jsonl",
             REPO / "seeds",
             STORE_METHODS,
             "qa eval " + " ".join(f"--method {m}" for m in STORE_METHODS),
-        ),
-        "pira": evaluation.evaluate_beir(
-            milvus_settings,
             embedder,
+        ),
+        "pira": runner.evaluate_beir(
+            milvus_settings,
             args.benchmarks / "pira_xling",
             STORE_METHODS,
             "qa eval --beir ../shared/benchmarks/pira_xling "
             + " ".join(f"--method {m}" for m in STORE_METHODS)
             + " --rebuild",
+            embedder,
             rebuild=True,
         ),
     }
@@ -250,8 +250,8 @@ def main() -> None:
     json_path = args.out.with_suffix(".json")
     json_path.write_text(
         json.dumps(
-            {k: evaluation.to_json(v) for k, v in runs.items()}
-            | {f"{k}_milvus": evaluation.to_json(v) for k, v in store_runs.items()},
+            {k: report.to_json(v) for k, v in runs.items()}
+            | {f"{k}_milvus": report.to_json(v) for k, v in store_runs.items()},
             ensure_ascii=False,
             indent=1,
         ),

@@ -15,7 +15,7 @@ import time
 
 import httpx
 
-from qa.metrics import percentile
+from qa.eval.metrics import percentile
 
 QUESTIONS = [
     "what did Huang say about investors?",

@@ -1,5 +1,9 @@
-"""Command line: ``qa index``, ``qa add``, ``qa remove``, ``qa list``, ``qa ask``, ``qa serve``,
-``qa eval``."""
+"""Command line: ``qa index``, ``add``, ``remove``, ``list``, ``ask``, ``reindex``,
+``migrate``, ``serve`` and ``eval``, each a thin call into :class:`qa.service.QAService`.
+
+A failure prints one line ``error: …`` on stderr and exits with code 1; the index is left
+as it was.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,17 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar, get_args
 
 import typer
 
-from qa.core.config import Settings
+from qa.core.config import AnnKind, Method, Settings, VectorStoreKind
 from qa.core.errors import QAError
+
+if TYPE_CHECKING:
+    from qa.store import Manifest
 
 app = typer.Typer(
     help="Multilingual retrieval QA: index articles, ask questions, serve the HTTP API.",
@@ -25,21 +33,32 @@ app = typer.Typer(
 IndexDirOpt = Annotated[
     Path | None, typer.Option("--index-dir", help="Index folder (default: QA_INDEX_DIR or index/).")
 ]
+T = TypeVar("T")
 
 
-def _settings(index_dir: Path | None) -> Settings:
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _settings(index_dir: Path | None, **changes: object) -> Settings:
     try:
         settings = Settings()
     except ValueError as exc:
         _fail(f"invalid settings: {exc}".replace("\n", " "))
+    updates = {k: v for k, v in changes.items() if v is not None}
     if index_dir is not None:
-        settings = settings.model_copy(update={"index_dir": index_dir})
-    return settings
+        updates["index_dir"] = index_dir
+    return settings.model_copy(update=updates)
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
+def _run(action: Callable[[], T]) -> T:
+    """``action()``, its product errors printed as one line."""
+    _quiet_libraries()
+    try:
+        return action()
+    except QAError as exc:
+        _fail(str(exc))
 
 
 def _quiet_libraries() -> None:
@@ -54,55 +73,37 @@ def _quiet_libraries() -> None:
         pass
 
 
+def _choice(value: str | None, kinds: tuple[str, ...], option: str) -> str | None:
+    if value is not None and value not in kinds:
+        _fail(f"{option} must be one of {', '.join(kinds)}, not {value!r}")
+    return value
+
+
 @app.command()
 def index(
     source: Annotated[
         list[Path] | None,
-        typer.Option("--source", "-s", help="Folder, text file or .jsonl to index (repeatable)."),
+        typer.Option("--source", "-s", help="Folder or file to index (repeatable)."),
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Build the index from articles (default sources: QA_SOURCES or seeds/)."""
-    from qa.collection import build_index
-    from qa.embed import load_embedder
+    """Build the index from articles, replacing the one there was (default sources:
+    QA_SOURCES, or seeds/)."""
     from qa.ingest import load_documents
-    from qa.service import ann_policy
-    from qa.vectors import make_backend
-
-    settings = _settings(index_dir)
-    sources = source or settings.sources
-    _quiet_libraries()
-    try:
-        started = time.perf_counter()
-        documents = load_documents(sources)
-        embedder = load_embedder(settings)
-        built = build_index(
-            documents,
-            embedder,
-            settings.index_dir,
-            settings.chunk_size,
-            settings.chunk_overlap,
-            progress=sys.stderr.isatty(),
-            ann=ann_policy(settings),
-            backend=make_backend(settings),
-        )
-    except QAError as exc:
-        _fail(str(exc))
-    counts = built.manifest["counts"]
-    typer.echo(
-        f"indexed {counts['documents']} documents as {counts['chunks']} passages into "
-        f"{settings.index_dir}/ in {time.perf_counter() - started:.1f} s"
-    )
-
-
-def _writer(settings: Settings):
-    from qa.embed import load_embedder
     from qa.service import QAService
 
-    _quiet_libraries()
-    service = QAService(settings, load_embedder(settings))
-    service.reload_index()
-    return service
+    settings = _settings(index_dir)
+    started = time.perf_counter()
+
+    def build() -> Manifest:
+        documents = load_documents(source or settings.sources)
+        return QAService(settings).build(documents, progress=sys.stderr.isatty())
+
+    counts = _run(build).counts
+    typer.echo(
+        f"indexed {counts.documents} documents as {counts.chunks} passages into "
+        f"{settings.index_dir}/ in {time.perf_counter() - started:.1f} s"
+    )
 
 
 @app.command()
@@ -112,21 +113,15 @@ def add(
     ],
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Add or update articles in the index (only new or changed text is embedded)."""
-    from qa.ingest import HTML_SUFFIXES, documents_from_file, iter_source, read_bytes
+    """Add or update articles (only new or changed text is embedded)."""
+    from qa.ingest import iter_source
+    from qa.service import QAService
 
     settings = _settings(index_dir)
-    try:
-        docs = []
-        for path in paths:
-            if path.is_file() and path.suffix.lower() in HTML_SUFFIXES:
-                docs += documents_from_file(path.name, read_bytes(path), str(path))
-            else:
-                docs += list(iter_source(path))
-        started = time.perf_counter()
-        results = _writer(settings).upsert(docs)
-    except QAError as exc:
-        _fail(str(exc))
+    started = time.perf_counter()
+    documents = _run(lambda: [doc for path in paths for doc in iter_source(path)])
+    progress = sys.stderr.isatty()
+    results = _run(lambda: QAService.open(settings, missing_ok=True).add(documents, progress))
     for r in results:
         typer.echo(f"{r.status:9} {r.doc_id} ({r.chunks} passages)")
     typer.echo(f"{len(results)} documents in {time.perf_counter() - started:.1f} s")
@@ -137,108 +132,12 @@ def remove(
     doc_ids: Annotated[list[str], typer.Argument(help="Ids of the documents to delete.")],
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Delete documents from the index (all or nothing: an unknown id changes nothing)."""
+    """Delete documents (all or nothing: an unknown id changes nothing)."""
+    from qa.service import QAService
+
     settings = _settings(index_dir)
-    try:
-        results = _writer(settings).delete(doc_ids)
-    except QAError as exc:
-        _fail(str(exc))
-    for r in results:
+    for r in _run(lambda: QAService.open(settings).delete(doc_ids)):
         typer.echo(f"deleted {r.doc_id}")
-
-
-@app.command()
-def reindex(
-    ann: Annotated[
-        str | None,
-        typer.Option(
-            "--ann",
-            help="Vector index kind: auto, flat, hnsw, ivf, pq or rabitq (default: QA_ANN).",
-        ),
-    ] = None,
-    nprobe: Annotated[
-        int | None, typer.Option("--nprobe", min=1, help="ivf: lists read per query.")
-    ] = None,
-    ef_search: Annotated[
-        int | None,
-        typer.Option("--ef-search", min=1, help="hnsw: candidates kept while searching."),
-    ] = None,
-    candidates: Annotated[
-        int | None,
-        typer.Option(
-            "--candidates", min=10, help="pq, rabitq: estimates re-scored exactly per query."
-        ),
-    ] = None,
-    index_dir: IndexDirOpt = None,
-) -> None:
-    """Rebuild the vector indexes from the stored vectors (nothing is re-embedded)."""
-    settings = _settings(index_dir)
-    kinds = get_args(Settings.model_fields["ann"].annotation)
-    if ann is not None and ann not in kinds:
-        _fail(f"--ann must be one of {', '.join(kinds)}, not {ann!r}")
-    update: dict[str, object] = {"ann": ann or settings.ann}
-    if nprobe is not None:
-        update["ann_nprobe"] = nprobe
-    if ef_search is not None:
-        update["ann_ef_search"] = ef_search
-    if candidates is not None:
-        update["ann_candidates"] = candidates
-    settings = settings.model_copy(update=update)
-    try:
-        started = time.perf_counter()
-        service = _writer(settings)
-        collection = service.collection
-        if collection is None:
-            _fail(service.index_error or "no index")
-        assert collection is not None
-        ann_record = collection.reindex()
-    except QAError as exc:
-        _fail(str(exc))
-    for which, record in ann_record.items():
-        spec = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("centroids", "graph"))
-        typer.echo(f"{which:9} {spec}")
-    typer.echo(f"rebuilt in {time.perf_counter() - started:.1f} s")
-
-
-@app.command()
-def migrate(
-    to: Annotated[str, typer.Option("--to", help="Where the vectors go: faiss or milvus.")],
-    index_dir: IndexDirOpt = None,
-) -> None:
-    """Move the index's vectors to another vector store (FAISS <-> Milvus), without
-    re-embedding; texts, offsets and metadata stay in the index folder. Milvus is reached
-    as QA_MILVUS_URI / QA_MILVUS_TOKEN say."""
-    from qa.collection import Collection
-    from qa.embed import load_embedder
-    from qa.service import ann_policy
-    from qa.store import Store
-    from qa.vectors import backend_of, make_backend
-
-    settings = _settings(index_dir)
-    kinds = get_args(Settings.model_fields["vector_store"].annotation)
-    if to not in kinds:
-        _fail(f"--to must be one of {', '.join(kinds)}, not {to!r}")
-    _quiet_libraries()
-    try:
-        started = time.perf_counter()
-        held = backend_of(Store(settings.index_dir).read_manifest())
-        collection = Collection.open(
-            settings.index_dir,
-            load_embedder(settings),
-            settings.chunk_size,
-            settings.chunk_overlap,
-            ann_policy(settings),
-            make_backend(settings, held),
-        )
-        record = collection.migrate(make_backend(settings, to))  # type: ignore[arg-type]
-    except QAError as exc:
-        _fail(str(exc))
-    counts = collection.index.manifest["counts"]
-    where = ", ".join(f"{k}={v}" for k, v in record.items() if k != "kind")
-    typer.echo(
-        f"moved {counts['chunks']} passage and {counts['sentences']} sentence vectors from "
-        f"{held} to {to}{f' ({where})' if where else ''} in {time.perf_counter() - started:.1f} s"
-    )
 
 
 @app.command("list")
@@ -247,15 +146,10 @@ def list_documents(
     index_dir: IndexDirOpt = None,
 ) -> None:
     """List the indexed documents: id, passages, title."""
-    from qa.collection import open_index
-    from qa.vectors import make_backend
+    from qa.service import QAService
 
     settings = _settings(index_dir)
-    try:
-        index = open_index(settings.index_dir, backend=make_backend(settings))
-    except QAError as exc:
-        _fail(str(exc))
-    for d in index.documents.values():
+    for d in _run(lambda: QAService.open(settings, writable=False).documents()):
         if as_json:
             row = {k: v for k, v in d.record().items() if k != "text"} | {"chunks": d.n_chunks}
             typer.echo(json.dumps(row, ensure_ascii=False))
@@ -273,8 +167,7 @@ def ask(
     """Print the passages that best answer QUESTION, with their citations."""
     from pydantic import ValidationError
 
-    from qa.api.routes.query import to_response
-    from qa.api.schemas import QueryRequest
+    from qa.api.schemas import QueryRequest, QueryResponse
     from qa.service import QAService
 
     settings = _settings(index_dir)
@@ -282,12 +175,8 @@ def ask(
         request = QueryRequest(question=question, top_k=k)
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    _quiet_libraries()
-    try:
-        service = QAService.start(settings)
-        response = to_response(service.ask(request.question, request.top_k))
-    except QAError as exc:
-        _fail(str(exc))
+    result = _run(lambda: QAService.open(settings).ask(request.question, request.top_k))
+    response = QueryResponse.from_result(result)
     if as_json:
         typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
         return
@@ -301,6 +190,68 @@ def ask(
 
 
 @app.command()
+def reindex(
+    ann: Annotated[
+        str | None,
+        typer.Option("--ann", help="Vector index kind: auto, flat, hnsw, ivf, pq or rabitq."),
+    ] = None,
+    nprobe: Annotated[
+        int | None, typer.Option("--nprobe", min=1, help="ivf: lists read per query.")
+    ] = None,
+    ef_search: Annotated[
+        int | None,
+        typer.Option("--ef-search", min=1, help="hnsw: candidates kept while searching."),
+    ] = None,
+    candidates: Annotated[
+        int | None,
+        typer.Option("--candidates", min=10, help="pq, rabitq: estimates re-scored per query."),
+    ] = None,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Rebuild the vector indexes from the stored vectors (nothing is re-embedded); options
+    not given come from the QA_ANN* settings."""
+    from qa.service import QAService
+
+    _choice(ann, get_args(AnnKind), "--ann")
+    settings = _settings(
+        index_dir, ann=ann, ann_nprobe=nprobe, ann_ef_search=ef_search, ann_candidates=candidates
+    )
+    started = time.perf_counter()
+    manifest = _run(lambda: QAService.open(settings).reindex())
+    for which, record in manifest.vectors.state().items():
+        if isinstance(record, dict):
+            spec = ", ".join(f"{k}={v}" for k, v in record.items() if not isinstance(v, dict))
+        else:
+            spec = str(record)
+        typer.echo(f"{which:11} {spec}")
+    typer.echo(f"rebuilt in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def migrate(
+    to: Annotated[str, typer.Option("--to", help="Where the vectors go: faiss or milvus.")],
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Move the index's vectors to another vector store (FAISS <-> Milvus), without
+    re-embedding; texts, offsets and metadata stay in the index folder. Milvus is reached
+    as QA_MILVUS_URI / QA_MILVUS_TOKEN say."""
+    from qa.service import QAService
+
+    _choice(to, get_args(VectorStoreKind), "--to")
+    settings = _settings(index_dir)
+    started = time.perf_counter()
+    service = _run(lambda: QAService.open(settings, follow_index=True))
+    held = service.health().vector_store
+    manifest = _run(lambda: service.migrate(to))
+    where = ", ".join(f"{k}={v}" for k, v in manifest.vectors.state().items() if k == "collections")
+    typer.echo(
+        f"moved {manifest.counts.chunks} passage and {manifest.counts.sentences} sentence "
+        f"vectors from {held} to {to}{f' ({where})' if where else ''} in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default: QA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: QA_PORT).")] = None,
@@ -310,16 +261,11 @@ def serve(
     import uvicorn
 
     from qa.api import create_app
+    from qa.service import QAService
 
     settings = _settings(index_dir)
-    _quiet_libraries()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    try:
-        from qa.service import QAService
-
-        service = QAService.start(settings)
-    except QAError as exc:
-        _fail(str(exc))
+    service = _run(lambda: QAService.start(settings))
     uvicorn.run(
         create_app(settings, service=service),
         host=host or settings.host,
@@ -342,7 +288,7 @@ def evaluate(
     ] = None,
     method: Annotated[
         list[str] | None,
-        typer.Option("--method", "-m", help="dense, bm25 or default (repeat to compare)."),
+        typer.Option("--method", "-m", help="hybrid, dense, bm25 or default (repeat to compare)."),
     ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="With --beir: rebuild the benchmark's index.")
@@ -356,34 +302,21 @@ def evaluate(
 
     Each collection gets an index of its own under <index-dir>/benchmarks/, built on first
     use and reused while its content and the settings are unchanged."""
-    from qa import evaluation
-    from qa.search import METHODS
+    from qa.eval import report, runner
 
     settings = _settings(index_dir)
     methods = method or ["default"]
     for m in methods:
-        if m != "default" and m not in METHODS:
-            _fail(f"unknown method {m!r}; choose from default, {', '.join(METHODS)}")
+        _choice(m, ("default", *get_args(Method)), "--method")
     command = "qa " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("qa") else "qa eval"
-    _quiet_libraries()
-    try:
-        from qa.embed import load_embedder
-
-        embedder = load_embedder(settings)
-        if beir is not None:
-            run = evaluation.evaluate_beir(
-                settings, embedder, beir, methods, command, rebuild=rebuild
-            )
-        else:
-            run = evaluation.evaluate_seed_set(
-                settings, embedder, questions, seeds, methods, command
-            )
-    except QAError as exc:
-        _fail(str(exc))
-    typer.echo(evaluation.render_text(run))
+    if beir is not None:
+        run = _run(lambda: runner.evaluate_beir(settings, beir, methods, command, rebuild=rebuild))
+    else:
+        run = _run(lambda: runner.evaluate_seed_set(settings, questions, seeds, methods, command))
+    typer.echo(report.render_text(run))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(evaluation.to_json(run), ensure_ascii=False, indent=1))
+        json_out.write_text(json.dumps(report.to_json(run), ensure_ascii=False, indent=1))
 
 
 def main() -> None:  # console-script entry point

@@ -1,51 +1,61 @@
-"""The running service's state, in one place: settings, the loaded model, the collection."""
+"""The service: the one boundary the HTTP API, the command line and the evaluation call.
+
+It holds the settings, the model and the collection, and every operation of the product
+is one of its methods: reads (:meth:`QAService.ask`, :meth:`QAService.health`,
+:meth:`QAService.documents`, :meth:`QAService.document`) each take one consistent snapshot
+of the index; writes (:meth:`QAService.add`, :meth:`QAService.replace`,
+:meth:`QAService.delete`, :meth:`QAService.build`, :meth:`QAService.reindex`,
+:meth:`QAService.migrate`) go through the collection, which serialises them and publishes
+each atomically. Callers never take a lock.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from qa.collection import AnnPolicy, Collection, WriteResult, corpus_language
 from qa.core.config import Settings
-from qa.core.errors import IndexNotFoundError, QAError
+from qa.core.errors import IndexMismatchError, IndexNotFoundError, QAError
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.embed.batching import QueryBatcher
-from qa.index import Filters, Index
+from qa.index import Collection, Index, WriteResult, corpus_language, unknown_document
 from qa.ingest import Document
-from qa.search import Answer, Retriever, make_retriever, search
-from qa.store import Store
+from qa.search import Retriever, SearchResult, make_retriever, search
+from qa.store import Chunking, Filters, Manifest, Store, StoredDocument
 from qa.vectors import make_backend
 
 log = logging.getLogger(__name__)
 
 
-def ann_policy(settings: Settings) -> AnnPolicy:
-    return AnnPolicy(
-        settings.ann,
-        settings.ann_flat_max,
-        settings.ann_nprobe,
-        settings.ann_ef_search,
-        settings.ann_hnsw_m,
-        settings.ann_candidates,
-    )
+@dataclass(frozen=True)
+class Health:
+    status: str  # "ok", or "no_index" when no index is loaded
+    model: str
+    vector_store: str
+    documents: int
+    chunks: int
+    detail: str | None = None
 
 
-@dataclass
 class QAService:
-    """Loaded once at start-up; every request reads from it."""
+    """One collection and the model that reads it (see the module docstring)."""
 
-    settings: Settings
-    embedder: Embedder
-    collection: Collection | None = None
-    index_error: str | None = field(default=None)
-    _retrievers: dict[str, Retriever] = field(default_factory=dict, repr=False)
-    _create_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self.collection: Collection | None = None
+        self.index_error: str | None = None
+        self._retrievers: dict[str, Retriever] = {}
+        self._lock = threading.RLock()  # model loading, retriever building, index creation
 
     @classmethod
     def start(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
-        """Load the model, then the index if there is one (a missing index is not fatal)."""
+        """For serving: load the model, then the index if there is one (a missing index is
+        reported by :meth:`health`, not raised), and answer one question so that no request
+        pays for lazy loading."""
         embedder = embedder or load_embedder(settings)
         if settings.query_batching == "on" or (
             settings.query_batching == "auto" and embedder_backend(embedder) == "torch"
@@ -53,48 +63,82 @@ class QAService:
             # Two workers: one embeds a batch while the other gathers the next.
             embedder = QueryBatcher(embedder, settings.max_query_batch, workers=2)
         service = cls(settings, embedder)
-        service.reload_index()
-        service.warm_up()
+        try:
+            service.collection = service._open(writable=True)
+        except QAError as exc:
+            service.index_error = str(exc)
+            log.warning("%s", exc)
+        if service.collection is not None and service.collection.index.documents:
+            service.ask("What is this collection about?", 1)
         return service
 
-    @property
-    def index(self) -> Index | None:
-        return None if self.collection is None else self.collection.index
-
-    def warm_up(self) -> None:
-        """Build the default retriever and run one question, so that no request pays for
-        lazy loading (translation models, first model run)."""
-        if self.index is not None and self.index.documents:
-            self.ask("What is this collection about?", 1)
-
-    def reload_index(self) -> None:
-        self._retrievers = {}
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        writable: bool = True,
+        follow_index: bool = False,
+        missing_ok: bool = False,
+    ) -> QAService:
+        """For one command: open the index (its errors raised), loading the model only
+        when an operation needs it. ``writable=False`` reads without taking the folder's
+        lock; ``follow_index`` uses the vector store the index names, whatever the
+        settings say (to move it elsewhere); ``missing_ok``: no index yet is no error
+        (:meth:`add` creates one)."""
+        service = cls(settings, embedder)
         try:
-            self.collection = Collection.open(
-                self.settings.index_dir,
-                self.embedder,
-                self.settings.chunk_size,
-                self.settings.chunk_overlap,
-                ann_policy(self.settings),
-                make_backend(self.settings),
-            )
-            self.index_error = None
-        except QAError as exc:
-            self.collection, self.index_error = None, str(exc)
-            log.warning("%s", exc)
+            service.collection = service._open(writable, follow_index)
+        except IndexNotFoundError as exc:
+            if not missing_ok:
+                raise
+            service.index_error = str(exc)
+        return service
 
-    def require_index(self) -> Index:
-        if self.index is None:
+    def _open(self, writable: bool, follow_index: bool = False) -> Collection:
+        kind = None
+        if follow_index:
+            kind = Store(self.settings.index_dir).read_manifest().vectors.kind
+        return Collection.open(
+            self.settings.index_dir,
+            make_backend(self.settings, kind),
+            self._embedder,
+            writable,
+        )
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use."""
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = load_embedder(self.settings)
+        return self._embedder
+
+    def _collection(self, embeds: bool = False) -> Collection:
+        """The open collection; ``embeds``: with the model, for a write that may embed."""
+        if self.collection is None:
             raise IndexNotFoundError(self.index_error or "no index loaded")
-        return self.index
+        if embeds and self.collection.embedder is None:
+            self.collection.embedder = self.embedder
+        return self.collection
 
     def retriever(self, method: str | None = None) -> Retriever:
-        """The retriever for ``method`` (default: ``settings.method``), built on first use."""
-        index = self.require_index()
+        """The retriever for ``method`` (default: ``settings.method``), built once."""
         method = method or self.settings.method
         if method not in self._retrievers:
-            self._retrievers[method] = make_retriever(method, self.embedder, index, self.settings)
+            with self._lock:
+                self._retrievers.setdefault(
+                    method, make_retriever(method, self.embedder, self.settings)
+                )
         return self._retrievers[method]
+
+    # ------------------------------------------------------------------- reading
+    @contextmanager
+    def snapshot(self) -> Iterator[Index]:
+        """The index as it is, unchanged while the caller reads it."""
+        with self._collection().snapshot() as index:
+            yield index
 
     def ask(
         self,
@@ -102,35 +146,81 @@ class QAService:
         top_k: int,
         method: str | None = None,
         filters: Filters | None = None,
-    ) -> Answer:
-        """What ``POST /query`` answers: the ``top_k`` best passages for ``question``, read
-        from one consistent state of the collection."""
-        index = self.require_index()
+    ) -> SearchResult:
+        """The ``top_k`` passages that best answer ``question`` (``POST /query``)."""
         retriever = self.retriever(method)
-        with index.lock.read():
+        with self.snapshot() as index:
             return search(retriever, index, question, top_k, filters)
 
+    def health(self) -> Health:
+        """Whether the service can answer, with its model and the size of the live index."""
+        model = self._embedder.name if self._embedder is not None else self.settings.model
+        if self.collection is None:
+            return Health("no_index", model, self.settings.vector_store, 0, 0, self.index_error)
+        with self.collection.snapshot() as index:
+            return Health(
+                "ok", model, index.manifest.vectors.kind, len(index.documents), len(index.chunks)
+            )
+
+    def documents(self) -> list[StoredDocument]:
+        """Every document, in the order they were added."""
+        with self.snapshot() as index:
+            return list(index.documents.values())
+
+    def document(self, doc_id: str) -> StoredDocument:
+        with self.snapshot() as index:
+            if doc_id not in index.documents:
+                raise unknown_document(doc_id)
+            return index.documents[doc_id]
+
     # ------------------------------------------------------------------- writing
-    def upsert(self, documents: Sequence[Document]) -> list[WriteResult]:
+    def add(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
         """Add or replace documents; creates the index if there is none yet."""
-        with self._create_lock:
+        with self._lock:
             if self.collection is None:
                 if Store(self.settings.index_dir).exists():
                     raise IndexNotFoundError(self.index_error or "the index cannot be opened")
-                self.collection = Collection.create(
-                    self.settings.index_dir,
-                    self.embedder,
-                    [],
-                    self.settings.chunk_size,
-                    self.settings.chunk_overlap,
-                    language=corpus_language(documents),
-                    ann=ann_policy(self.settings),
-                    backend=make_backend(self.settings),
-                )
-                self._retrievers, self.index_error = {}, None
-        return self.collection.upsert(documents)
+                self.collection = self._create([], corpus_language([d.text for d in documents]))
+                self.index_error = None
+        return self._collection(embeds=True).upsert(documents, progress)
+
+    def replace(self, document: Document) -> list[WriteResult]:
+        """Replace an existing document (an unknown id is an error and changes nothing)."""
+        return self._collection(embeds=True).replace(document)
 
     def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
-        self.require_index()
-        assert self.collection is not None
-        return self.collection.delete(doc_ids)
+        """Delete documents: all or nothing."""
+        return self._collection().delete(doc_ids)
+
+    def build(self, documents: Sequence[Document], progress: bool = False) -> Manifest:
+        """A new index of ``documents``, replacing the one there was (``qa index``)."""
+        self.collection = self._create(documents, None, progress)
+        self.index_error = None
+        return self.collection.index.manifest
+
+    def _create(
+        self, documents: Sequence[Document], language: str | None, progress: bool = False
+    ) -> Collection:
+        return Collection.create(
+            self.settings.index_dir,
+            make_backend(self.settings),
+            self.embedder,
+            documents,
+            Chunking(size=self.settings.chunk_size, overlap=self.settings.chunk_overlap),
+            language,
+            progress,
+        )
+
+    def reindex(self) -> Manifest:
+        """Rebuild the vector stores with the settings' index kinds (nothing re-embedded)."""
+        collection = self._collection()
+        return collection.rebuild_vectors(make_backend(self.settings, collection.backend.kind))
+
+    def migrate(self, to: str) -> Manifest:
+        """Move every vector to the vector store ``to`` (nothing re-embedded)."""
+        collection = self._collection()
+        if collection.backend.kind == to:
+            raise IndexMismatchError(
+                f"the index in {self.settings.index_dir}/ already keeps its vectors in {to}"
+            )
+        return collection.rebuild_vectors(make_backend(self.settings, to))

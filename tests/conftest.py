@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
-from qa.collection import build_index
 from qa.core.config import Settings
-from qa.embed import SentenceTransformerEmbedder, load_embedder
-from qa.index import Index
+from qa.embed import Embedder, load_embedder
+from qa.index import Collection, Index
 from qa.ingest import Document, load_documents
 from qa.service import QAService
+from qa.store import Chunking
+from qa.vectors import VectorBackend, make_backend
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -44,18 +46,58 @@ def benchmark(name: str) -> Path:
     return path
 
 
+def faiss_backend(**settings: object) -> VectorBackend:
+    """The FAISS backend, with the default settings changed by ``settings``."""
+    return make_backend(Settings(**settings), "faiss")  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ModelStandIn:
+    """What opening an index checks of a model: its name and dimension."""
+
+    name: str
+    dim: int
+
+
+def build_index(
+    documents: list[Document],
+    embedder: Embedder,
+    index_dir: Path,
+    size: int = 700,
+    overlap: int = 150,
+    backend: VectorBackend | None = None,
+) -> Index:
+    """A new index of ``documents`` in ``index_dir``, as ``qa index`` builds it."""
+    collection = Collection.create(
+        index_dir,
+        backend or faiss_backend(),
+        embedder,
+        documents,
+        Chunking(size=size, overlap=overlap),
+    )
+    return collection.index
+
+
+def open_index(
+    index_dir: Path, model: ModelStandIn | None = None, backend: VectorBackend | None = None
+) -> Index:
+    """The committed index of ``index_dir``, read as a reader does (no lock, no repair)."""
+    collection = Collection.open(index_dir, backend or faiss_backend(), model, writable=False)  # type: ignore[arg-type]
+    return collection.index
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(index_dir=tmp_path_factory.mktemp("index"), sources=[SEEDS])
 
 
 @pytest.fixture(scope="session")
-def embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def embedder(settings: Settings) -> Embedder:
     return load_embedder(settings)
 
 
 @pytest.fixture(scope="session")
-def float_embedder(settings: Settings, embedder) -> SentenceTransformerEmbedder:
+def float_embedder(settings: Settings, embedder: Embedder) -> Embedder:
     """The float32 ONNX graph, whatever the default backend: a text's vector does not
     depend on its batch-mates (``onnx-int8`` quantises activations with one scale per
     batch). The session's ``embedder`` when that is already it."""
@@ -70,18 +112,12 @@ def seed_docs() -> list[Document]:
 
 
 @pytest.fixture(scope="session")
-def seed_index(
-    settings: Settings, embedder: SentenceTransformerEmbedder, seed_docs: list[Document]
-) -> Index:
-    return build_index(
-        seed_docs, embedder, settings.index_dir, settings.chunk_size, settings.chunk_overlap
-    )
+def seed_index(settings: Settings, embedder: Embedder, seed_docs: list[Document]) -> Index:
+    return build_index(seed_docs, embedder, settings.index_dir)
 
 
 @pytest.fixture(scope="session")
-def service(
-    settings: Settings, embedder: SentenceTransformerEmbedder, seed_index: Index
-) -> QAService:
+def service(settings: Settings, embedder: Embedder, seed_index: Index) -> QAService:
     return QAService.start(settings, embedder)
 
 

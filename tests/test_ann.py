@@ -4,29 +4,45 @@ policy, switching an index's kind without re-embedding, and saved HNSW graphs.""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
 import pytest
 
-from qa import ann as ann_module
-from qa import collection as collection_module
-from qa.ann import (
-    CANDIDATES,
-    CODE_KINDS,
-    AnnSpec,
-    VectorIndex,
-    choose_spec,
-    default_nlist,
-    same_structure,
-    train_centroids,
-)
-from qa.collection import AnnPolicy, Collection, open_index
+from qa.core.config import Settings
+from qa.index import Collection
 from qa.ingest import make_text_document
 from qa.search import DenseRetriever, search
+from qa.vectors.faiss import backend as backend_module
+from qa.vectors.faiss import codes as codes_module
+from qa.vectors.faiss import index as index_module
+from qa.vectors.faiss.index import VectorIndex, train_centroids
+from qa.vectors.faiss.spec import (
+    CANDIDATES,
+    CODE_KINDS,
+    AnnPolicy,
+    AnnSpec,
+    default_nlist,
+    same_structure,
+)
 
-from .conftest import HUANG_DOC
+from .conftest import HUANG_DOC, faiss_backend, open_index
 from .test_collection import PETRO, CountingEmbedder
+
+
+def policy(mode: str = "auto", **changes: int) -> AnnPolicy:
+    """The settings' policy with ``mode`` and ``changes``."""
+    return replace(AnnPolicy.from_settings(Settings()), mode=mode, **changes)
+
+
+def choose_spec(n: int, current: AnnSpec, mode: str = "auto", **changes: int) -> AnnSpec:
+    return policy(mode, **changes).spec(n, current)
+
+
+def vectors_record(collection: Collection, which: str = "chunks") -> dict:
+    """The FAISS record of ``which`` in the collection's manifest."""
+    return collection.index.manifest.vectors.state()[which]
 
 
 def clustered(n: int, dim: int = 64, centres: int = 50, seed: int = 0) -> np.ndarray:
@@ -42,10 +58,12 @@ def data():
     vectors = clustered(6000)
     ids = np.arange(1000, 7000, dtype=np.int64)  # ids unlike row numbers
     centroids = train_centroids(vectors, 64)
-    flat = VectorIndex(64, AnnSpec("flat"))
-    ivf = VectorIndex(64, AnnSpec("ivf", len(centroids), 8, 6000), centroids)
+    flat = VectorIndex(64, AnnSpec(kind="flat"))
+    ivf = VectorIndex(
+        64, AnnSpec(kind="ivf", nlist=len(centroids), nprobe=8, trained_on=6000), centroids
+    )
     for index in (flat, ivf):
-        index.add(ids, vectors)
+        index.add_vectors(ids, vectors)
     return vectors, ids, flat, ivf
 
 
@@ -66,8 +84,10 @@ def test_ivf_recall_against_exact(data):
 def test_ivf_reconstruct_remove_and_filter(data):
     vectors, ids, flat, _ = data
     centroids = train_centroids(vectors, 64)
-    ivf = VectorIndex(64, AnnSpec("ivf", len(centroids), 8, 6000), centroids)
-    ivf.add(ids, vectors)
+    ivf = VectorIndex(
+        64, AnnSpec(kind="ivf", nlist=len(centroids), nprobe=8, trained_on=6000), centroids
+    )
+    ivf.add_vectors(ids, vectors)
     assert np.allclose(ivf.reconstruct(ids[[5, 77]]), vectors[[5, 77]])
     query = vectors[10]
     assert ivf.search(query, 1)[0][0] == ids[10]
@@ -85,12 +105,12 @@ def test_ivf_reconstruct_remove_and_filter(data):
 
 
 def test_choose_spec_policy():
-    flat = AnnSpec("flat")
+    flat = AnnSpec(kind="flat")
     assert choose_spec(100, flat) == flat
     assert choose_spec(50_000, flat, flat_max=50_000) == flat
     # auto: codes above flat_max, back to exact below half of it
     codes = choose_spec(60_000, flat, flat_max=50_000, candidates=700)
-    assert codes == AnnSpec("pq", candidates=700)
+    assert codes == AnnSpec(kind="pq", candidates=700)
     assert choose_spec(30_000, codes, flat_max=50_000, candidates=700) == codes
     assert choose_spec(24_000, codes, flat_max=50_000) == flat
     graph = choose_spec(60_000, flat, mode="hnsw", ef_search=300, m=24)
@@ -105,10 +125,10 @@ def test_choose_spec_policy():
     assert choose_spec(200_000, ivf, mode="ivf", nprobe=16) == ivf
     assert choose_spec(240_001, ivf, mode="ivf", nprobe=16).trained_on == 240_001
     assert choose_spec(10**7, ivf, mode="flat") == flat
-    assert AnnSpec.from_record(graph.record()) == graph
+    assert AnnSpec.model_validate(graph.record()) == graph
     codes = choose_spec(10**6, flat, mode="rabitq", candidates=500)
     assert (codes.kind, codes.candidates) == ("rabitq", 500)
-    assert AnnSpec.from_record(codes.record()) == codes
+    assert AnnSpec.model_validate(codes.record()) == codes
     # the number of candidates is a search-time knob: the codes stay; 0 is the default
     assert same_structure(codes, choose_spec(10**6, codes, mode="rabitq", candidates=50))
     assert choose_spec(10**6, flat, mode="rabitq").candidates == CANDIDATES["rabitq"]
@@ -124,7 +144,7 @@ QUESTION = "O que Huang disse sobre os investidores?"
 
 def dense_top(embedder, index, text: str = QUESTION, k: int = 5) -> list[str]:
     """Chunk ids of the dense ranking's ``k`` best passages for ``text``."""
-    return [h.chunk.chunk_id for h in search(DenseRetriever(embedder, index), index, text, k).hits]
+    return [h.chunk.chunk_id for h in search(DenseRetriever(embedder), index, text, k).hits]
 
 
 def recall(index: VectorIndex, exact: VectorIndex, queries: np.ndarray) -> float:
@@ -137,9 +157,9 @@ def recall(index: VectorIndex, exact: VectorIndex, queries: np.ndarray) -> float
 
 def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
     vectors, ids, flat, _ = data
-    spec = AnnSpec("hnsw", m=16, ef_search=64, ef_construction=40)
+    spec = AnnSpec(kind="hnsw", m=16, ef_search=64, ef_construction=40)
     hnsw = VectorIndex(64, spec)
-    hnsw.add(ids, vectors)
+    hnsw.add_vectors(ids, vectors)
     queries = clustered(50, seed=1)
     assert recall(hnsw, flat, queries) >= 0.95
     i, score = hnsw.search(queries[0], 1)[0]
@@ -167,7 +187,7 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
     # a saved graph comes back with the same answers; adding what it holds is a no-op,
     # and ``retain`` tombstones what the collection no longer has
     loaded = VectorIndex(64, spec, graph=hnsw.graph_bytes())
-    loaded.add(ids[:100], vectors[:100])
+    loaded.add_vectors(ids[:100], vectors[:100])
     assert loaded.faiss.ntotal == len(ids)
     loaded.retain(np.setdiff1d(ids, ids[10:20]))
     assert loaded.tombstones == gone and loaded.loaded_ids is None
@@ -180,8 +200,8 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
     fresh = hnsw.compacted()
     assert fresh is not hnsw and not fresh.tombstones
     assert fresh.ntotal == fresh.faiss.ntotal == hnsw.ntotal == len(ids) - 2000
-    flat_live = VectorIndex(64, AnnSpec("flat"))
-    flat_live.add(ids[2000:], vectors[2000:])
+    flat_live = VectorIndex(64, AnnSpec(kind="flat"))
+    flat_live.add_vectors(ids[2000:], vectors[2000:])
     assert recall(fresh, flat_live, queries) >= 0.95
     assert recall(hnsw, flat_live, queries) >= 0.95
 
@@ -189,10 +209,10 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
 @pytest.mark.parametrize("kind", CODE_KINDS)
 def test_codes_recall_removal_filters_and_rebuild(kind, data, monkeypatch):
     vectors, ids, flat, _ = data
-    index = VectorIndex(64, AnnSpec(kind, candidates=200))
-    index.add(ids[:500], vectors[:500])
+    index = VectorIndex(64, AnnSpec(kind=kind, candidates=200))
+    index.add_vectors(ids[:500], vectors[:500])
     assert index.codes is None  # below CODES_MIN: exact
-    index.add(ids[500:], vectors[500:])  # built from every vector so far
+    index.add_vectors(ids[500:], vectors[500:])  # built from every vector so far
     assert index.codes is not None and index.codes.ntotal == len(ids)
     assert index.codes.rows.tolist() == list(range(len(ids)))
     queries = clustered(50, seed=1)
@@ -203,11 +223,11 @@ def test_codes_recall_removal_filters_and_rebuild(kind, data, monkeypatch):
     i, score = hits[0]
     assert score == pytest.approx(float(vectors[i - 1000] @ queries[0]), abs=1e-5)
     # with as many candidates as vectors, the answer is exact search's
-    index.spec = AnnSpec(kind, candidates=len(ids))
+    index.spec = AnnSpec(kind=kind, candidates=len(ids))
     got, want = index.search(queries[1], 10), flat.search(queries[1], 10)
     assert [i for i, _ in got] == [i for i, _ in want]
     assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
-    index.spec = AnnSpec(kind, candidates=200)
+    index.spec = AnnSpec(kind=kind, candidates=200)
 
     # removed vectors keep their codes until they pass MAX_TOMBSTONES, but never come back
     query = vectors[10]
@@ -221,23 +241,23 @@ def test_codes_recall_removal_filters_and_rebuild(kind, data, monkeypatch):
     for allowed in (ids[3000:3040], ids[20::3]):
         assert index.search(query, 5, allowed) == flat.search(query, 5, allowed)
     # fewer than k live candidates: exact search answers
-    index.spec = AnnSpec(kind, candidates=10)
+    index.spec = AnnSpec(kind=kind, candidates=10)
     monkeypatch.setattr(index.codes, "rows", np.where(ids < ids[5990], -1, index.codes.rows))
     assert len(index.search(vectors[0], 10)) == 10
     monkeypatch.undo()
-    index.spec = AnnSpec(kind, candidates=200)
+    index.spec = AnnSpec(kind=kind, candidates=200)
 
     # added later: coded at once; past MAX_TOMBSTONES the codes are rebuilt from live vectors
     extra = clustered(10, seed=5)
-    index.add(np.arange(9000, 9010), extra)
+    index.add_vectors(np.arange(9000, 9010), extra)
     assert index.codes.ntotal == len(ids) + 10
     assert index.search(extra[3], 1)[0][0] == 9003
     index.remove(ids[:2000])
     assert index.codes.ntotal == index.ntotal == len(ids) - 2000 + 10
     assert index.codes.dead == 0
-    live = VectorIndex(64, AnnSpec("flat"))
-    live.add(ids[2000:], vectors[2000:])
-    live.add(np.arange(9000, 9010), extra)
+    live = VectorIndex(64, AnnSpec(kind="flat"))
+    live.add_vectors(ids[2000:], vectors[2000:])
+    live.add_vectors(np.arange(9000, 9010), extra)
     assert recall(index, live, queries) >= 0.95
     assert np.allclose(index.reconstruct(ids[[2005, 2077]]), vectors[[2005, 2077]])
     # removing below CODES_MIN drops the codes: exact again
@@ -251,15 +271,15 @@ def test_codes_shards_scanned_in_parallel(kind, data, monkeypatch):
     """Above SHARD_MIN codes per thread, the codes are split into shards scanned (and
     re-scored) on their own threads; the answers are those of one scan."""
     vectors, ids, flat, _ = data
-    monkeypatch.setattr(ann_module, "SHARD_MIN", 1500)
-    monkeypatch.setattr(ann_module, "SCAN_THREADS", 3)
-    index = VectorIndex(64, AnnSpec(kind, candidates=300))
-    index.add(ids, vectors)
+    monkeypatch.setattr(codes_module, "SHARD_MIN", 1500)
+    monkeypatch.setattr(codes_module, "SCAN_THREADS", 3)
+    index = VectorIndex(64, AnnSpec(kind=kind, candidates=300))
+    index.add_vectors(ids, vectors)
     assert index.codes is not None
     assert [s.ntotal for s in index.codes.shards] == [2000, 2000, 2000]
     queries = clustered(50, seed=1)
     assert recall(index, flat, queries) >= 0.95
-    index.spec = AnnSpec(kind, candidates=len(ids))  # every code re-scored: exact
+    index.spec = AnnSpec(kind=kind, candidates=len(ids))  # every code re-scored: exact
     for q in queries[:5]:
         got, want = index.search(q, 10), flat.search(q, 10)
         assert [i for i, _ in got] == [i for i, _ in want]
@@ -274,10 +294,10 @@ def test_codes_shards_scanned_in_parallel(kind, data, monkeypatch):
         assert [i for i, _ in hits] == [i for i, _ in flat.search(q, 20, np.setdiff1d(ids, gone))]
     # added vectors join the last shard; past twice the first, every code is redone
     extra = clustered(1000, seed=7)
-    index.add(np.arange(9000, 10_000), extra)
+    index.add_vectors(np.arange(9000, 10_000), extra)
     assert [s.ntotal for s in index.codes.shards] == [2000, 2000, 3000]
     assert index.search(extra[3], 1)[0][0] == 9003
-    index.add(np.arange(10_000, 11_500), clustered(1500, seed=8))
+    index.add_vectors(np.arange(10_000, 11_500), clustered(1500, seed=8))
     assert [s.ntotal for s in index.codes.shards] == [2824, 2823, 2823]
     assert index.codes.dead == 0 and index.search(extra[5], 1)[0][0] == 9005
 
@@ -288,15 +308,16 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
     top = partial(dense_top, embedder)
 
     def hits(index, text, k):
-        return search(DenseRetriever(embedder, index), index, text, k).hits
+        return search(DenseRetriever(embedder), index, text, k).hits
 
     exact = top(seed_index)
-    small = AnnPolicy(mode="ivf", nprobe=4)
-    collection = Collection.open(tmp_path / "index", counting, 700, 150, small)
+    small = faiss_backend(ann="ivf", ann_nprobe=4)
+    collection = Collection.open(tmp_path / "index", small, counting)
     assert collection.index.vectors.spec.kind == "flat"  # nothing written yet
-    ann = collection.reindex()
+    collection.rebuild_vectors(collection.backend)
     assert counting.passages == 0
-    assert ann["chunks"]["kind"] == ann["sentences"]["kind"] == "ivf"
+    assert vectors_record(collection)["kind"] == vectors_record(collection, "sentences")["kind"]
+    assert vectors_record(collection)["kind"] == "ivf"
     files = sorted(p.name for p in (tmp_path / "index" / "ann").iterdir())
     assert len(files) == 2
     assert collection.index.vectors.spec.kind == "ivf"
@@ -317,10 +338,9 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
 
     # and back to exact: centroid files go, answers stay, nothing is embedded
     embedded = counting.passages
-    collection.ann = AnnPolicy(mode="flat")
     before = top(collection.index)
-    ann = collection.reindex()
-    assert ann["chunks"] == {"kind": "flat"}
+    collection.rebuild_vectors(faiss_backend(ann="flat"))
+    assert vectors_record(collection) == {"kind": "flat"}
     assert not list((tmp_path / "index" / "ann").iterdir())
     assert top(collection.index) == before == top(open_index(tmp_path / "index"))
     assert counting.passages == embedded
@@ -331,18 +351,18 @@ def test_collection_codes_built_at_load(
     kind, settings, seed_index, embedder, tmp_path, monkeypatch
 ):
     """pq and rabitq need no file of their own: the codes are rebuilt from the vectors."""
-    monkeypatch.setattr(ann_module, "CODES_MIN", 10)  # the seed index has a few dozen
+    monkeypatch.setattr(codes_module, "CODES_MIN", 10)  # the seed index has a few dozen
     shutil.copytree(settings.index_dir, tmp_path / "index")
     counting = CountingEmbedder(embedder)
     top = partial(dense_top, embedder)
 
     exact = top(seed_index)
     collection = Collection.open(
-        tmp_path / "index", counting, 700, 150, AnnPolicy(mode=kind, candidates=1000)
+        tmp_path / "index", faiss_backend(ann=kind, ann_candidates=1000), counting
     )
-    ann = collection.reindex()
+    collection.rebuild_vectors(collection.backend)
     assert counting.passages == 0
-    assert ann["chunks"] == {"kind": kind, "candidates": 1000}
+    assert vectors_record(collection) == {"kind": kind, "candidates": 1000}
     assert not (tmp_path / "index" / "ann").exists() or not any(
         (tmp_path / "index" / "ann").iterdir()
     )
@@ -371,18 +391,19 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
     top = partial(dense_top, embedder)
 
     exact = top(seed_index)
-    policy = AnnPolicy(mode="hnsw", ef_search=64, m=16)
-    collection = Collection.open(tmp_path / "index", counting, 700, 150, policy)
-    ann = collection.reindex()
+    backend = faiss_backend(ann="hnsw", ann_ef_search=64, ann_hnsw_m=16)
+    collection = Collection.open(tmp_path / "index", backend, counting)
+    collection.rebuild_vectors(backend)
     assert counting.passages == 0
-    assert ann["chunks"]["kind"] == "hnsw" and ann["chunks"]["m"] == 16
-    assert ann["chunks"]["graph"]["vectors"] == len(seed_index.chunks)
+    record = vectors_record(collection)
+    assert record["kind"] == "hnsw" and record["m"] == 16
+    assert record["graph"]["vectors"] == len(seed_index.chunks)
     saved = sorted(p.name for p in ann_dir.iterdir())
     assert len(saved) == 2 and all(name.endswith(".faiss") for name in saved)
     assert top(collection.index) == exact  # a few dozen vectors: the walk sees them all
 
     # small drift: nothing saved again; a reopened index replays it from the segments
-    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 100.0)
+    monkeypatch.setattr(backend_module, "GRAPH_RESAVE", 100.0)
     collection.upsert([make_text_document("petro.txt", PETRO, "test")])
     collection.delete([HUANG_DOC])
     assert sorted(p.name for p in ann_dir.iterdir()) == saved
@@ -396,31 +417,30 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
     assert top(reopened, "lucro da Petrobras", 1) == top(collection.index, "lucro da Petrobras", 1)
 
     # past the drift allowance the new state's graph is saved, the old file goes
-    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 0.0)
+    monkeypatch.setattr(backend_module, "GRAPH_RESAVE", 0.0)
     collection.upsert([make_text_document("petro2.txt", PETRO + " Segunda versão.", "test")])
     now_saved = sorted(p.name for p in ann_dir.iterdir())
     assert len(now_saved) == 2 and not set(now_saved) & set(saved)
-    manifest = collection.index.manifest
-    assert manifest["ann"]["chunks"]["graph"]["vectors"] == collection.index.vectors.faiss.ntotal
+    assert vectors_record(collection)["graph"]["vectors"] == collection.index.vectors.faiss.ntotal
     again = open_index(tmp_path / "index")
     assert again.vectors.loaded_ids is None and again.vectors.ntotal == len(again.chunks)
     assert top(again) == top(collection.index)
 
     # a new ef_search applies without rebuilding the graph
-    collection.ann = AnnPolicy(mode="hnsw", ef_search=200, m=16)
+    collection.backend = faiss_backend(ann="hnsw", ann_ef_search=200, ann_hnsw_m=16)  # a restart
     collection.upsert([make_text_document("petro3.txt", PETRO + " Terceira.", "test")])
     assert collection.index.vectors.spec.ef_search == 200
-    assert collection.index.manifest["ann"]["chunks"]["ef_search"] == 200
+    assert vectors_record(collection)["ef_search"] == 200
 
     # tombstones already in the saved graph are not drift: a graph saved with some does
     # not need saving again at the next small write
-    monkeypatch.setattr(ann_module, "MAX_TOMBSTONES", 1.0)  # keep them in the graph
+    monkeypatch.setattr(index_module, "MAX_TOMBSTONES", 1.0)  # keep them in the graph
     collection.delete(["petro.txt"])  # GRAPH_RESAVE 0: saved again, tombstones and all
-    record = collection.index.manifest["ann"]["chunks"]["graph"]
+    record = vectors_record(collection)["graph"]
     tombstones = len(collection.index.vectors.tombstones)
     assert record["tombstones"] == tombstones >= 1
     # one passage more is within the allowance; counting the tombstones again is not
-    monkeypatch.setattr(collection_module, "GRAPH_RESAVE", 1.5 / record["vectors"])
+    monkeypatch.setattr(backend_module, "GRAPH_RESAVE", 1.5 / record["vectors"])
     before = sorted(p.name for p in ann_dir.iterdir())
     collection.upsert([make_text_document("petro4.txt", "Lucro da Petrobras sobe.", "test")])
     assert sorted(p.name for p in ann_dir.iterdir()) == before

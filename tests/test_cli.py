@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.testing import running_server
 
 from .conftest import HUANG_DOC, SEEDS, original_text, snapshot
+from .server import running_server
 
 runner = CliRunner()
 
@@ -18,7 +18,6 @@ runner = CliRunner()
 def reuse_model(monkeypatch, embedder):
     """Commands load the model once per process; share the session's copy of the real model."""
     monkeypatch.setattr("qa.service.load_embedder", lambda settings: embedder)
-    monkeypatch.setattr("qa.embed.load_embedder", lambda settings: embedder)
 
 
 def one_line_error(result) -> str:
@@ -71,7 +70,7 @@ def test_bad_sources_fail_with_one_line_and_keep_the_index(tmp_path, reuse_model
     (latin / "a.txt").write_bytes("Ação".encode("latin-1"))
     cases = {
         str(tmp_path / "missing"): "no such file or folder",
-        str(empty): "no .txt, .md or .jsonl files",
+        str(empty): "no .txt, .md, .html or .jsonl files",
         str(latin): "not valid UTF-8",
     }
     for source, message in cases.items():
@@ -87,6 +86,7 @@ def test_ask_without_index_and_bad_question(tmp_path, reuse_model):
     assert "question" in one_line_error(result)
 
 
+@pytest.mark.slow
 def test_serve_answers_over_real_http(settings, seed_index):
     """`qa serve` in its own process: model and index load at start-up, then plain HTTP."""
     with running_server(settings.index_dir) as (base, _):
@@ -97,3 +97,42 @@ def test_serve_answers_over_real_http(settings, seed_index):
         c = best["citation"]
         assert c["doc_id"] == HUANG_DOC
         assert original_text(HUANG_DOC)[c["char_start"] : c["char_end"]] == best["text"]
+
+
+def test_add_list_reindex_migrate_and_remove(tmp_path, reuse_model):
+    """The write commands on an index `qa add` creates: each one line per document, the
+    index kinds and store changed without re-embedding."""
+    index_dir = str(tmp_path / "index")
+    note = tmp_path / "nota.md"
+    note.write_text("# Nota\n\nA fábrica de chips em Manaus vai dobrar a produção.", "utf-8")
+    added = runner.invoke(app, ["add", str(note), str(SEEDS), "--index-dir", index_dir])
+    assert added.exit_code == 0, added.output
+    assert added.stdout.splitlines()[0].startswith("new       nota.md (1 passages)")
+    listed = runner.invoke(app, ["list", "--json", "--index-dir", index_dir])
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["doc_id"] for r in rows] == ["nota.md", HUANG_DOC, "002_50e6e5fcbdbef445.txt"]
+    assert rows[0]["title"] == "Nota" and rows[0]["chunks"] == 1
+    before = snapshot(tmp_path / "index")
+    again = runner.invoke(app, ["add", str(note), "--index-dir", index_dir])
+    assert again.stdout.startswith("unchanged nota.md")
+    assert snapshot(tmp_path / "index") == before
+
+    reindexed = runner.invoke(app, ["reindex", "--ann", "hnsw", "--index-dir", index_dir])
+    assert reindexed.exit_code == 0, reindexed.output
+    assert reindexed.stdout.startswith("chunks      kind=hnsw")
+    bad = runner.invoke(app, ["reindex", "--ann", "lsh", "--index-dir", index_dir])
+    assert "--ann must be one of" in one_line_error(bad)
+    moved = runner.invoke(app, ["migrate", "--to", "milvus", "--index-dir", index_dir])
+    assert moved.exit_code == 0, moved.output
+    assert moved.stdout.startswith("moved ") and "from faiss to milvus" in moved.stdout
+    again = runner.invoke(app, ["migrate", "--to", "milvus", "--index-dir", index_dir])
+    assert "already keeps its vectors in milvus" in one_line_error(again)
+    back = runner.invoke(app, ["migrate", "--to", "faiss", "--index-dir", index_dir])
+    assert back.exit_code == 0 and "from milvus to faiss" in back.stdout
+
+    missing = runner.invoke(app, ["remove", "nota.md", "nope", "--index-dir", index_dir])
+    assert "no document with id 'nope'" in one_line_error(missing)
+    removed = runner.invoke(app, ["remove", "nota.md", "--index-dir", index_dir])
+    assert removed.stdout == "deleted nota.md\n"
+    best = runner.invoke(app, ["ask", "Jevons", "-k", "1", "--json", "--index-dir", index_dir])
+    assert json.loads(best.stdout)["results"][0]["citation"]["doc_id"] != "nota.md"

@@ -8,14 +8,13 @@ from datetime import date
 
 import pytest
 
-from qa.collection import Collection, open_index
 from qa.core.errors import DocumentNotFoundError, IngestError
-from qa.index import Filters
+from qa.index import Collection
 from qa.ingest import make_text_document
 from qa.search import DenseRetriever, LexicalRetriever, search
-from qa.store import Store
+from qa.store import Counts, Filters, Store
 
-from .conftest import CANTOR_DOC, HUANG_DOC, snapshot
+from .conftest import CANTOR_DOC, HUANG_DOC, faiss_backend, open_index, snapshot
 
 PETRO = (
     "Petrobras anuncia lucro recorde\n\n"
@@ -34,7 +33,7 @@ class CountingEmbedder:
     """The real model, counting the passages it is asked to embed."""
 
     def __init__(self, real):
-        self.real, self.name, self.dim = real, real.name, real.dim
+        self.real, self.name, self.dim, self.backend = real, real.name, real.dim, real.backend
         self.passages = 0
 
     def encode_passages(self, texts, progress=False):
@@ -48,7 +47,7 @@ class CountingEmbedder:
 @pytest.fixture
 def collection(settings, seed_index, embedder, tmp_path):
     shutil.copytree(settings.index_dir, tmp_path / "index")
-    return Collection.open(tmp_path / "index", CountingEmbedder(embedder), 700, 150)
+    return Collection.open(tmp_path / "index", faiss_backend(), CountingEmbedder(embedder))
 
 
 def traces(index, doc_id):
@@ -63,12 +62,11 @@ def consistent(index):
     assert index.vectors.ntotal == len(index.chunks) == len(index.lexical)
     assert index.sentence_vectors.ntotal == len(index.sentences)
     assert sum(d.n_chunks for d in index.documents.values()) == len(index.chunks)
-    counts = index.manifest["counts"]
-    assert counts == {
-        "documents": len(index.documents),
-        "chunks": len(index.chunks),
-        "sentences": len(index.sentences),
-    }
+    assert index.manifest.counts == Counts(
+        documents=len(index.documents),
+        chunks=len(index.chunks),
+        sentences=len(index.sentences),
+    )
     for cid, chunk in index.chunks.items():
         assert index.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
         assert cid in index.documents[chunk.doc_id].chunk_ids
@@ -82,7 +80,7 @@ def test_add_update_delete_leave_no_stale_trace(collection, embedder):
     embedded = collection.embedder.passages
     assert embedded == 1 + len(index.documents["petro.txt"].sentence_ids)
     consistent(index)
-    dense = DenseRetriever(embedder, index)
+    dense = DenseRetriever(embedder)
     assert search(dense, index, "Petrobras record profit", 1).hits[0].chunk.doc_id == "petro.txt"
 
     # same content again: nothing embedded, nothing written
@@ -97,7 +95,7 @@ def test_add_update_delete_leave_no_stale_trace(collection, embedder):
     consistent(index)
     texts = [c.text for c in index.chunks.values() if c.doc_id == "petro.txt"]
     assert texts and all("Petrobras" not in t for t in texts)
-    lexical = LexicalRetriever(index)
+    lexical = LexicalRetriever()
     hits = search(lexical, index, "Petrobras pré-sal", 5).hits
     assert all(h.chunk.doc_id != "petro.txt" for h in hits)
 
@@ -120,7 +118,7 @@ def test_add_update_delete_leave_no_stale_trace(collection, embedder):
     assert loaded.chunks == index.chunks
     consistent(loaded)
     assert {p.name for p in (collection.store.path / "segments").iterdir()} == {
-        s["name"] for s in loaded.manifest["segments"]
+        s.name for s in loaded.manifest.segments
     }
 
 
@@ -149,7 +147,7 @@ def test_filters_apply_before_the_top_k(collection, embedder):
         ]
     )
     index = collection.index
-    dense = DenseRetriever(embedder, index)
+    dense = DenseRetriever(embedder)
     question = "what did Huang say about investors?"
     only = search(dense, index, question, 3, Filters(doc_ids=frozenset({"vale.txt"}))).hits
     assert [h.chunk.doc_id for h in only] == ["vale.txt"]
@@ -164,19 +162,19 @@ def test_filters_apply_before_the_top_k(collection, embedder):
         Filters(metadata=(("desk", "esporte"),)): set(),
     }
     for filters, expected in cases.items():
-        for retriever in (dense, LexicalRetriever(index)):
+        for retriever in (dense, LexicalRetriever()):
             hits = search(retriever, index, "lucro prejuízo trimestre", 10, filters).hits
             assert {h.chunk.doc_id for h in hits} == expected, filters
 
 
 def test_compaction_keeps_every_document_and_drops_deleted_ones(collection, monkeypatch):
-    import qa.collection
+    import qa.index.collection
 
-    monkeypatch.setattr(qa.collection, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(qa.index.collection, "MAX_SEGMENTS", 2)
     collection.upsert([make_text_document("p.txt", PETRO, "t")])
     collection.upsert([make_text_document("v.txt", VALE, "t")])
     collection.delete([HUANG_DOC])
-    assert len(collection.index.manifest["segments"]) <= 2
+    assert len(collection.index.manifest.segments) <= 2
     loaded = open_index(collection.store.path)
     assert set(loaded.documents) == {CANTOR_DOC, "p.txt", "v.txt"}
     assert loaded.chunks == collection.index.chunks
@@ -208,11 +206,11 @@ def test_a_write_interrupted_at_any_file_operation_leaves_old_or_new_state(
     except OSError:
         interrupted = True
     monkeypatch.undo()
-    reopened = Collection.open(path, collection.embedder, 700, 150)
+    reopened = Collection.open(path, faiss_backend(), collection.embedder)
     text = reopened.index.documents[HUANG_DOC].text
     assert text == PETRO if not interrupted else text in (original, PETRO)
     assert set(reopened.index.documents) == {HUANG_DOC, CANTOR_DOC}
     consistent(reopened.index)
     assert {p.name for p in (path / "segments").iterdir()} == {
-        s["name"] for s in Store(path).read_manifest()["segments"]
+        s.name for s in Store(path).read_manifest().segments
     }

@@ -9,26 +9,24 @@ import subprocess
 import sys
 import time
 
-from qa.collection import open_index
+import pytest
 
-from .conftest import CANTOR_DOC, HUANG_DOC
+from .conftest import CANTOR_DOC, HUANG_DOC, open_index
 
 RUNS = 20
 WRITER = """
 import sys
 from pathlib import Path
-from qa.collection import Collection
 from qa.core.config import Settings
-from qa.embed import load_embedder
 from qa.ingest import make_text_document
+from qa.service import QAService
 
 index_dir, doc_id, path = sys.argv[1:4]
-settings = Settings(index_dir=Path(index_dir))
-embedder = load_embedder(settings)
-collection = Collection.open(Path(index_dir), embedder, 700, 150)
+service = QAService.open(Settings(index_dir=Path(index_dir)))
+service.embedder  # loaded before "ready": the kill lands in the write
 text = Path(path).read_text(encoding="utf-8")
 print("ready", flush=True)
-collection.upsert([make_text_document(doc_id, text, "crash-test")])
+service.add([make_text_document(doc_id, text, "crash-test")])
 print("done", flush=True)
 """
 
@@ -43,6 +41,7 @@ def large_article(n: int) -> str:
     return f"Reportagem {n}\n\n" + "\n\n".join(paragraphs)
 
 
+@pytest.mark.slow
 def test_sigkill_during_writes_never_corrupts_or_loses_documents(settings, seed_index, tmp_path):
     index_dir = shutil.copytree(settings.index_dir, tmp_path / "index")
     rng = random.Random(20261124)
@@ -85,7 +84,7 @@ def test_sigkill_during_writes_never_corrupts_or_loses_documents(settings, seed_
         outcomes["after" if state == after else "before"] += 1
         expected = state
         assert index.vectors.ntotal == len(index.chunks) == len(index.lexical)
-        assert index.manifest["counts"]["documents"] == len(state)
+        assert index.manifest.counts.documents == len(state)
         for chunk in index.chunks.values():
             assert state[chunk.doc_id][chunk.char_start : chunk.char_end] == chunk.text
     # Both outcomes happened, so kills landed inside writes as well as after them.

@@ -7,15 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.evaluation import (
-    EvalError,
-    evaluate_beir,
-    evaluate_seed_set,
-    evaluation_index_dir,
-    load_beir,
-    load_question_set,
-    to_json,
-)
+from qa.eval.datasets import EvalError, load_beir, load_question_set
+from qa.eval.report import to_json
+from qa.eval.runner import evaluate_beir, evaluate_seed_set, evaluation_index_dir
 
 from .conftest import REPO, SEEDS, original_text
 
@@ -120,14 +114,14 @@ def test_beir_evaluation_builds_then_reuses_its_index(tmp_path, settings, embedd
     folder = write_beir(tmp_path / "tiny")
     local = settings.model_copy(update={"index_dir": tmp_path / "index"})
     first = evaluate_beir(
-        local, embedder, folder, ["dense", "bm25"], "qa eval --beir tiny", progress=False
+        local, folder, ["dense", "bm25"], "qa eval --beir tiny", embedder, progress=False
     )
     assert "index build" in first.seconds
     dense, bm25 = first.runs
     assert dense.groups()["all"]["MRR@10"] == 1.0  # three distinct topics, one per document
     assert set(dense.groups()) == {"all", "en", "pt"}
     assert bm25.groups()["pt"]["Hit@1"] == 1.0  # the Portuguese question shares words
-    second = evaluate_beir(local, embedder, folder, ["default"], "again", progress=False)
+    second = evaluate_beir(local, folder, ["default"], "again", embedder, progress=False)
     assert "index (reused)" in second.seconds
     assert second.runs[0].label == "default (hybrid)"
     report = to_json(second)
@@ -137,7 +131,7 @@ def test_beir_evaluation_builds_then_reuses_its_index(tmp_path, settings, embedd
 def test_seed_evaluation_goes_through_the_service(settings, embedder, tmp_path):
     local = settings.model_copy(update={"index_dir": tmp_path / "index"})
     run = evaluate_seed_set(
-        local, embedder, QUESTIONS, SEEDS, ["dense", "bm25"], "qa eval", progress=False
+        local, QUESTIONS, SEEDS, ["dense", "bm25"], "qa eval", embedder, progress=False
     )
     assert "index build" in run.seconds  # its own index of seeds/, not the live one
     dense, bm25 = run.runs

@@ -126,7 +126,7 @@ def test_bad_sources_are_readable_errors(tmp_path):
         load_documents([tmp_path / "missing"])
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(IngestError, match=r"no \.txt, \.md or \.jsonl files"):
+    with pytest.raises(IngestError, match=r"no \.txt, \.md, \.html or \.jsonl files"):
         load_documents([empty])
     latin1 = tmp_path / "latin1"
     latin1.mkdir()
@@ -136,3 +136,23 @@ def test_bad_sources_are_readable_errors(tmp_path):
     (tmp_path / "x.pdf").write_bytes(b"%PDF")
     with pytest.raises(IngestError, match="unsupported file type"):
         load_documents([tmp_path / "x.pdf"])
+
+
+def test_a_folder_of_html_pages_is_read_like_any_other(tmp_path):
+    """``qa index`` and ``qa add`` take folders holding .html pages: each page's article
+    text, without its menus and footers, under its path in the folder."""
+    folder = tmp_path / "pages"
+    (folder / "politica").mkdir(parents=True)
+    (folder / "politica" / "trem.html").write_text(
+        "<html><head><title>Trem-bala</title></head><body><nav>Início | Política</nav>"
+        "<article><h1>Trem-bala</h1><p>O governo aprovou o trem de alta velocidade entre Rio "
+        "de Janeiro e São Paulo, com viagem de 90 minutos entre as capitais.</p></article>"
+        "<footer>Todos os direitos reservados.</footer></body></html>",
+        encoding="utf-8",
+    )
+    (folder / "nota.txt").write_text("Nota\n\nUm texto simples.", encoding="utf-8")
+    docs = {d.doc_id: d for d in load_documents([folder])}
+    assert set(docs) == {"politica/trem.html", "nota.txt"}
+    page = docs["politica/trem.html"]
+    assert page.title == "Trem-bala" and "90 minutos" in page.text
+    assert "Início | Política" not in page.text and "direitos reservados" not in page.text

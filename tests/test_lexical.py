@@ -5,7 +5,7 @@ from __future__ import annotations
 import bm25s
 import pytest
 
-from qa.lexical import K1, B, BM25Index
+from qa.index.lexical import K1, B, BM25Index
 
 from .conftest import CANTOR_DOC, HUANG_DOC, original_text
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qa.metrics import (
+from qa.eval.metrics import (
     Judged,
     collapse_to_documents,
     hit_at,

@@ -9,15 +9,16 @@ from datetime import date
 import numpy as np
 import pytest
 
-from qa.collection import Collection, open_index
-from qa.filters import Filters
+from qa.index import Collection
 from qa.ingest import make_text_document
-from qa.milvus import MilvusVectors, filter_expression, metadata_tag, quote
 from qa.search import DenseRetriever, search
-from qa.store import Store
-from qa.vectors import FaissBackend, make_backend
+from qa.store import Chunking, Filters, Store
+from qa.vectors import make_backend
+from qa.vectors.milvus.backend import MilvusBackend, MilvusTransaction
+from qa.vectors.milvus.collection import MilvusVectors
+from qa.vectors.milvus.expressions import filter_expression, metadata_tag, quote
 
-from .conftest import HUANG_DOC
+from .conftest import HUANG_DOC, faiss_backend, open_index
 from .test_collection import PETRO, VALE, CountingEmbedder
 
 QUESTION = "what did Huang say about investors?"
@@ -54,11 +55,10 @@ def milvus_collection(milvus_settings, embedder, seed_docs):
     """The seed articles indexed into Milvus Lite."""
     return Collection.create(
         milvus_settings.index_dir,
+        make_backend(milvus_settings),
         embedder,
         seed_docs,
-        700,
-        150,
-        backend=make_backend(milvus_settings),
+        Chunking(size=700, overlap=150),
     )
 
 
@@ -68,16 +68,12 @@ def faiss_copy(settings, seed_index, tmp_path):
 
 
 def dense_top(collection, question=QUESTION, k=5):
-    hits = search(
-        DenseRetriever(collection.embedder, collection.index), collection.index, question, k
-    )
+    hits = search(DenseRetriever(collection.embedder), collection.index, question, k)
     return [(h.chunk.chunk_id, round(h.score, 4)) for h in hits.hits]
 
 
 def open_milvus(settings, embedder):
-    return Collection.open(
-        settings.index_dir, embedder, 700, 150, backend=make_backend(settings, "milvus")
-    )
+    return Collection.open(settings.index_dir, make_backend(settings, "milvus"), embedder)
 
 
 def test_migrate_both_ways_keeps_every_answer_and_embeds_nothing(
@@ -85,10 +81,11 @@ def test_migrate_both_ways_keeps_every_answer_and_embeds_nothing(
 ):
     counting = CountingEmbedder(embedder)
     milvus = milvus_settings.model_copy(update={"index_dir": faiss_copy})
-    on_faiss = Collection.open(faiss_copy, counting, 700, 150)
+    on_faiss = Collection.open(faiss_copy, faiss_backend(), counting)
     expected = dense_top(on_faiss)
-    record = on_faiss.migrate(make_backend(milvus, "milvus"))
-    assert record["kind"] == "milvus" and set(record["collections"]) == {"chunks", "sentences"}
+    record = on_faiss.rebuild_vectors(make_backend(milvus, "milvus")).vectors
+    assert record.kind == "milvus" and set(record.state()["collections"]) == {"chunks", "sentences"}
+    assert not (faiss_copy / "ann").exists() or not any((faiss_copy / "ann").iterdir())
     assert dense_top(on_faiss) == expected
     reopened = open_milvus(milvus, counting)  # a restart: vectors are read from Milvus
     assert dense_top(reopened) == expected
@@ -98,12 +95,13 @@ def test_migrate_both_ways_keeps_every_answer_and_embeds_nothing(
         len(reopened.index.chunks),
         len(reopened.index.sentences),
     ]
-    reopened.migrate(FaissBackend())
+    reopened.rebuild_vectors(faiss_backend())
     assert dense_top(reopened) == expected
-    assert Collection.open(faiss_copy, counting, 700, 150).index.manifest["vector_store"] == {
-        "kind": "faiss"
-    }
-    client = make_backend(milvus, "milvus").client  # type: ignore[attr-defined]
+    vectors = Collection.open(faiss_copy, faiss_backend(), counting).index.manifest.vectors
+    assert vectors.kind == "faiss"
+    backend = make_backend(milvus, "milvus")
+    assert isinstance(backend, MilvusBackend)
+    client = backend.connection.client
     assert not [c for c in client.list_collections() if c.startswith("qa_")]  # dropped
     assert counting.passages == 0
 
@@ -141,7 +139,7 @@ def test_rows_left_by_an_interrupted_write_are_never_served_and_repaired_on_load
     collection = milvus_collection
     live = collection.index.vectors.count()
     # a crash after the upsert, before the commit: nothing undoes the staged rows
-    monkeypatch.setattr(Collection, "_abandon", lambda self, rebuilt: None)
+    monkeypatch.setattr(MilvusTransaction, "abort", lambda self: None)
     monkeypatch.setattr(Store, "commit", lambda self, manifest: (_ for _ in ()).throw(OSError()))
     with pytest.raises(OSError):
         collection.upsert([make_text_document("petro.txt", PETRO, "t")])
@@ -152,7 +150,7 @@ def test_rows_left_by_an_interrupted_write_are_never_served_and_repaired_on_load
     assert all(i < collection.index.vectors.visible_below for i, _ in found)  # ...but hidden
     reader = open_index(milvus_settings.index_dir, backend=make_backend(milvus_settings))
     assert reader.vectors.count() > live  # a reader without the lock repairs nothing
-    assert {i for i, _ in reader.search(query, 50)} <= set(reader.chunks)
+    assert {i for i, _ in reader.search("chunks", query, 50)} <= set(reader.chunks)
     reopened = open_milvus(milvus_settings, embedder)  # a writer's load repairs it
     assert reopened.index.vectors.count() == live == len(reopened.index.chunks)
     # and the next write, which reuses those ids, stores its own vectors under them
@@ -171,7 +169,7 @@ class FaissStyle:
     @staticmethod
     def rebuild(collection, ids):
         store, by_id = collection.store, {}
-        for entry in collection.index.manifest["segments"]:
+        for entry in collection.index.manifest.segments:
             segment = store.read_segment(entry)
             by_id.update(zip(segment.chunk_ids.tolist(), segment.chunk_vectors, strict=True))
         return np.stack([by_id[int(i)] for i in ids])

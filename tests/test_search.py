@@ -10,7 +10,7 @@ HUANG_SAYS = ("avaliaram mal a situação", "entenderam tudo errado")
 
 
 def test_huang_question_in_english_finds_the_portuguese_passage(embedder, seed_index):
-    dense = DenseRetriever(embedder, seed_index)
+    dense = DenseRetriever(embedder)
     answer = search(dense, seed_index, "what did Huang say about investors?", 5)
     best = answer.hits[0]
     assert best.chunk.doc_id == HUANG_DOC
@@ -34,7 +34,7 @@ def test_huang_question_in_english_finds_the_portuguese_passage(embedder, seed_i
     ],
 )
 def test_questions_in_other_languages(embedder, seed_index, question, doc_id, phrase):
-    hits = search(DenseRetriever(embedder, seed_index), seed_index, question, 3).hits
+    hits = search(DenseRetriever(embedder), seed_index, question, 3).hits
     assert any(h.chunk.doc_id == doc_id and phrase in h.chunk.text for h in hits), [
         h.chunk.chunk_id for h in hits
     ]
@@ -42,7 +42,7 @@ def test_questions_in_other_languages(embedder, seed_index, question, doc_id, ph
 
 def test_results_are_ranked_unique_and_cut_at_top_k(embedder, seed_index):
     for k in (1, 3, 50):
-        answer = search(DenseRetriever(embedder, seed_index), seed_index, "NVIDIA market value", k)
+        answer = search(DenseRetriever(embedder), seed_index, "NVIDIA market value", k)
         assert len(answer.hits) == min(k, len(seed_index.chunks))
         assert [h.rank for h in answer.hits] == list(range(1, len(answer.hits) + 1))
         scores = [h.score for h in answer.hits]
@@ -52,7 +52,7 @@ def test_results_are_ranked_unique_and_cut_at_top_k(embedder, seed_index):
 
 
 def test_bm25_finds_portuguese_words_and_nothing_for_foreign_ones(seed_index):
-    bm25 = LexicalRetriever(seed_index)
+    bm25 = LexicalRetriever()
     hits = search(bm25, seed_index, "Quantas GPUs H800 treinaram o R1?", 3).hits
     assert "2.000 GPUs H800" in hits[0].chunk.text
     # stemming: "investidor" matches "investidores"
@@ -65,7 +65,7 @@ def test_bm25_finds_portuguese_words_and_nothing_for_foreign_ones(seed_index):
 def hybrid(embedder, seed_index, settings):
     from qa.search import make_retriever
 
-    return make_retriever("hybrid", embedder, seed_index, settings)
+    return make_retriever("hybrid", embedder, settings)
 
 
 def test_hybrid_answers_the_huang_question_and_highlights_his_sentence(hybrid, seed_index):
@@ -83,7 +83,7 @@ def test_highlights_are_exact_sentences_inside_their_passage(
     from qa.chunk import sentence_spans
     from qa.search import make_retriever
 
-    retriever = make_retriever(method, embedder, seed_index, settings)
+    retriever = make_retriever(method, embedder, settings)
     for question in ("Quantas GPUs H800 treinaram o R1?", "When is the earnings call?", "Jevons"):
         for hit in search(retriever, seed_index, question, 5).hits:
             start, end = hit.highlight
@@ -95,23 +95,24 @@ def test_highlights_are_exact_sentences_inside_their_passage(
     assert "2.000 GPUs H800" in text[gpu.highlight[0] : gpu.highlight[1]]
 
 
-def test_question_forms_follow_the_question_language(hybrid):
-    english = hybrid.forms("what did Huang say about investors?")
+def test_question_forms_follow_the_question_language(hybrid, seed_index):
+    english = hybrid.forms("what did Huang say about investors?", seed_index.language)
     assert english.language == "en" and english.lexical_native
     assert "investidores" in english.lexical.lower()  # translated into the collection's language
     assert english.cross == english.lexical
-    portuguese = hybrid.forms("O que Huang disse sobre os investidores?")
+    portuguese = hybrid.forms("O que Huang disse sobre os investidores?", seed_index.language)
     assert portuguese.language == "pt" and portuguese.lexical_native
     assert portuguese.lexical == "O que Huang disse sobre os investidores?"
     assert portuguese.cross and "investors" in portuguese.cross.lower()
-    german = hybrid.forms("Was sagte Huang über die Investoren?")
+    german = hybrid.forms("Was sagte Huang über die Investoren?", seed_index.language)
     assert german.language == "de" and german.cross is None and not german.lexical_native
 
 
 def test_near_duplicate_passages_never_fill_two_slots(embedder, settings, tmp_path):
-    from qa.collection import build_index
     from qa.ingest import make_text_document
     from qa.search import DenseRetriever, near_duplicate
+
+    from .conftest import build_index
 
     story = (
         "A fábrica de chips da empresa em Manaus vai dobrar a produção de memórias até 2027. "
@@ -130,7 +131,7 @@ def test_near_duplicate_passages_never_fill_two_slots(embedder, settings, tmp_pa
     index = build_index([doc], embedder, tmp_path / "index", 260, 0)
     rows = [r for r, c in index.chunks.items() if "Manaus" in c.text]
     assert len(rows) == 2  # the article really holds two near-identical passages
-    hits = search(DenseRetriever(embedder, index), index, "fábrica de chips em Manaus", 5).hits
+    hits = search(DenseRetriever(embedder), index, "fábrica de chips em Manaus", 5).hits
     manaus = [h for h in hits if "Manaus" in h.chunk.text]
     assert len(manaus) == 1
     assert len(hits) == 2  # the list is still filled with what is not a duplicate

@@ -1,7 +1,10 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the HTTP API, and their conversions from the service's
+records."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from datetime import date
 
 from pydantic import (
@@ -15,13 +18,38 @@ from pydantic import (
     field_validator,
 )
 
-from qa.index import Filters
-from qa.ingest import MAX_ID_LENGTH
+from qa.core.errors import IngestError
+from qa.index import WriteResult
+from qa.ingest import MAX_ID_LENGTH, Document, content_hash, make_text_document, validate_new_doc_id
+from qa.search import SearchResult
+from qa.service import Health
+from qa.store import Filters, StoredDocument
 
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
+
+
+class QueryFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: list[str] | None = Field(None, description="Only these documents.")
+    source: str | None = Field(None, description="Only documents with this exact source.")
+    published_after: date | None = Field(None, description="Published on or after this date.")
+    published_before: date | None = Field(None, description="Published on or before this date.")
+    metadata: dict[str, MetadataValue] = Field(
+        default_factory=dict, description="Metadata values that must match exactly."
+    )
+
+    def to_filters(self) -> Filters:
+        return Filters(
+            doc_ids=frozenset(self.doc_id) if self.doc_id is not None else None,
+            source=self.source,
+            published_after=self.published_after,
+            published_before=self.published_before,
+            metadata=tuple(sorted(self.metadata.items())),
+        )
 
 
 class QueryRequest(BaseModel):
@@ -45,27 +73,6 @@ class QueryRequest(BaseModel):
         if not value.strip():
             raise ValueError("question must contain text, not only whitespace")
         return value.strip()
-
-
-class QueryFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    doc_id: list[str] | None = Field(None, description="Only these documents.")
-    source: str | None = Field(None, description="Only documents with this exact source.")
-    published_after: date | None = Field(None, description="Published on or after this date.")
-    published_before: date | None = Field(None, description="Published on or before this date.")
-    metadata: dict[str, MetadataValue] = Field(
-        default_factory=dict, description="Metadata values that must match exactly."
-    )
-
-    def to_filters(self) -> Filters:
-        return Filters(
-            doc_ids=frozenset(self.doc_id) if self.doc_id is not None else None,
-            source=self.source,
-            published_after=self.published_after,
-            published_before=self.published_before,
-            metadata=tuple(sorted(self.metadata.items())),
-        )
 
 
 class Citation(BaseModel):
@@ -99,14 +106,47 @@ class QueryResponse(BaseModel):
     results: list[QueryResult]
     took_ms: float
 
+    @classmethod
+    def from_result(cls, result: SearchResult) -> QueryResponse:
+        """The API's view of a :class:`~qa.search.SearchResult` (also ``qa ask --json``)."""
+        return cls(
+            question=result.question,
+            took_ms=round(result.took_ms, 2),
+            results=[
+                QueryResult(
+                    rank=hit.rank,
+                    score=round(hit.score, 6),
+                    text=hit.chunk.text,
+                    chunk_id=hit.chunk.chunk_id,
+                    highlight=Highlight(
+                        char_start=hit.highlight[0],
+                        char_end=hit.highlight[1],
+                        text=hit.document.text[hit.highlight[0] : hit.highlight[1]],
+                    ),
+                    citation=Citation(
+                        doc_id=hit.document.doc_id,
+                        title=hit.document.title,
+                        source=hit.document.source,
+                        char_start=hit.chunk.char_start,
+                        char_end=hit.chunk.char_end,
+                    ),
+                )
+                for hit in result.hits
+            ],
+        )
 
-class Health(BaseModel):
+
+class HealthOut(BaseModel):
     status: str = Field(description="'ok', or 'no_index' when no index is loaded.")
     model: str
     vector_store: str = Field(description="Where the vectors live: 'faiss' or 'milvus'.")
     documents: int
     chunks: int
-    detail: str | None = None
+    detail: str | None = Field(None, description="Why there is no index, when there is none.")
+
+    @classmethod
+    def from_health(cls, health: Health) -> HealthOut:
+        return cls(**health.__dict__)
 
 
 class DocumentInfo(BaseModel):
@@ -117,10 +157,30 @@ class DocumentInfo(BaseModel):
     published: date | None = None
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
 
+    @classmethod
+    def from_stored(cls, d: StoredDocument) -> DocumentInfo:
+        return cls(
+            doc_id=d.doc_id,
+            title=d.title,
+            source=d.source,
+            chunks=d.n_chunks,
+            published=date.fromisoformat(d.published) if d.published else None,
+            metadata=d.metadata,
+        )
+
 
 class DocumentDetail(DocumentInfo):
     sha256: str = Field(description="SHA-256 of the stored text.")
     characters: int = Field(description="Length of the stored text.")
+
+    @classmethod
+    def from_stored(cls, d: StoredDocument) -> DocumentDetail:
+        info = DocumentInfo.from_stored(d).model_dump()
+        return cls(**info, sha256=d.sha256, characters=len(d.text))
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentInfo]
 
 
 class DocumentIn(BaseModel):
@@ -132,14 +192,28 @@ class DocumentIn(BaseModel):
         None,
         min_length=1,
         max_length=MAX_ID_LENGTH,
-        description="Stable id; default: derived from the text's hash. No '/', '\\' or "
-        "control characters.",
+        description="Stable id; default: `doc-` and the start of the text's SHA-256. No '/', "
+        "'\\', control characters, or whitespace at either end.",
     )
     title: str | None = Field(None, description="Default: the text's first line.")
     text: str = Field(..., min_length=1, description="The article, plain text.")
     source: str = Field("api", description="Where the article comes from (URL, feed, ...).")
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
     published: date | None = None
+
+    def to_document(self, url_id: str | None = None) -> Document:
+        """The document to store; ``url_id``: the id in the URL of a PUT."""
+        if url_id is not None and self.id is not None and self.id != url_id:
+            raise IngestError(f"id in the body ({self.id!r}) differs from the URL's ({url_id!r})")
+        doc_id = url_id or self.id or f"doc-{content_hash(self.text)[:16]}"
+        return make_text_document(
+            validate_new_doc_id(doc_id),
+            self.text,
+            self.source,
+            self.title,
+            self.published.isoformat() if self.published else None,
+            self.metadata,
+        )
 
 
 class WriteResultOut(BaseModel):
@@ -152,13 +226,25 @@ class WriteResponse(BaseModel):
     documents: list[WriteResultOut]
     took_ms: float
 
+    @classmethod
+    def from_results(cls, results: Sequence[WriteResult], started: float) -> WriteResponse:
+        return cls(
+            documents=[
+                WriteResultOut(doc_id=r.doc_id, status=r.status, chunks=r.chunks) for r in results
+            ],
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
 
-class DocumentList(BaseModel):
-    documents: list[DocumentInfo]
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable: e.g. 'invalid_request', 'not_found'.")
+    message: str = Field(description="What is wrong and, where it helps, what to do.")
+    field: str | None = Field(
+        None, description="The request field at fault (dotted path), when there is one."
+    )
 
 
 class ErrorBody(BaseModel):
-    detail: str
+    """The body of every error response (4xx and 5xx)."""
 
-
-QueryRequest.model_rebuild()
+    error: ErrorDetail

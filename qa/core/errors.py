@@ -1,4 +1,8 @@
-"""Errors the product reports to users: each message says what is wrong and what to do."""
+"""Errors the product reports to users: each message says what is wrong and what to do.
+
+The HTTP API maps each class to a status code and an error code (``qa/api/errors.py``);
+the command line prints the message as one line and exits with code 1.
+"""
 
 
 class QAError(Exception):
@@ -11,6 +15,10 @@ class IngestError(QAError):
 
 class UnsupportedFileTypeError(IngestError):
     """An uploaded or named file is of a type that cannot be ingested."""
+
+
+class DocumentTooLargeError(IngestError):
+    """A document or upload is larger than the configured limit."""
 
 
 class IndexNotFoundError(QAError):

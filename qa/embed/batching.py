@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from qa.embed.encoder import Embedder, embedder_backend
+from qa.embed.base import Embedder, embedder_backend
 
 
 class QueryBatcher:
-    """An :class:`~qa.embed.Embedder` whose ``encode_queries`` batches concurrent calls;
+    """An :class:`~qa.embed.base.Embedder` whose ``encode_queries`` batches concurrent calls;
     ``encode_passages`` and every attribute are those of the wrapped embedder."""
 
-    def __init__(self, embedder: Embedder, max_batch: int = 64, workers: int = 1) -> None:
+    def __init__(self, embedder: Embedder, max_batch: int, workers: int = 1) -> None:
         self.embedder = embedder
         self.max_batch = max_batch
         self.calls = 0  # model calls made (for tests and figures)

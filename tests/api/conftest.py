@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from qa.collection import build_index
 from qa.core.config import Settings
-from qa.embed import SentenceTransformerEmbedder
+from qa.embed import Embedder
 from qa.index import Index
 from qa.ingest import Document
 from qa.service import QAService
 from qa.vectors import make_backend
+
+from ..conftest import build_index
 
 
 @pytest.fixture(scope="session", params=["faiss", "milvus"])
@@ -37,21 +38,12 @@ def server_env(backend_settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def seed_index(
-    backend_settings: Settings, embedder: SentenceTransformerEmbedder, seed_docs: list[Document]
-) -> Index:
+def seed_index(backend_settings: Settings, embedder: Embedder, seed_docs: list[Document]) -> Index:
     return build_index(
-        seed_docs,
-        embedder,
-        backend_settings.index_dir,
-        backend_settings.chunk_size,
-        backend_settings.chunk_overlap,
-        backend=make_backend(backend_settings),
+        seed_docs, embedder, backend_settings.index_dir, backend=make_backend(backend_settings)
     )
 
 
 @pytest.fixture(scope="session")
-def service(
-    backend_settings: Settings, embedder: SentenceTransformerEmbedder, seed_index: Index
-) -> QAService:
+def service(backend_settings: Settings, embedder: Embedder, seed_index: Index) -> QAService:
     return QAService.start(backend_settings, embedder)

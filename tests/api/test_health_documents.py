@@ -32,5 +32,6 @@ def test_without_an_index_queries_say_how_to_build_one(backend_settings, embedde
         assert health["status"] == "no_index" and health["documents"] == 0
         response = client.post("/query", json={"question": "hello"})
         assert response.status_code == 503
-        assert "qa index --source seeds" in response.json()["detail"]
+        assert response.json()["error"]["code"] == "no_index"
+        assert "qa index --source seeds" in response.json()["error"]["message"]
         assert client.get("/documents").status_code == 503

@@ -60,9 +60,10 @@ def test_every_citation_slices_the_original_file_exactly(client):
 def test_bad_requests_are_422_naming_field_and_rule(client, payload, field, rule):
     response = client.post("/query", json=payload)
     assert response.status_code == 422
-    message = response.json()["message"]
-    assert message.startswith(field + ":"), message
-    assert rule in message
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and error["field"] == field
+    assert error["message"].startswith(field + ":"), error
+    assert rule in error["message"]
 
 
 def test_body_that_is_not_json_is_422(client):
@@ -70,7 +71,7 @@ def test_body_that_is_not_json_is_422(client):
         "/query", content=b"question=hello", headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
-    assert "not valid JSON" in response.json()["message"]
+    assert "not valid JSON" in response.json()["error"]["message"]
 
 
 def test_question_at_the_length_limit_is_accepted(client):

@@ -1,24 +1,34 @@
-"""Every setting is documented in the README with its real default."""
+"""Settings are documented where a reader looks, with their real defaults."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from qa.core.config import Settings
+import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from qa.core.config import Settings, settings_reference, shown_default
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-def test_every_setting_is_in_the_readme_table_with_its_default():
-    rows = {
-        m.group(1): m.group(2)
-        for m in re.finditer(r"^\| `(QA_[A-Z_]+)` \| ([^|]*) \|", README.read_text(), re.M)
-    }
-    for name, field in Settings.model_fields.items():
-        key = f"QA_{name.upper()}"
-        assert key in rows, f"{key} is not in the README's settings table"
-        default = field.default
-        if isinstance(default, (int, float, str)) and not isinstance(default, bool):
-            shown = rows[key].strip().strip("`").replace(",", "")
-            assert shown == str(default), f"{key}: README says {rows[key]!r}, default {default!r}"
+def test_the_settings_reference_is_generated_from_settings():
+    reference = (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert reference == settings_reference(), (
+        "docs/settings.md is stale: python -m qa.core.config > docs/settings.md"
+    )
+    for name in Settings.model_fields:
+        assert f"`QA_{name.upper()}`" in reference
+
+
+def test_the_readme_shows_real_defaults():
+    rows = re.findall(r"^\| `QA_([A-Z_]+)` \| `([^`]*)` \|", (REPO / "README.md").read_text(), re.M)
+    assert len(rows) >= 5, "the README's settings table"
+    for name, default in rows:
+        assert name.lower() in Settings.model_fields, f"QA_{name} is not a setting"
+        assert default == shown_default(name.lower()), f"QA_{name}: README says {default!r}"
+
+
+def test_settings_are_validated_with_a_message_that_names_the_problem():
+    with pytest.raises(ValueError, match=r"chunk_overlap \(700\) must be smaller"):
+        Settings(chunk_size=700, chunk_overlap=700)

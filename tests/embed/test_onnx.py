@@ -31,6 +31,7 @@ def torch_embedder(settings):
 @pytest.mark.parametrize(
     ("backend", "floor", "batch_floor"), [("onnx", 0.9999, 0.9999), ("onnx-int8", 0.998, 0.998)]
 )
+@pytest.mark.slow
 def test_backend_matches_pytorch(settings, torch_embedder, backend, floor, batch_floor):
     embedder = load_embedder(settings.model_copy(update={"backend": backend}))
     assert embedder.backend == backend and torch_embedder.backend == "torch"
@@ -52,8 +53,9 @@ def test_export_runs_fused_attention(settings):
     """Each layer's attention is one fused kernel in both graphs (int8: QAttention)."""
     import onnx
 
-    from qa.embed.encoder import resolve_model_path
-    from qa.embed.onnx import ONNX_FILES, ensure_exported
+    from qa.embed import resolve_model_path
+    from qa.embed.export.onnx_export import ensure_exported
+    from qa.embed.onnx import ONNX_FILES
 
     folder = ensure_exported(Path(resolve_model_path(settings)), settings.model_cache)
     for backend, attention in (("onnx", "Attention"), ("onnx-int8", "QAttention")):
@@ -67,20 +69,17 @@ def test_export_runs_fused_attention(settings):
     assert sum(node.name.endswith("_smooth") for node in graph.node) == 24
 
 
+@pytest.mark.slow
 def test_smoothing_keeps_the_float_function(settings, tmp_path):
     """Smoothing moves range from activations into weights: in float32 the smoothed graph
     computes the same vectors, and the inputs it quantises have a smaller range."""
     import onnx
     import onnxruntime as ort
 
-    from qa.embed.encoder import resolve_model_path
-    from qa.embed.onnx import (
-        ONNX_FILES,
-        activation_ranges,
-        ensure_exported,
-        model_inputs,
-        smooth,
-    )
+    from qa.embed import resolve_model_path
+    from qa.embed.export.onnx_export import ensure_exported
+    from qa.embed.export.smoothing import activation_ranges, smooth
+    from qa.embed.onnx import ONNX_FILES, model_inputs
 
     folder = ensure_exported(Path(resolve_model_path(settings)), settings.model_cache)
     source, smoothed = folder / ONNX_FILES["onnx"], tmp_path / "smoothed.onnx"

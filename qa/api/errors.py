@@ -1,0 +1,112 @@
+"""One error body for every failure: ``{"error": {"code", "message", "field"?}}``.
+
+The product's errors (:mod:`qa.core.errors`) map to a status and a code here; request
+validation is 422 ``invalid_request`` naming the field; any other HTTP error keeps its
+status; anything unexpected is 500 ``internal_error`` (logged, never shown).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from qa.api.schemas import ErrorBody, ErrorDetail
+from qa.core import errors
+
+log = logging.getLogger(__name__)
+
+# The first class an exception is an instance of decides (subclasses come first).
+STATUSES: tuple[tuple[type[Exception], int, str], ...] = (
+    (errors.DocumentNotFoundError, 404, "not_found"),
+    (errors.DocumentTooLargeError, 413, "payload_too_large"),
+    (errors.UnsupportedFileTypeError, 415, "unsupported_media_type"),
+    (errors.IngestError, 400, "invalid_document"),
+    (errors.IndexNotFoundError, 503, "no_index"),
+    (errors.IndexMismatchError, 503, "index_unusable"),
+    (errors.IndexBusyError, 503, "index_busy"),
+    (errors.VectorStoreError, 503, "vector_store_unavailable"),
+    (errors.ModelLoadError, 503, "model_unavailable"),
+)
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
+    return JSONResponse(status_code=status, content=body.model_dump(exclude_none=True))
+
+
+def _field(error: dict[str, Any]) -> str:
+    """The dotted path of a validation error's field (``body`` and list positions of the
+    JSON document itself left out)."""
+    loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+    if error.get("type") == "json_invalid":
+        return "body"
+    return ".".join(loc) or "body"
+
+
+def _problem(error: dict[str, Any]) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "unknown field; see /docs for the accepted fields"
+    if error.get("type") == "json_invalid":
+        return "request body is not valid JSON"
+    return str(error.get("msg", "invalid"))
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = list(exc.errors())
+    message = "; ".join(f"{_field(e)}: {_problem(e)}" for e in problems)
+    return error_response(
+        422, "invalid_request", message, _field(problems[0]) if problems else None
+    )
+
+
+async def _product_error(request: Request, exc: Exception) -> JSONResponse:
+    for cls, status, code in STATUSES:
+        if isinstance(exc, cls):
+            return error_response(status, code, str(exc))
+    return error_response(400, "bad_request", str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    message = str(exc.detail)
+    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return error_response(exc.status_code, code, message)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error the one body shape."""
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(errors.QAError, _product_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses, with the error body."""
+    reasons = {
+        400: "The document cannot be indexed (encoding, empty text, bad id).",
+        404: "No document with this id.",
+        413: "Larger than QA_MAX_DOCUMENT_BYTES.",
+        415: "Unsupported file type.",
+        422: "The request does not validate; `field` names the first problem.",
+        503: "No usable index yet (or the vector store is unreachable); the message says why.",
+    }
+    return {s: {"model": ErrorBody, "description": reasons[s]} for s in statuses}

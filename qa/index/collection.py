@@ -1,0 +1,337 @@
+"""A living collection: add, update and delete documents of an index, durably.
+
+Every write runs the same steps, each a small unit of its own:
+
+1. **plan** (:mod:`qa.index.planner`): diff by content hash, chunk and embed only what
+   changed; nothing is written;
+2. **persist**: the new passages go to a new segment (:meth:`qa.store.Store.write_segment`),
+   the vector backend prepares the new state (:meth:`qa.vectors.VectorTransaction.prepare`),
+   then the next manifest is committed: that rename is the commit;
+3. **publish**: the committed change is applied to the loaded index under the write side
+   of the collection's lock (:meth:`qa.index.state.Index.apply`), so a reader sees the
+   state before or after, never a mix; then the vector transaction finishes and what only
+   the old state used is removed.
+
+A failure before the commit leaves disk and memory as they were. Writes are serialised by
+a mutex in the process and the index folder's lock across processes; a writer that finds
+the manifest changed by another process reloads first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from qa.core.errors import IndexMismatchError, ModelLoadError
+from qa.core.locks import RWLock
+from qa.embed import Embedder, embedder_backend, embedder_prompts
+from qa.index.lexical import STEMMERS
+from qa.index.planner import (
+    WritePlan,
+    WriteResult,
+    check_documents,
+    plan_delete,
+    plan_upsert,
+    unknown_document,
+)
+from qa.index.state import Index, IndexUpdate, segment_rows
+from qa.ingest import Document
+from qa.ingest.language import detector
+from qa.store import (
+    Chunking,
+    Counts,
+    Manifest,
+    ModelInfo,
+    SegmentData,
+    SegmentEntry,
+    Store,
+    VectorsRecord,
+    rebuild_hint,
+)
+from qa.vectors import VECTOR_KINDS, Rows, VectorBackend, VectorChange, VectorKind
+
+# Past this many segments, a write merges them into one (keeping every id).
+MAX_SEGMENTS = 16
+
+
+def corpus_language(texts: Sequence[str]) -> str:
+    """The language most of ``texts`` is written in, among those BM25 can stem."""
+    return detector(tuple(STEMMERS)).majority(list(texts) or [""])
+
+
+def model_info(embedder: Embedder) -> ModelInfo:
+    query, passage = embedder_prompts(embedder)
+    return ModelInfo(
+        name=embedder.name,
+        dim=embedder.dim,
+        backend=embedder_backend(embedder),
+        query_prompt=query,
+        passage_prompt=passage,
+    )
+
+
+def check_index(manifest: Manifest, path: Path, embedder: Embedder | None, kind: str) -> None:
+    """The index was built with ``embedder``'s model and keeps its vectors in ``kind``."""
+    built = manifest.model
+    if embedder is not None and built.name != embedder.name:
+        raise IndexMismatchError(
+            f"index in {path}/ was built with model {built.name!r} (dim {built.dim}), but the "
+            f"service uses {embedder.name!r}; {rebuild_hint(path)}, or set QA_MODEL={built.name}"
+        )
+    if embedder is not None and built.dim != embedder.dim:
+        raise IndexMismatchError(
+            f"index in {path}/ holds {built.dim}-dimensional vectors, the model produces "
+            f"{embedder.dim}; {rebuild_hint(path)}"
+        )
+    if manifest.vectors.kind != kind:
+        held = manifest.vectors.kind
+        raise IndexMismatchError(
+            f"the index in {path}/ keeps its vectors in {held}, but the service is set to "
+            f"{kind}; set QA_VECTOR_STORE={held} (with its connection settings), or move the "
+            f"vectors with `qa migrate --to {kind}`"
+        )
+
+
+class Collection:
+    """The index of one folder, open for reading and writing (see the module docstring)."""
+
+    def __init__(
+        self, store: Store, index: Index, backend: VectorBackend, embedder: Embedder | None
+    ) -> None:
+        self.store, self.index, self.backend, self.embedder = store, index, backend, embedder
+        self._mutex = threading.Lock()  # one writer in the process
+        self._lock = RWLock()  # readers of the index, and the writer publishing
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Index]:
+        """The current state, unchanged while the caller reads it."""
+        with self._lock.read():
+            yield self.index
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        backend: VectorBackend,
+        embedder: Embedder | None = None,
+        writable: bool = True,
+    ) -> Collection:
+        """Open an existing index: checks model, vector store and checksums. ``writable``:
+        take the folder's lock, repair what an interrupted write left and remove its
+        leftovers; a reader changes nothing."""
+        store = Store(path)
+        if not writable:
+            manifest = store.read_manifest()
+            check_index(manifest, store.path, embedder, backend.kind)
+            return cls(store, Index.load(store, manifest, backend, repair=False), backend, embedder)
+        with store.lock():
+            manifest = store.read_manifest()
+            check_index(manifest, store.path, embedder, backend.kind)
+            index = Index.load(store, manifest, backend, repair=True)
+            store.collect_garbage(manifest)
+            backend.collect_garbage(manifest.vectors, store.blobs)
+        return cls(store, index, backend, embedder)
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        backend: VectorBackend,
+        embedder: Embedder,
+        documents: Sequence[Document],
+        chunking: Chunking,
+        language: str | None = None,
+        progress: bool = False,
+    ) -> Collection:
+        """A new index of ``documents`` in one commit, replacing whatever ``path`` held; its
+        language is ``language`` or the one most of ``documents`` is written in."""
+        check_documents(documents)
+        store = Store(path)
+        language = language or corpus_language([d.text for d in documents])
+        with store.lock():
+            try:
+                previous: Manifest | None = store.read_manifest() if store.exists() else None
+            except IndexMismatchError:
+                previous = None  # damaged or of another format: replaced all the same
+            generation = previous.generation + 1 if previous is not None else 0
+            manifest = Manifest.new(
+                model_info(embedder), language, chunking, backend.empty_record(), generation
+            )
+            collection = cls(store, Index.open(store, manifest, backend), backend, embedder)
+            name = store.new_segment_name()
+            collection._commit(plan_upsert(collection.index, documents, embedder, name, progress))
+            created = collection.index.manifest
+            if previous is not None and previous.vectors.kind == backend.kind:
+                backend.discard(previous.vectors, created.vectors, store.blobs)
+            store.collect_garbage(created)
+            backend.collect_garbage(created.vectors, store.blobs)
+        return collection
+
+    # ------------------------------------------------------------------- writing
+    def upsert(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
+        """Add or replace ``documents`` (by id); unchanged ones cost nothing."""
+        check_documents(documents)
+        with self._writing():
+            return self._upsert(documents, progress)
+
+    def replace(self, document: Document) -> list[WriteResult]:
+        """Replace a document that exists (an unknown id changes nothing)."""
+        check_documents([document])
+        with self._writing():
+            if document.doc_id not in self.index.documents:
+                raise unknown_document(document.doc_id)
+            return self._upsert([document], progress=False)
+
+    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
+        """Delete documents; an unknown id fails the whole call before anything changes."""
+        with self._writing():
+            plan = plan_delete(self.index, doc_ids)
+            self._commit(plan)
+            self._compact_if_needed()
+            return list(plan.results)
+
+    def rebuild_vectors(self, backend: VectorBackend) -> Manifest:
+        """Build both vector stores anew in ``backend`` (the same kind with other settings,
+        or another kind: a migration) from the stored vectors, none re-embedded; commit;
+        drop what the previous stores kept. Returns the committed manifest."""
+        with self._writing():
+            before, old = self.index.manifest.vectors, self.backend
+            self._commit(WritePlan(None, (), ()), backend)
+            self.backend = backend
+            if backend.kind != old.kind:
+                old.discard(before, None, self.store.blobs)
+            return self.index.manifest
+
+    def _upsert(self, documents: Sequence[Document], progress: bool) -> list[WriteResult]:
+        if self.embedder is None:
+            raise ModelLoadError("this collection was opened without a model; it cannot embed")
+        name = self.store.new_segment_name()
+        plan = plan_upsert(self.index, documents, self.embedder, name, progress)
+        if not plan.empty:
+            self._commit(plan)
+            self._compact_if_needed()
+        return list(plan.results)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The process's write mutex and the folder's lock, on the latest committed state."""
+        with self._mutex, self.store.lock():
+            manifest = self.store.read_manifest()
+            if manifest.generation != self.index.generation:  # another process committed
+                check_index(manifest, self.store.path, self.embedder, self.backend.kind)
+                fresh = Index.load(self.store, manifest, self.backend, repair=True)
+                with self._lock.write():
+                    self.index = fresh
+            yield
+
+    def _commit(self, plan: WritePlan, backend: VectorBackend | None = None) -> None:
+        """Persist ``plan`` (a segment, the vector backend's new state, the manifest), then
+        publish it. With ``backend``, every vector store is rebuilt there."""
+        started = time.perf_counter()
+        index = self.index
+        gone = [index.documents[d] for d in plan.removed]
+        entry, manifest = None, None
+        transaction = (backend or self.backend).begin(
+            index.manifest.vectors,
+            index.stores,
+            self._changes(plan),
+            index.manifest.model.dim,
+            self.store.blobs,
+            rebuild=backend is not None,
+        )
+        try:
+            entry = self.store.write_segment(plan.segment) if plan.segment is not None else None
+            prepared = transaction.prepare()
+            manifest = self._next_manifest(plan, entry, prepared.record, started)
+            self.store.commit(manifest)
+        except BaseException:
+            if manifest is None or not self.store.committed(manifest.generation):
+                transaction.abort()
+                if entry is not None:
+                    self.store.discard_segment(entry.name)
+            raise
+        with self._lock.write():
+            index.apply(IndexUpdate(manifest, plan.segment, plan.removed, prepared.stores))
+        transaction.commit()
+        kept = {s.name for s in manifest.segments}
+        for doc in gone:
+            if doc.segment not in kept:
+                self.store.discard_segment(doc.segment)
+
+    def _next_manifest(
+        self, plan: WritePlan, entry: SegmentEntry | None, vectors: VectorsRecord, started: float
+    ) -> Manifest:
+        gone = [self.index.documents[d] for d in plan.removed]
+        removed: dict[str, list[str]] = {}
+        for doc in gone:
+            removed.setdefault(doc.segment, []).append(doc.doc_id)
+        return self.index.manifest.after_write(
+            entry,
+            plan.segment.counts() if plan.segment is not None else Counts(),
+            removed,
+            Counts(
+                documents=len(gone),
+                chunks=sum(len(d.chunk_ids) for d in gone),
+                sentences=sum(len(d.sentence_ids) for d in gone),
+            ),
+            vectors,
+            time.perf_counter() - started,
+        )
+
+    def _changes(self, plan: WritePlan) -> dict[VectorKind, VectorChange]:
+        """What ``plan`` does to each vector store."""
+        index, dim = self.index, self.index.manifest.model.dim
+        gone = [index.documents[d] for d in plan.removed]
+        changes = {}
+        for which in VECTOR_KINDS:
+            added = segment_rows(plan.segment, which) if plan.segment else Rows.empty(dim)
+            removed = np.asarray([i for d in gone for i in d.vector_ids(which)], dtype=np.int64)
+            count = index.manifest.counts.of(which) - len(removed) + len(added)
+            changes[which] = VectorChange(
+                added, removed, count, _state(index, which, plan.removed, added, dim)
+            )
+        return changes
+
+    def _compact_if_needed(self) -> None:
+        """Merge every segment into one, dropping deleted documents, once there are more
+        than ``MAX_SEGMENTS`` (ids are kept: nothing else changes)."""
+        index = self.index
+        if len(index.manifest.segments) <= MAX_SEGMENTS:
+            return
+        docs = list(index.documents.values())
+        chunk_ids = [c for d in docs for c in d.chunk_ids]
+        sentence_ids = [s for d in docs for s in d.sentence_ids]
+        name = self.store.new_segment_name()
+        segment = SegmentData(
+            name,
+            [replace(d, segment=name) for d in docs],
+            np.asarray(chunk_ids, dtype=np.int64),
+            [index.chunks[c] for c in chunk_ids],
+            index.vectors_of("chunks", chunk_ids),
+            np.asarray(sentence_ids, dtype=np.int64),
+            [index.sentences[s] for s in sentence_ids],
+            index.vectors_of("sentences", sentence_ids),
+        )
+        manifest = index.manifest.compacted(self.store.write_segment(segment))
+        try:
+            self.store.commit(manifest)
+        except BaseException:
+            if not self.store.committed(manifest.generation):
+                self.store.discard_segment(name)
+            raise
+        with self._lock.write():
+            index.apply(IndexUpdate(manifest, moved_to=name))
+        self.store.collect_garbage(manifest)
+
+
+def _state(
+    index: Index, which: VectorKind, removed: Sequence[str], added: Rows, dim: int
+) -> Callable[[], Rows]:
+    """Every row of the state a write leads to, read only when a store is built anew."""
+    return lambda: Rows.concat([index.rows(which, removed), added], dim)

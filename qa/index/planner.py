@@ -1,0 +1,216 @@
+"""Plan a write: compare the incoming documents with the stored ones by content hash, then
+chunk and embed only what changed.
+
+* new text (a new id, or an id whose text's hash changed): chunked, each passage and each
+  of its sentences embedded;
+* the same text with another title, source, date or metadata: the stored passages,
+  sentences and vectors are reused under new ids (no embedding);
+* everything the same: nothing to do (``unchanged``).
+
+The plan is a new segment (ids assigned from the manifest's ``next_ids``), the documents
+whose stored version leaves the index, and each document's result. Nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
+from qa.core.errors import DocumentNotFoundError, IngestError
+from qa.embed import Embedder
+from qa.index.state import Index
+from qa.ingest import Document
+from qa.store import SegmentData, StoredDocument
+
+Status = Literal["new", "updated", "unchanged", "deleted"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    doc_id: str
+    status: Status
+    chunks: int  # passages the document is indexed as (0 once deleted)
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    segment: SegmentData | None  # what the write adds
+    removed: tuple[str, ...]  # documents whose stored version leaves the index
+    results: tuple[WriteResult, ...]  # one per document, in the request's order
+
+    @property
+    def empty(self) -> bool:
+        return self.segment is None and not self.removed
+
+
+def check_documents(documents: Sequence[Document]) -> None:
+    """Every document has text to index, and no id comes twice."""
+    for doc in documents:
+        if not doc.segments:
+            raise IngestError(
+                f"document {doc.doc_id!r} has no text to index after cleaning (empty, or "
+                "only boilerplate such as comment forms and source links)"
+            )
+    seen: set[str] = set()
+    for doc in documents:
+        if doc.doc_id in seen:
+            raise IngestError(f"document id {doc.doc_id!r} appears twice in one request")
+        seen.add(doc.doc_id)
+
+
+def plan_upsert(
+    index: Index,
+    documents: Sequence[Document],
+    embedder: Embedder,
+    segment_name: str,
+    progress: bool = False,
+) -> WritePlan:
+    """The plan adding or replacing ``documents`` (by id) in ``index``; the documents
+    have passed :func:`check_documents`."""
+    embed: list[Document] = []
+    reuse: list[tuple[Document, StoredDocument]] = []
+    unchanged: dict[str, WriteResult] = {}
+    for doc in documents:
+        old = index.documents.get(doc.doc_id)
+        if old is None or old.sha256 != doc.sha256:
+            embed.append(doc)
+        elif (old.title, old.source, old.published, old.metadata) != (
+            doc.title,
+            doc.source,
+            doc.published,
+            doc.metadata,
+        ):
+            reuse.append((doc, old))
+        else:
+            unchanged[doc.doc_id] = WriteResult(doc.doc_id, "unchanged", old.n_chunks)
+    segment = None
+    if embed or reuse:
+        builder = SegmentBuilder(index, segment_name)
+        if embed:
+            builder.embed(embed, embedder, progress)
+        for doc, old in reuse:
+            builder.reuse(doc, old)
+        segment = builder.build()
+    changed = [*embed, *(doc for doc, _ in reuse)]
+    replaced = tuple(d.doc_id for d in changed if d.doc_id in index.documents)
+    results = []
+    for doc in documents:
+        if doc.doc_id in unchanged:
+            results.append(unchanged[doc.doc_id])
+        else:
+            assert segment is not None
+            stored = next(d for d in segment.documents if d.doc_id == doc.doc_id)
+            status: Status = "updated" if doc.doc_id in index.documents else "new"
+            results.append(WriteResult(doc.doc_id, status, stored.n_chunks))
+    return WritePlan(segment, replaced, tuple(results))
+
+
+def unknown_document(doc_id: str) -> DocumentNotFoundError:
+    return DocumentNotFoundError(
+        f"no document with id {doc_id!r} in the collection "
+        "(GET /documents or `qa list` shows the ids)"
+    )
+
+
+def plan_delete(index: Index, doc_ids: Sequence[str]) -> WritePlan:
+    """The plan deleting ``doc_ids``; an unknown id fails the whole plan."""
+    missing = [d for d in doc_ids if d not in index.documents]
+    if missing:
+        raise unknown_document(missing[0])
+    unique = tuple(dict.fromkeys(doc_ids))
+    return WritePlan(None, unique, tuple(WriteResult(d, "deleted", 0) for d in unique))
+
+
+class SegmentBuilder:
+    """Collects a new segment's passages, sentences and vectors under fresh ids."""
+
+    def __init__(self, index: Index, name: str) -> None:
+        self.index, self.name = index, name
+        self.first_chunk = index.manifest.next_ids.chunk
+        self.first_sentence = index.manifest.next_ids.sentence
+        self.documents: list[Document] = []
+        self.chunks: list[Chunk] = []
+        self.sentences: list[Sentence] = []
+        self.chunk_vectors: list[np.ndarray] = []
+        self.sentence_vectors: list[np.ndarray] = []
+
+    def embed(self, documents: Sequence[Document], embedder: Embedder, progress: bool) -> None:
+        """Chunk ``documents`` and embed their passages and sentences."""
+        chunking = self.index.manifest.chunking
+        chunks: list[Chunk] = []
+        for doc in documents:
+            doc_chunks = chunk_document(doc, chunking.size, chunking.overlap)
+            if not doc_chunks:
+                raise IngestError(f"document {doc.doc_id!r} has no text to index")
+            chunks.extend(doc_chunks)
+        first = self.first_chunk + len(self.chunks)
+        sentences = passage_sentences(chunks, range(first, first + len(chunks)))
+        texts = {d.doc_id: d.text for d in documents}
+        vectors = embedder.encode_passages([c.text for c in chunks], progress=progress)
+        if vectors.shape[0] != len(chunks):
+            raise ValueError(f"embedder returned {vectors.shape} for {len(chunks)} passages")
+        self.chunk_vectors.append(vectors.reshape(-1, embedder.dim))
+        self.sentence_vectors.append(
+            embedder.encode_passages(
+                [texts[s.doc_id][s.char_start : s.char_end] for s in sentences], progress=progress
+            ).reshape(-1, embedder.dim)
+        )
+        self.documents.extend(documents)
+        self.chunks.extend(chunks)
+        self.sentences.extend(sentences)
+
+    def reuse(self, document: Document, old: StoredDocument) -> None:
+        """Same text and chunking: the stored passages, sentences and vectors of ``old``,
+        under new ids."""
+        first = self.first_chunk + len(self.chunks)
+        remap = {c: first + k for k, c in enumerate(old.chunk_ids)}
+        self.chunks.extend(self.index.chunks[c] for c in old.chunk_ids)
+        self.chunk_vectors.append(self.index.vectors_of("chunks", old.chunk_ids))
+        for sid in old.sentence_ids:
+            s = self.index.sentences[sid]
+            self.sentences.append(replace(s, chunks=tuple(remap[c] for c in s.chunks)))
+        self.sentence_vectors.append(self.index.vectors_of("sentences", old.sentence_ids))
+        self.documents.append(document)
+
+    def build(self) -> SegmentData:
+        chunk_ids = list(range(self.first_chunk, self.first_chunk + len(self.chunks)))
+        sentence_ids = list(range(self.first_sentence, self.first_sentence + len(self.sentences)))
+        per_doc: dict[str, list[int]] = {d.doc_id: [] for d in self.documents}
+        for cid, chunk in zip(chunk_ids, self.chunks, strict=True):
+            per_doc[chunk.doc_id].append(cid)
+        per_doc_sentences: dict[str, list[int]] = {d.doc_id: [] for d in self.documents}
+        for sid, sentence in zip(sentence_ids, self.sentences, strict=True):
+            per_doc_sentences[sentence.doc_id].append(sid)
+        stored = [
+            StoredDocument(
+                d.doc_id,
+                d.title,
+                d.source,
+                d.sha256,
+                d.text,
+                d.published,
+                dict(d.metadata),
+                tuple(per_doc[d.doc_id]),
+                tuple(per_doc_sentences[d.doc_id]),
+                self.name,
+            )
+            for d in self.documents
+        ]
+        return SegmentData(
+            self.name,
+            stored,
+            np.asarray(chunk_ids, dtype=np.int64),
+            self.chunks,
+            _stack(self.chunk_vectors),
+            np.asarray(sentence_ids, dtype=np.int64),
+            self.sentences,
+            _stack(self.sentence_vectors),
+        )
+
+
+def _stack(parts: list[np.ndarray]) -> np.ndarray:
+    return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)

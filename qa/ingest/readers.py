@@ -1,0 +1,192 @@
+"""Read articles into :class:`~qa.ingest.documents.Document` records.
+
+Sources are folders (read recursively), single files, or uploaded bytes:
+
+* ``.txt`` / ``.md`` — one article; the id is the file name (its path inside a folder);
+* ``.html`` / ``.htm`` — one article: its text is extracted, menus, footers and comments
+  dropped (``trafilatura``), paragraphs separated by blank lines;
+* ``.jsonl`` / ``.jsonl.gz`` — one article per line, ``{"id", "title"?, "text"}``.
+
+Every failure is an :class:`~qa.core.errors.IngestError` naming the file (and line).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from qa.core.errors import IngestError, QAError, UnsupportedFileTypeError
+from qa.ingest.documents import Document, make_text_document, validate_new_doc_id
+
+TEXT_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+SUPPORTED = ".txt, .md, .html, .jsonl or .jsonl.gz"
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"{where}: not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
+        ) from exc
+
+
+def html_article(html: str) -> tuple[str, str]:
+    """Title and article text of an HTML page, boilerplate (menus, footers, comments)
+    stripped; paragraphs are separated by blank lines."""
+    import trafilatura
+
+    text = trafilatura.extract(html, include_comments=False, include_tables=False) or ""
+    metadata = trafilatura.extract_metadata(html)
+    title = (metadata.title if metadata is not None else None) or ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return title, "\n\n".join(lines)
+
+
+def _html_document(doc_id: str, html: str, source: str, where: str) -> Document:
+    title, text = html_article(html)
+    if not text:
+        raise IngestError(f"{where}: no article text found in this HTML page")
+    return make_text_document(doc_id, text, source, title or None)
+
+
+def kind_of(name: str) -> str | None:
+    """``text``, ``html`` or ``jsonl`` for a file name, ``None`` when unsupported."""
+    lower = name.lower()
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if lower.endswith(HTML_SUFFIXES):
+        return "html"
+    if lower.endswith(TEXT_SUFFIXES):
+        return "text"
+    return None
+
+
+def documents_from_file(name: str, data: bytes, source: str) -> list[Document]:
+    """Documents of one uploaded file; a ``.txt``, ``.md`` or ``.html`` file's id is its
+    name, which must be a valid new id."""
+    kind = kind_of(name)
+    if kind == "jsonl":
+        text = decode_utf8(data, name)
+        return [
+            _record_document(name, lineno, line)
+            for lineno, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
+    if kind == "html":
+        return [_html_document(validate_new_doc_id(name), decode_utf8(data, name), source, name)]
+    if kind == "text":
+        return [make_text_document(validate_new_doc_id(name), decode_utf8(data, name), source)]
+    raise UnsupportedFileTypeError(f"{name}: unsupported file type; upload {SUPPORTED}")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, or a readable error."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
+
+
+def read_jsonl(path: Path) -> Iterator[Document]:
+    """Documents of a ``.jsonl`` / ``.jsonl.gz`` file of ``{"id", "title", "text"}`` records."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    yield _record_document(str(path), lineno, line)
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: not valid UTF-8; re-save the file as UTF-8") from exc
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read ({exc})") from exc
+
+
+def json_object(line: str, where: str, error: type[QAError]) -> dict[str, Any]:
+    """Parse one JSONL line that must hold an object; ``error`` names ``where`` if not."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: not a JSON object ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise error(f"{where}: expected a JSON object")
+    return record
+
+
+def _record_document(path: str, lineno: int, line: str) -> Document:
+    where = f"{path}:{lineno}"
+    record = json_object(line, where, IngestError)
+    doc_id, text, title = record.get("id"), record.get("text"), record.get("title")
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str):
+        raise IngestError(f"{where}: 'id' must be a string")
+    if not isinstance(text, str):
+        raise IngestError(f"{where}: 'text' must be a string")
+    if title is not None and not isinstance(title, str):
+        raise IngestError(f"{where}: 'title' must be a string")
+    try:
+        # an empty or missing title falls back to the text's first line
+        return make_text_document(doc_id, text, source=path, title=title or None)
+    except IngestError as exc:
+        raise IngestError(f"{where}: {exc}") from exc
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and kind_of(p.name) is not None
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def _read_file(path: Path, doc_id: str) -> Iterator[Document]:
+    kind = kind_of(path.name)
+    if kind == "jsonl":
+        yield from read_jsonl(path)
+    elif kind == "html":
+        yield _html_document(doc_id, decode_utf8(read_bytes(path), str(path)), str(path), str(path))
+    elif kind == "text":
+        yield make_text_document(doc_id, decode_utf8(read_bytes(path), str(path)), str(path))
+    else:
+        raise IngestError(f"{path}: unsupported file type (use {SUPPORTED})")
+
+
+def iter_source(source: Path) -> Iterator[Document]:
+    """Documents of one source: a folder (read recursively) or one file."""
+    if not source.exists():
+        raise IngestError(f"{source}: no such file or folder")
+    if not source.is_dir():
+        yield from _read_file(source, source.name)
+        return
+    files = _folder_files(source)
+    if not files:
+        raise IngestError(f"{source}: no .txt, .md, .html or .jsonl files in this folder")
+    for path in files:
+        yield from _read_file(path, path.relative_to(source).as_posix())
+
+
+def load_documents(sources: Iterable[Path]) -> list[Document]:
+    """All documents of ``sources``; ids must be unique and every document must have text."""
+    docs: list[Document] = []
+    seen: dict[str, str] = {}
+    for source in sources:
+        for doc in iter_source(Path(source)):
+            if doc.doc_id in seen:
+                raise IngestError(
+                    f"duplicate document id {doc.doc_id!r} (in {seen[doc.doc_id]} and {doc.source})"
+                )
+            if not doc.segments:
+                raise IngestError(f"{doc.source}: document {doc.doc_id!r} has no text to index")
+            seen[doc.doc_id] = doc.source
+            docs.append(doc)
+    if not docs:
+        raise IngestError("no documents found in " + ", ".join(str(s) for s in sources))
+    return docs

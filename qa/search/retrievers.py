@@ -1,0 +1,187 @@
+"""Retrievers: rank the passages of an index for a question, and mark in each the sentence
+that best answers it.
+
+* ``dense`` — cosine between the question's and the passages' embeddings;
+* ``bm25`` — BM25 over stemmed words of the collection's language;
+* ``hybrid`` (default) — a weighted sum of z-normalised scores from five signals: passage
+  cosine and best-sentence cosine for the question; the same two for the question
+  translated across EN<->PT; and BM25 for the question in the collection's language
+  (translated when it is written in another supported language).
+
+A retriever holds no index: it is given the state to search at each call, so the one a
+service builds once serves every state the collection goes through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from qa.core.config import Settings
+from qa.embed import Embedder
+from qa.index import Index, Selection
+from qa.ingest.language import detector
+from qa.search.fusion import FusionWeights, znorm_fuse
+from qa.search.highlights import best_sentence_by_terms, best_sentence_by_vectors
+from qa.search.translation import Translator, partner, translator
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Passages (rows) and scores, best first, and how to find a passage's best sentence."""
+
+    candidates: list[tuple[int, float]]
+    highlight: Callable[[int], tuple[int, int]]  # row -> document offsets of its best sentence
+
+
+class Retriever(Protocol):
+    method: str
+
+    def retrieve(
+        self, index: Index, question: str, k: int, selection: Selection | None = None
+    ) -> Ranking:
+        """The ``k`` best passages of ``index`` (of ``selection`` when given), best first."""
+        ...
+
+
+def sentence_signal(
+    index: Index, query: np.ndarray, n: int, selection: Selection | None = None
+) -> list[tuple[int, float]]:
+    """Passages scored by their best sentence, from the ``4n`` nearest sentences."""
+    best: dict[int, float] = {}
+    for sid, score in index.search("sentences", query, 4 * n, selection):
+        for row in index.sentences[sid].chunks:
+            if score > best.get(row, -2.0):
+                best[row] = score
+    return sorted(best.items(), key=lambda item: -item[1])[:n]
+
+
+class DenseRetriever:
+    method = "dense"
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def retrieve(
+        self, index: Index, question: str, k: int, selection: Selection | None = None
+    ) -> Ranking:
+        query = self.embedder.encode_queries([question])
+        return Ranking(
+            index.search("chunks", query[0], k, selection),
+            lambda row: best_sentence_by_vectors(index, row, query),
+        )
+
+
+class LexicalRetriever:
+    method = "bm25"
+
+    def __init__(self) -> None:
+        self._terms: dict[int, set[str]] = {}  # sentence id -> stemmed terms (ids are never reused)
+
+    def sentence_terms(self, index: Index, sentence: int) -> set[str]:
+        """Stemmed terms of a stored sentence (computed once)."""
+        if sentence not in self._terms:
+            s = index.sentences[sentence]
+            text = index.documents[s.doc_id].text[s.char_start : s.char_end]
+            self._terms[sentence] = index.lexical.terms(text)
+        return self._terms[sentence]
+
+    def retrieve(
+        self, index: Index, question: str, k: int, selection: Selection | None = None
+    ) -> Ranking:
+        terms = index.lexical.terms(question)
+        return Ranking(
+            index.search_lexical(question, k, selection),
+            lambda row: best_sentence_by_terms(
+                index, row, terms, lambda sid: self.sentence_terms(index, sid)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class QueryForms:
+    """The question as each signal uses it."""
+
+    language: str
+    cross: str | None  # translated across EN<->PT, for the dense signals
+    lexical: str  # in the collection's language when a translation exists
+    lexical_native: bool  # whether ``lexical`` is in the collection's language
+
+
+class HybridRetriever:
+    method = "hybrid"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        weights: FusionWeights,
+        languages: Sequence[str],
+        translate: bool,
+        candidates: int,
+    ) -> None:
+        self.embedder, self.weights = embedder, weights
+        self.detector = detector(tuple(languages))
+        self.translator: Translator | None = translator() if translate else None
+        self.candidates = candidates
+
+    def forms(self, question: str, corpus: str) -> QueryForms:
+        """The question's language and forms, for a collection in the language ``corpus``."""
+        lang = self.detector.detect(question)
+        cross, lexical, native = None, question, lang == corpus
+        if self.translator is not None:
+            if lang == corpus:
+                other = partner(corpus)
+                cross = self.translator.translate(question, corpus, other) if other else None
+            elif self.translator.supports(lang, corpus):
+                cross = self.translator.translate(question, lang, corpus)
+                if cross:
+                    lexical, native = cross, True
+        return QueryForms(lang, cross, lexical, native)
+
+    def retrieve(
+        self, index: Index, question: str, k: int, selection: Selection | None = None
+    ) -> Ranking:
+        forms = self.forms(question, index.language)
+        texts = [question] + ([forms.cross] if forms.cross else [])
+        vectors = self.embedder.encode_queries(texts)
+        n, w = max(self.candidates, k), self.weights
+        signals = [
+            (w.dense, index.search("chunks", vectors[0], n, selection)),
+            (w.sentence, sentence_signal(index, vectors[0], n, selection)),
+            (
+                w.lexical if forms.lexical_native else w.lexical_untranslated,
+                index.search_lexical(forms.lexical, n, selection),
+            ),
+        ]
+        if len(vectors) > 1:
+            signals += [
+                (w.cross * w.dense, index.search("chunks", vectors[1], n, selection)),
+                (w.cross * w.sentence, sentence_signal(index, vectors[1], n, selection)),
+            ]
+        return Ranking(
+            znorm_fuse(signals)[:k],
+            lambda row: best_sentence_by_vectors(index, row, vectors),
+        )
+
+
+RETRIEVERS: dict[str, Callable[[Embedder, Settings], Retriever]] = {
+    "dense": lambda embedder, settings: DenseRetriever(embedder),
+    "bm25": lambda embedder, settings: LexicalRetriever(),
+    "hybrid": lambda embedder, settings: HybridRetriever(
+        embedder,
+        FusionWeights.from_settings(settings),
+        settings.languages,
+        settings.translate,
+        settings.candidates,
+    ),
+}
+METHODS = tuple(RETRIEVERS)
+
+
+def make_retriever(method: str, embedder: Embedder, settings: Settings) -> Retriever:
+    if method not in RETRIEVERS:
+        raise ValueError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
+    return RETRIEVERS[method](embedder, settings)

@@ -1,0 +1,97 @@
+"""The connection to Milvus: Milvus Lite (a local ``.db`` file, embedded in the process) or
+a Milvus server or cluster (``http://host:19530``), chosen by URI; ``pymilvus`` speaks to
+both. Every failure becomes one readable :class:`~qa.core.errors.VectorStoreError`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qa.core.errors import IndexMismatchError, IngestError, VectorStoreError
+from qa.vectors.base import HNSW_EF_CONSTRUCTION
+
+if TYPE_CHECKING:
+    from pymilvus import MilvusClient
+
+    from qa.core.config import Settings
+
+
+def default_milvus_uri(index_dir: Path) -> str:
+    """Milvus Lite inside the index folder: copied, moved and deleted with it."""
+    return str(Path(index_dir).resolve() / "milvus.db")
+
+
+@dataclass(frozen=True)
+class MilvusOptions:
+    """Connection and index settings (``QA_MILVUS_*``; see :class:`qa.core.config.Settings`)."""
+
+    uri: str
+    token: str | None
+    prefix: str
+    index_type: str
+    m: int
+    ef_construction: int
+    ef_search: int
+    consistency: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MilvusOptions:
+        return cls(
+            settings.milvus_uri or default_milvus_uri(settings.index_dir),
+            settings.milvus_token.get_secret_value() if settings.milvus_token else None,
+            settings.milvus_collection,
+            settings.milvus_index,
+            settings.ann_hnsw_m,
+            HNSW_EF_CONSTRUCTION,
+            settings.ann_ef_search,
+            settings.milvus_consistency,
+        )
+
+
+@contextmanager
+def reporting(action: str, uri: str) -> Iterator[None]:
+    """Milvus failures as one readable :class:`VectorStoreError`."""
+    try:
+        yield
+    except (IngestError, IndexMismatchError):
+        raise
+    except Exception as exc:  # pymilvus raises MilvusException, grpc errors, OSError...
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise VectorStoreError(
+            f"Milvus at {uri} failed to {action}: {message.splitlines()[0]} "
+            "(check QA_MILVUS_URI / QA_MILVUS_TOKEN and that the server is up)"
+        ) from exc
+
+
+class MilvusConnection:
+    """One client for the options' URI, made on first use."""
+
+    def __init__(self, options: MilvusOptions) -> None:
+        self.options = options
+        self._client: MilvusClient | None = None
+
+    @property
+    def client(self) -> MilvusClient:
+        if self._client is None:
+            try:
+                from pymilvus import MilvusClient
+            except ImportError as exc:
+                raise VectorStoreError(
+                    "QA_VECTOR_STORE=milvus needs the Milvus client: pip install 'qa[milvus]'"
+                ) from exc
+            with reporting("connect", self.options.uri):
+                self._client = MilvusClient(
+                    uri=self.options.uri, token=self.options.token or "", timeout=30
+                )
+        return self._client
+
+    def reporting(self, action: str) -> AbstractContextManager[None]:
+        return reporting(action, self.options.uri)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,61 @@
+"""``qa serve`` in a child process, for the test suite and the benchmarks (which import it
+from here: it needs the test extras' ``httpx``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+
+class Served(NamedTuple):
+    url: str  # base URL, e.g. http://127.0.0.1:8123
+    pid: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterator[Served]:
+    """``qa serve`` over ``index_dir`` (``env``: more ``QA_*`` settings); yields its URL and
+    process id once ``/health`` answers, stops it on exit."""
+    import httpx
+
+    port = free_port()
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
+            env={**os.environ, "QA_INDEX_DIR": str(index_dir), **env},
+            stdout=subprocess.DEVNULL,
+            stderr=errors,  # a file, not a pipe: a chatty server never blocks on it
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    errors.seek(0)
+                    raise RuntimeError(f"qa serve exited: {errors.read().decode()[-2000:]}")
+                try:
+                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"qa serve did not answer within {timeout:.0f} s")
+                time.sleep(0.3)
+            yield Served(url, proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
