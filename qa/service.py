@@ -108,11 +108,14 @@ class QAService:
 
     @property
     def embedder(self) -> Embedder:
-        """The model, loaded on first use."""
+        """The model, loaded on first use and checked against the open index's."""
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    self._embedder = load_embedder(self.settings)
+                    embedder = load_embedder(self.settings)
+                    if self.collection is not None:
+                        self.collection.use_model(embedder)
+                    self._embedder = embedder
         return self._embedder
 
     def _collection(self, embeds: bool = False) -> Collection:
@@ -120,7 +123,7 @@ class QAService:
         if self.collection is None:
             raise IndexNotFoundError(self.index_error or "no index loaded")
         if embeds and self.collection.embedder is None:
-            self.collection.embedder = self.embedder
+            self.collection.use_model(self.embedder)
         return self.collection
 
     def retriever(self, method: str | None = None) -> Retriever:

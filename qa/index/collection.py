@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ from qa.index.planner import (
     WritePlan,
     WriteResult,
     check_documents,
+    plan_compaction,
     plan_delete,
     plan_upsert,
     unknown_document,
@@ -48,7 +48,6 @@ from qa.store import (
     Counts,
     Manifest,
     ModelInfo,
-    SegmentData,
     SegmentEntry,
     Store,
     VectorsRecord,
@@ -76,19 +75,27 @@ def model_info(embedder: Embedder) -> ModelInfo:
     )
 
 
-def check_index(manifest: Manifest, path: Path, embedder: Embedder | None, kind: str) -> None:
-    """The index was built with ``embedder``'s model and keeps its vectors in ``kind``."""
+def check_model(manifest: Manifest, path: Path, embedder: Embedder) -> None:
+    """The index was built with ``embedder``'s model: queries and new passages must be
+    embedded by the model that embedded the rest."""
     built = manifest.model
-    if embedder is not None and built.name != embedder.name:
+    if built.name != embedder.name:
         raise IndexMismatchError(
             f"index in {path}/ was built with model {built.name!r} (dim {built.dim}), but the "
             f"service uses {embedder.name!r}; {rebuild_hint(path)}, or set QA_MODEL={built.name}"
         )
-    if embedder is not None and built.dim != embedder.dim:
+    if built.dim != embedder.dim:
         raise IndexMismatchError(
             f"index in {path}/ holds {built.dim}-dimensional vectors, the model produces "
             f"{embedder.dim}; {rebuild_hint(path)}"
         )
+
+
+def check_index(manifest: Manifest, path: Path, embedder: Embedder | None, kind: str) -> None:
+    """The index was built with ``embedder``'s model (when given) and keeps its vectors in
+    ``kind``."""
+    if embedder is not None:
+        check_model(manifest, path, embedder)
     if manifest.vectors.kind != kind:
         held = manifest.vectors.kind
         raise IndexMismatchError(
@@ -107,6 +114,11 @@ class Collection:
         self.store, self.index, self.backend, self.embedder = store, index, backend, embedder
         self._mutex = threading.Lock()  # one writer in the process
         self._lock = RWLock()  # readers of the index, and the writer publishing
+
+    def use_model(self, embedder: Embedder) -> None:
+        """Embed with ``embedder`` from now on (checked against the index's model)."""
+        check_model(self.index.manifest, self.store.path, embedder)
+        self.embedder = embedder
 
     @contextmanager
     def snapshot(self) -> Iterator[Index]:
@@ -304,20 +316,8 @@ class Collection:
         index = self.index
         if len(index.manifest.segments) <= MAX_SEGMENTS:
             return
-        docs = list(index.documents.values())
-        chunk_ids = [c for d in docs for c in d.chunk_ids]
-        sentence_ids = [s for d in docs for s in d.sentence_ids]
         name = self.store.new_segment_name()
-        segment = SegmentData(
-            name,
-            [replace(d, segment=name) for d in docs],
-            np.asarray(chunk_ids, dtype=np.int64),
-            [index.chunks[c] for c in chunk_ids],
-            index.vectors_of("chunks", chunk_ids),
-            np.asarray(sentence_ids, dtype=np.int64),
-            [index.sentences[s] for s in sentence_ids],
-            index.vectors_of("sentences", sentence_ids),
-        )
+        segment = plan_compaction(index, name)
         manifest = index.manifest.compacted(self.store.write_segment(segment))
         try:
             self.store.commit(manifest)

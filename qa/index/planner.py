@@ -125,6 +125,24 @@ def plan_delete(index: Index, doc_ids: Sequence[str]) -> WritePlan:
     return WritePlan(None, unique, tuple(WriteResult(d, "deleted", 0) for d in unique))
 
 
+def plan_compaction(index: Index, name: str) -> SegmentData:
+    """Every live document of ``index`` in one segment ``name``, under the ids its passages
+    and sentences have (merging segments changes nothing else)."""
+    docs = list(index.documents.values())
+    chunk_ids = [c for d in docs for c in d.chunk_ids]
+    sentence_ids = [s for d in docs for s in d.sentence_ids]
+    return SegmentData(
+        name,
+        [replace(d, segment=name) for d in docs],
+        np.asarray(chunk_ids, dtype=np.int64),
+        [index.chunks[c] for c in chunk_ids],
+        index.vectors_of("chunks", chunk_ids),
+        np.asarray(sentence_ids, dtype=np.int64),
+        [index.sentences[s] for s in sentence_ids],
+        index.vectors_of("sentences", sentence_ids),
+    )
+
+
 class SegmentBuilder:
     """Collects a new segment's passages, sentences and vectors under fresh ids."""
 
