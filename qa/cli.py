@@ -87,8 +87,9 @@ def index(
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Build the index from articles, replacing the one there was (default sources:
-    QA_SOURCES, or seeds/)."""
+    """Build the index from articles, replacing the one there was.
+
+    Default sources: QA_SOURCES (seeds/)."""
     from qa.ingest import load_documents
     from qa.service import QAService
 
@@ -167,6 +168,7 @@ def ask(
     """Print the passages that best answer QUESTION, with their citations."""
     from pydantic import ValidationError
 
+    from qa.api.errors import describe
     from qa.api.schemas import QueryRequest, QueryResponse
     from qa.service import QAService
 
@@ -174,7 +176,7 @@ def ask(
     try:
         request = QueryRequest(question=question, top_k=k)
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        _fail(describe(exc.errors()))
     result = _run(lambda: QAService.open(settings).ask(request.question, request.top_k))
     response = QueryResponse.from_result(result)
     if as_json:
@@ -208,8 +210,9 @@ def reindex(
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Rebuild the vector indexes from the stored vectors (nothing is re-embedded); options
-    not given come from the QA_ANN* settings."""
+    """Rebuild the vector indexes from the stored vectors (nothing is re-embedded).
+
+    Options not given come from the QA_ANN* settings."""
     from qa.service import QAService
 
     _choice(ann, get_args(AnnKind), "--ann")
@@ -232,9 +235,10 @@ def migrate(
     to: Annotated[str, typer.Option("--to", help="Where the vectors go: faiss or milvus.")],
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Move the index's vectors to another vector store (FAISS <-> Milvus), without
-    re-embedding; texts, offsets and metadata stay in the index folder. Milvus is reached
-    as QA_MILVUS_URI / QA_MILVUS_TOKEN say."""
+    """Move the index's vectors between FAISS and Milvus, without re-embedding.
+
+    Texts, offsets and metadata stay in the index folder. Milvus is reached as
+    QA_MILVUS_URI / QA_MILVUS_TOKEN say."""
     from qa.service import QAService
 
     _choice(to, get_args(VectorStoreKind), "--to")
@@ -298,7 +302,7 @@ def evaluate(
     ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Score retrieval on the seed question set, or on a BEIR benchmark with --beir.
+    """Score retrieval on the seed question set, or on a BEIR benchmark (--beir).
 
     Each collection gets an index of its own under <index-dir>/benchmarks/, built on first
     use and reused while its content and the settings are unchanged."""

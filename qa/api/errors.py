@@ -8,6 +8,7 @@ status; anything unexpected is 500 ``internal_error`` (logged, never shown).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,16 +61,19 @@ def _problem(error: dict[str, Any]) -> str:
         return "unknown field; see /docs for the accepted fields"
     if error.get("type") == "json_invalid":
         return "request body is not valid JSON"
-    return str(error.get("msg", "invalid"))
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+def describe(problems: Sequence[Any]) -> str:
+    """Validation problems as one line: ``field: rule; field: rule``."""
+    return "; ".join(f"{_field(e)}: {_problem(e)}" for e in problems)
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = list(exc.errors())
-    message = "; ".join(f"{_field(e)}: {_problem(e)}" for e in problems)
-    return error_response(
-        422, "invalid_request", message, _field(problems[0]) if problems else None
-    )
+    field = _field(problems[0]) if problems else None
+    return error_response(422, "invalid_request", describe(problems), field)
 
 
 async def _product_error(request: Request, exc: Exception) -> JSONResponse:
