@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date
 
 from pydantic import (
@@ -146,7 +147,7 @@ class HealthOut(BaseModel):
 
     @classmethod
     def from_health(cls, health: Health) -> HealthOut:
-        return cls(**health.__dict__)
+        return cls(**asdict(health))
 
 
 class DocumentInfo(BaseModel):

@@ -27,9 +27,8 @@ from typing import Any
 from tqdm import tqdm
 
 from qa.core.config import Settings
-from qa.core.errors import QAError
 from qa.embed import Embedder, embedder_backend, load_embedder
-from qa.eval.datasets import EvalError, Question, load_beir, load_question_set, normalise
+from qa.eval.datasets import Question, load_beir, load_question_set, normalise
 from qa.eval.metrics import Judged, collapse_to_documents, judge_documents, mean_metrics
 from qa.eval.metrics import percentile as pct
 from qa.ingest import load_documents
@@ -279,14 +278,13 @@ def evaluation_service(
     settings = settings.model_copy(
         update={"index_dir": evaluation_index_dir(settings, embedder, name, sources)}
     )
-    try:
-        if rebuild:
-            raise EvalError("rebuild requested")
-        QAService.open(settings, embedder, writable=False)
-        seconds["index (reused)"] = round(time.perf_counter() - started, 1)
-    except QAError:
-        QAService(settings, embedder).build(load_documents(sources), progress=progress is not False)
-        seconds["index build"] = round(time.perf_counter() - started, 1)
+    if not rebuild:
+        service = QAService.start(settings, embedder)  # an index that cannot serve: None
+        if service.collection is not None:
+            seconds["index (reused)"] = round(time.perf_counter() - started, 1)
+            return service
+    QAService(settings, embedder).build(load_documents(sources), progress=progress is not False)
+    seconds["index build"] = round(time.perf_counter() - started, 1)
     return QAService.start(settings, embedder)
 
 

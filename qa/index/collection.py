@@ -50,6 +50,7 @@ from qa.store import (
     ModelInfo,
     SegmentEntry,
     Store,
+    StoredDocument,
     VectorsRecord,
     rebuild_hint,
 )
@@ -252,7 +253,7 @@ class Collection:
         transaction = (backend or self.backend).begin(
             index.manifest.vectors,
             index.stores,
-            self._changes(plan),
+            self._changes(plan, gone),
             index.manifest.model.dim,
             self.store.blobs,
             rebuild=backend is not None,
@@ -260,7 +261,7 @@ class Collection:
         try:
             entry = self.store.write_segment(plan.segment) if plan.segment is not None else None
             prepared = transaction.prepare()
-            manifest = self._next_manifest(plan, entry, prepared.record, started)
+            manifest = self._next_manifest(plan, gone, entry, prepared.record, started)
             self.store.commit(manifest)
         except BaseException:
             if manifest is None or not self.store.committed(manifest.generation):
@@ -277,9 +278,14 @@ class Collection:
                 self.store.discard_segment(doc.segment)
 
     def _next_manifest(
-        self, plan: WritePlan, entry: SegmentEntry | None, vectors: VectorsRecord, started: float
+        self,
+        plan: WritePlan,
+        gone: Sequence[StoredDocument],
+        entry: SegmentEntry | None,
+        vectors: VectorsRecord,
+        started: float,
     ) -> Manifest:
-        gone = [self.index.documents[d] for d in plan.removed]
+        """The manifest after ``plan``, whose removed documents are ``gone``."""
         removed: dict[str, list[str]] = {}
         for doc in gone:
             removed.setdefault(doc.segment, []).append(doc.doc_id)
@@ -296,10 +302,11 @@ class Collection:
             time.perf_counter() - started,
         )
 
-    def _changes(self, plan: WritePlan) -> dict[VectorKind, VectorChange]:
-        """What ``plan`` does to each vector store."""
+    def _changes(
+        self, plan: WritePlan, gone: Sequence[StoredDocument]
+    ) -> dict[VectorKind, VectorChange]:
+        """What ``plan`` (whose removed documents are ``gone``) does to each vector store."""
         index, dim = self.index, self.index.manifest.model.dim
-        gone = [index.documents[d] for d in plan.removed]
         changes = {}
         for which in VECTOR_KINDS:
             added = segment_rows(plan.segment, which) if plan.segment else Rows.empty(dim)

@@ -128,18 +128,16 @@ def plan_delete(index: Index, doc_ids: Sequence[str]) -> WritePlan:
 def plan_compaction(index: Index, name: str) -> SegmentData:
     """Every live document of ``index`` in one segment ``name``, under the ids its passages
     and sentences have (merging segments changes nothing else)."""
-    docs = list(index.documents.values())
-    chunk_ids = [c for d in docs for c in d.chunk_ids]
-    sentence_ids = [s for d in docs for s in d.sentence_ids]
+    chunks, sentences = index.rows("chunks"), index.rows("sentences")
     return SegmentData(
         name,
-        [replace(d, segment=name) for d in docs],
-        np.asarray(chunk_ids, dtype=np.int64),
-        [index.chunks[c] for c in chunk_ids],
-        index.vectors_of("chunks", chunk_ids),
-        np.asarray(sentence_ids, dtype=np.int64),
-        [index.sentences[s] for s in sentence_ids],
-        index.vectors_of("sentences", sentence_ids),
+        [replace(d, segment=name) for d in index.documents.values()],
+        chunks.ids,
+        [index.chunks[c] for c in chunks.ids.tolist()],
+        chunks.vectors,
+        sentences.ids,
+        [index.sentences[s] for s in sentences.ids.tolist()],
+        sentences.vectors,
     )
 
 

@@ -48,11 +48,15 @@ def html_article(html: str) -> tuple[str, str]:
     return title, "\n\n".join(lines)
 
 
-def _html_document(doc_id: str, html: str, source: str, where: str) -> Document:
-    title, text = html_article(html)
-    if not text:
+def _article(kind: str, doc_id: str, data: bytes, source: str, where: str) -> Document:
+    """The one article of a ``text`` or ``html`` file's bytes."""
+    text = decode_utf8(data, where)
+    if kind == "text":
+        return make_text_document(doc_id, text, source)
+    title, article = html_article(text)
+    if not article:
         raise IngestError(f"{where}: no article text found in this HTML page")
-    return make_text_document(doc_id, text, source, title or None)
+    return make_text_document(doc_id, article, source, title or None)
 
 
 def kind_of(name: str) -> str | None:
@@ -78,11 +82,9 @@ def documents_from_file(name: str, data: bytes, source: str) -> list[Document]:
             for lineno, line in enumerate(text.splitlines(), 1)
             if line.strip()
         ]
-    if kind == "html":
-        return [_html_document(validate_new_doc_id(name), decode_utf8(data, name), source, name)]
-    if kind == "text":
-        return [make_text_document(validate_new_doc_id(name), decode_utf8(data, name), source)]
-    raise UnsupportedFileTypeError(f"{name}: unsupported file type; upload {SUPPORTED}")
+    if kind is None:
+        raise UnsupportedFileTypeError(f"{name}: unsupported file type; upload {SUPPORTED}")
+    return [_article(kind, validate_new_doc_id(name), data, source, name)]
 
 
 def read_bytes(path: Path) -> bytes:
@@ -151,12 +153,10 @@ def _read_file(path: Path, doc_id: str) -> Iterator[Document]:
     kind = kind_of(path.name)
     if kind == "jsonl":
         yield from read_jsonl(path)
-    elif kind == "html":
-        yield _html_document(doc_id, decode_utf8(read_bytes(path), str(path)), str(path), str(path))
-    elif kind == "text":
-        yield make_text_document(doc_id, decode_utf8(read_bytes(path), str(path)), str(path))
-    else:
+    elif kind is None:
         raise IngestError(f"{path}: unsupported file type (use {SUPPORTED})")
+    else:
+        yield _article(kind, doc_id, read_bytes(path), str(path), str(path))
 
 
 def iter_source(source: Path) -> Iterator[Document]:

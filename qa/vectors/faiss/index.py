@@ -111,6 +111,8 @@ class VectorIndex(VectorStore):
         # pq and rabitq: the codes (none below CODES_MIN vectors)
         self.codes: CodeScan | None = None
         self.faiss, self._keep = _faiss_index(dim, spec, centroids, graph)
+        # flat, pq and rabitq: the exact index holding the vectors, row by row
+        self._flat = self._keep[0] if spec.kind in FLAT_KINDS else None
         # a loaded graph: the ids it already holds, which loading its segments skips
         self.loaded_ids = np.sort(self.ids()) if graph is not None else None
 
@@ -150,9 +152,9 @@ class VectorIndex(VectorStore):
     def _stored(self) -> np.ndarray:
         """flat, pq and rabitq: the stored vectors, one per row (a view, valid until the next
         write)."""
-        flat = self._keep[0]
-        n = flat.ntotal
-        return faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
+        assert self._flat is not None
+        n = self._flat.ntotal
+        return faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim).reshape(n, self.dim)
 
     def _recode(self) -> None:
         """Codes for every stored vector (none removed), in ``shard_count`` shards; no
