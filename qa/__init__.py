@@ -1,7 +1,8 @@
 """Multilingual retrieval question answering with exact citations.
 
-Pipeline, one module per step: ``ingest`` -> ``chunk`` -> ``embed`` -> ``index`` ->
-``search`` -> ``api`` (HTTP) and ``cli`` (command line).
+The pipeline, one subpackage per step, each importing only those before it: ``ingest`` ->
+``chunk`` -> ``embed`` -> ``store`` -> ``vectors`` -> ``index`` -> ``search``, then the
+``service`` that ``api`` (HTTP), ``cli`` (the ``qa`` command) and ``eval`` call.
 """
 
 __version__ = "0.1.0"
