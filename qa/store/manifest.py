@@ -203,14 +203,6 @@ class Manifest(_Record):
         body = self.model_dump(mode="json", exclude_none=True)
         return {**body, "checksum": checksum(body)}
 
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> Manifest:
-        """The manifest of a ``manifest.json`` already checked by :func:`verify`."""
-        body = {k: v for k, v in raw.items() if k != "checksum"}
-        if body.get("format_version") == 3:
-            body = _upgrade_v3(body)
-        return cls.model_validate(body)
-
 
 class ManifestError(ValueError):
     """A ``manifest.json`` that cannot be read; the message says why."""
@@ -223,7 +215,7 @@ def checksum(body: dict[str, Any]) -> str:
 def parse(raw: Any) -> Manifest:
     """The manifest of a decoded ``manifest.json``, its format and checksum checked."""
     if not isinstance(raw, dict):
-        raise ManifestError("manifest.json is not a JSON object")
+        raise ManifestError("is damaged (manifest.json is not a JSON object)")
     version = raw.get("format_version")
     if version not in READABLE_VERSIONS:
         raise ManifestError(
@@ -233,8 +225,10 @@ def parse(raw: Any) -> Manifest:
     body = {k: v for k, v in raw.items() if k != "checksum"}
     if raw.get("checksum") != checksum(body):
         raise ManifestError("is damaged (manifest.json fails its checksum)")
+    if version == 3:
+        body = _upgrade_v3(body)
     try:
-        return Manifest.from_json(raw)
+        return Manifest.model_validate(body)
     except ValidationError as exc:
         raise ManifestError(f"is damaged (manifest.json: {exc.errors()[0]['msg']})") from exc
 
