@@ -17,6 +17,10 @@ Sections (``--only`` takes a comma-separated subset):
   next) for ``--seconds`` each: median/p95/p99 latency and throughput, for PyTorch and
   ONNX Runtime int8 (the default), micro-batching off and on (baseline: PyTorch, off, 1
   client); RSS;
+* ``answer`` — the answer stage over HTTP: ``qa serve`` (default backend) on the seed
+  index, one client sending every seed question in turn: passages only (``"answer":
+  false``, the baseline), then with the answer — translations uncached (a fresh server's
+  first pass) and cached (a second pass);
 * ``ann`` — the vector index alone at ``--ann-sizes`` vectors: exact search (baseline),
   HNSW at several ``--efs`` and IVF at several ``--nprobes``: recall@10 against exact,
   median latency of one query, build time, memory. The vectors are synthetic but shaped
@@ -55,7 +59,7 @@ sys.path.insert(0, str(ROOT))  # for tests.server: `qa serve` in a child process
 SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
 PIRA = SHARED / "pira_xling"
-SECTIONS = ("embed", "index", "http", "stores", "ann")
+SECTIONS = ("embed", "index", "http", "answer", "stores", "ann")
 # Real vectors needed before the ann section calibrates its synthetic data against them.
 CALIBRATION_MIN = 50_000
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -351,6 +355,52 @@ def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for row in runs:
         row["throughput_x"] = round(row["per_s"] / baseline["per_s"], 2)
     return {"rows": runs, "questions": len(questions), "seconds_per_run": args.seconds}
+
+
+def bench_answer(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    import httpx
+
+    from tests.server import running_server
+
+    index_dir = seed_index(work, args.backend)
+    questions = seed_questions()
+    rows = []
+    with (
+        running_server(index_dir, QA_BACKEND=args.backend) as (base, _),
+        httpx.Client(base_url=base, timeout=60) as client,
+    ):
+
+        def timed(label: str, answer: bool) -> None:
+            log(f"answer: {label}")
+            latencies, answered = [], 0
+            for question in questions:
+                t0 = time.perf_counter()
+                r = client.post("/query", json={"question": question, "answer": answer})
+                latencies.append(time.perf_counter() - t0)
+                r.raise_for_status()
+                answered += r.json()["answer"] is not None
+            rows.append(
+                {
+                    "run": label,
+                    "requests": len(latencies),
+                    "answered": answered,
+                    "median_ms": median_ms(latencies),
+                    "p95_ms": pct_ms(latencies, 95),
+                }
+            )
+
+        # An untimed pass caches the questions' own translations, so that every timed
+        # pass finds them alike; the answers' translations are uncached on the first
+        # pass with answers.
+        for question in questions:
+            client.post("/query", json={"question": question, "answer": False})
+        timed("passages only", False)
+        timed("with the answer, translations uncached", True)
+        timed("with the answer, translations cached", True)
+    base_ms = rows[0]["median_ms"]
+    for row in rows:
+        row["x_base"] = round(row["median_ms"] / base_ms, 2)
+    return {"rows": rows, "backend": args.backend}
 
 
 # ----------------------------------------------------------------------------- stores
@@ -806,6 +856,33 @@ def render(results: dict[str, Any], command: str) -> str:
             + ".",
             "",
         ]
+    if "answer" in results:
+        a = results["answer"]
+        out += [
+            "## The answer stage",
+            "",
+            f"`qa serve` ({a['backend']}) on the seed index; one client sends each of the "
+            f"{a['rows'][0]['requests']} seed questions in turn (POST /query, top_k 5, "
+            "hybrid), after an untimed pass that caches the questions' own translations. "
+            'Baseline: passages only (`"answer": false`). The first pass with answers '
+            "translates every answer anew; the second finds them cached.",
+            "",
+            table(
+                ["run", "requests", "answered", "median ms", "p95 ms", "× base"],
+                [
+                    [
+                        r["run"],
+                        r["requests"],
+                        r["answered"],
+                        r["median_ms"],
+                        r["p95_ms"],
+                        r["x_base"],
+                    ]
+                    for r in a["rows"]
+                ],
+            ),
+            "",
+        ]
     if "stores" in results:
         st = results["stores"]
         out += [
@@ -1004,6 +1081,8 @@ def main() -> None:
             index_dir = Path(results["index"].pop("index_dir"))
         if "http" in only:
             results["http"] = bench_http(args, work)
+        if "answer" in only:
+            results["answer"] = bench_answer(args, work)
         if "stores" in only:
             results["stores"] = bench_stores(args, work, args.ann_index or index_dir)
         if "ann" in only:

@@ -163,9 +163,13 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=50, help="Passages to return.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response.")] = False,
+    no_answer: Annotated[
+        bool, typer.Option("--no-answer", help="Passages only: skip the answer stage.")
+    ] = False,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Print the passages that best answer QUESTION, with their citations."""
+    """Print the answer to QUESTION (or that the articles don't say) and the passages
+    that best answer it, with their citations."""
     from pydantic import ValidationError
 
     from qa.api.errors import describe
@@ -174,14 +178,30 @@ def ask(
 
     settings = _settings(index_dir)
     try:
-        request = QueryRequest(question=question, top_k=k)
+        request = QueryRequest(question=question, top_k=k, answer=not no_answer)
     except ValidationError as exc:
         _fail(describe(exc.errors()))
-    result = _run(lambda: QAService.open(settings).ask(request.question, request.top_k))
-    response = QueryResponse.from_result(result)
+    reply = _run(
+        lambda: QAService.open(settings).ask(
+            request.question, request.top_k, with_answer=request.answer
+        )
+    )
+    response = QueryResponse.from_reply(reply)
     if as_json:
         typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
         return
+    a = response.answer
+    if a is not None:
+        c = a.citation
+        if a.translation is not None:
+            typer.echo(f"Answer ({a.translation.lang}): {a.translation.text}")
+        typer.echo(f"Answer: {' '.join(a.text.split())}")
+        typer.echo(
+            f"   {c.doc_id} chars {c.char_start}-{c.char_end} — {c.title} "
+            f"(confidence {a.confidence:.2f})\n"
+        )
+    elif request.answer:
+        typer.echo("The articles don't say. The closest passages:\n")
     for r in response.results:
         c = r.citation
         typer.echo(

@@ -11,19 +11,24 @@ each atomically. Callers never take a lock.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from qa.answer import AnswerFinder, Reply, answer
 from qa.core.config import Settings
 from qa.core.errors import IndexMismatchError, IndexNotFoundError, QAError
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.embed.batching import QueryBatcher
 from qa.index import Collection, Index, WriteResult, corpus_language, unknown_document
 from qa.ingest import Document
-from qa.search import Retriever, SearchResult, make_retriever, search
+from qa.ingest.language import detector
+from qa.search import Retriever, make_retriever, search
+from qa.search.translation import translator
 from qa.store import Chunking, Filters, Manifest, Store, StoredDocument
 from qa.vectors import make_backend
 
@@ -49,6 +54,7 @@ class QAService:
         self.collection: Collection | None = None
         self.index_error: str | None = None
         self._retrievers: dict[str, Retriever] = {}
+        self._finder: AnswerFinder | None = None
         self._lock = threading.RLock()  # model loading, retriever building, index creation
 
     @classmethod
@@ -68,6 +74,8 @@ class QAService:
         except QAError as exc:
             service.index_error = str(exc)
             log.warning("%s", exc)
+        if settings.translate or settings.translate_answers:
+            translator().warm_up()
         if service.collection is not None and service.collection.index.documents:
             service.ask("What is this collection about?", 1)
         return service
@@ -143,17 +151,40 @@ class QAService:
         with self._collection().snapshot() as index:
             yield index
 
+    @property
+    def finder(self) -> AnswerFinder:
+        if self._finder is None:
+            with self._lock:
+                if self._finder is None:
+                    languages = tuple(self.settings.languages)
+                    self._finder = AnswerFinder(self.embedder, detector(languages))
+        return self._finder
+
     def ask(
         self,
         question: str,
         top_k: int,
         method: str | None = None,
         filters: Filters | None = None,
-    ) -> SearchResult:
-        """The ``top_k`` passages that best answer ``question`` (``POST /query``)."""
+        with_answer: bool = True,
+    ) -> Reply:
+        """The ``top_k`` passages that best answer ``question`` and, unless
+        ``with_answer`` is false, the answer found in them (``POST /query``)."""
+        started = time.perf_counter()
         retriever = self.retriever(method)
         with self.snapshot() as index:
-            return search(retriever, index, question, top_k, filters)
+            result = search(retriever, index, question, top_k, filters)
+            if not with_answer:
+                reply = Reply(result, self.finder.language(result))
+            else:
+                reply = answer(
+                    index,
+                    result,
+                    self.finder,
+                    translator() if self.settings.translate_answers else None,
+                    self.settings.answer_min_confidence,
+                )
+        return dataclasses.replace(reply, took_ms=(time.perf_counter() - started) * 1000)
 
     def health(self) -> Health:
         """Whether the service can answer, with its model and the size of the live index."""

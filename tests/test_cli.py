@@ -51,8 +51,22 @@ def test_index_then_ask(tmp_path, reuse_model):
     c = best["citation"]
     assert c["doc_id"] == HUANG_DOC and len(body["results"]) == 2
     assert original_text(HUANG_DOC)[c["char_start"] : c["char_end"]] == best["text"]
-    text = runner.invoke(app, ["ask", "Jevons", "--index-dir", str(index_dir)])
-    assert text.exit_code == 0 and text.stdout.startswith("1. [")
+    a = body["answer"]
+    cited = a["citation"]
+    assert original_text(cited["doc_id"])[cited["char_start"] : cited["char_end"]] == a["text"]
+    assert a["translation"]["lang"] == "en" and body["language"] == "en"
+    text = runner.invoke(
+        app, ["ask", "O que é o paradoxo de Jevons?", "--index-dir", str(index_dir)]
+    )
+    assert text.exit_code == 0
+    assert text.stdout.startswith("Answer: ") and "Paradoxo de Jevons" in text.stdout
+    assert "\n1. [" in text.stdout
+    off = runner.invoke(
+        app, ["ask", "What is the capital of Australia?", "--index-dir", str(index_dir)]
+    )
+    assert off.stdout.startswith("The articles don't say.") and "\n1. [" in off.stdout
+    bare = runner.invoke(app, ["ask", "Jevons", "--no-answer", "--index-dir", str(index_dir)])
+    assert bare.exit_code == 0 and bare.stdout.startswith("1. [")
 
 
 def test_bad_sources_fail_with_one_line_and_keep_the_index(tmp_path, reuse_model):

@@ -135,7 +135,15 @@ def test_seed_evaluation_goes_through_the_service(settings, embedder, tmp_path):
     )
     assert "index build" in run.seconds  # its own index of seeds/, not the live one
     dense, bm25 = run.runs
-    assert len(dense.scored()) == len(dense.outcomes) - 5  # unanswerable scored apart
+    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    unanswerable = sum(not row["answerable"] for row in rows)
+    assert unanswerable >= 10
+    assert len(dense.scored()) == len(dense.outcomes) - unanswerable  # scored apart
+    # the answer stage is judged beside retrieval
+    answers = dense.answers()
+    assert answers is not None
+    assert 0.5 < answers["answer_accuracy"] <= 1 and 0.5 < answers["answered"] <= 1
+    assert 0 <= answers["null_unanswerable"] <= 1
     assert {"en", "pt", "es", "fr", "de"} <= set(dense.groups())
     # the multilingual model must beat word matching on a mostly non-Portuguese question set
     assert dense.groups()["all"]["MRR@10"] > bm25.groups()["all"]["MRR@10"]

@@ -22,9 +22,10 @@ LAYERS = {
     "vectors": {"core", "store"},
     "index": {"core", "ingest", "chunk", "embed", "store", "vectors"},
     "search": {"core", "ingest", "chunk", "embed", "store", "index"},
-    "service": {"core", "ingest", "embed", "store", "vectors", "index", "search"},
-    "api": {"core", "ingest", "store", "index", "search", "service"},
-    "eval": {"core", "ingest", "embed", "store", "search", "service"},
+    "answer": {"core", "ingest", "embed", "index", "search"},
+    "service": {"core", "ingest", "embed", "store", "vectors", "index", "search", "answer"},
+    "api": {"core", "ingest", "store", "index", "search", "answer", "service"},
+    "eval": {"core", "ingest", "embed", "store", "search", "answer", "service"},
     "cli": {"core", "ingest", "store", "api", "service", "eval"},
 }
 BACKENDS = ("qa.vectors.faiss", "qa.vectors.milvus")

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from qa import __version__
 from qa.api import errors
 from qa.api.limits import BodyLimit, LimitFor
-from qa.api.routes import documents, health, query
+from qa.api.routes import documents, health, pages, query
 from qa.core.config import Settings, get_settings
 from qa.service import QAService
 
@@ -35,7 +37,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             app.state.service = QAService.start(settings)
         yield
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their assets served locally
         title="qa — multilingual retrieval QA",
         version=__version__,
         summary="Ask questions in any language; get the exact passages that answer them, cited.",
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(query.router)
     app.include_router(health.router)
     app.include_router(documents.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app
 
 

@@ -19,10 +19,10 @@ from pydantic import (
     field_validator,
 )
 
+from qa.answer import Answer, Reply
 from qa.core.errors import IngestError
 from qa.index import WriteResult
 from qa.ingest import MAX_ID_LENGTH, Document, content_hash, make_text_document, validate_new_doc_id
-from qa.search import SearchResult
 from qa.service import Health
 from qa.store import Filters, StoredDocument
 
@@ -67,6 +67,9 @@ class QueryRequest(BaseModel):
     filters: QueryFilters | None = Field(
         None, description="Only cite documents matching all of these (applied before the top-k)."
     )
+    answer: StrictBool = Field(
+        True, description="Find the answer among the passages (false: passages only, faster)."
+    )
 
     @field_validator("question")
     @classmethod
@@ -102,17 +105,65 @@ class QueryResult(BaseModel):
     highlight: Highlight
 
 
+class Translation(BaseModel):
+    lang: str = Field(description="The question's language (ISO 639-1).")
+    text: str = Field(description="The answer translated into it (machine translation).")
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(
+        description="The sentence (or two adjacent sentences) that answers the question, "
+        "exactly as in the document: "
+        "document text[citation.char_start:citation.char_end]."
+    )
+    citation: Citation
+    translation: Translation | None = Field(
+        description="The answer in the question's language, when that differs from the "
+        "document's and an offline translator covers the pair; otherwise null."
+    )
+    confidence: float = Field(
+        ge=0,
+        le=1,
+        description="How likely the collection answers the question with this text; answers "
+        "below QA_ANSWER_MIN_CONFIDENCE are not given.",
+    )
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> AnswerOut:
+        c = answer.citation
+        return cls(
+            text=answer.text,
+            citation=Citation(
+                doc_id=c.doc_id,
+                title=c.title,
+                source=c.source,
+                char_start=c.char_start,
+                char_end=c.char_end,
+            ),
+            translation=Translation(**asdict(answer.translation)) if answer.translation else None,
+            confidence=answer.confidence,
+        )
+
+
 class QueryResponse(BaseModel):
     question: str
+    language: str = Field(description="The question's detected language (ISO 639-1).")
+    answer: AnswerOut | None = Field(
+        description="The answer, or null when the articles don't say (or the request asked "
+        "for passages only); the passages are returned either way."
+    )
     results: list[QueryResult]
     took_ms: float
 
     @classmethod
-    def from_result(cls, result: SearchResult) -> QueryResponse:
-        """The API's view of a :class:`~qa.search.SearchResult` (also ``qa ask --json``)."""
+    def from_reply(cls, reply: Reply) -> QueryResponse:
+        """The API's view of a :class:`~qa.answer.Reply` (also ``qa ask --json``)."""
+        result = reply.result
         return cls(
             question=result.question,
-            took_ms=round(result.took_ms, 2),
+            language=reply.language,
+            answer=AnswerOut.from_answer(reply.answer) if reply.answer else None,
+            took_ms=round(reply.took_ms, 2),
             results=[
                 QueryResult(
                     rank=hit.rank,
@@ -173,11 +224,12 @@ class DocumentInfo(BaseModel):
 class DocumentDetail(DocumentInfo):
     sha256: str = Field(description="SHA-256 of the stored text.")
     characters: int = Field(description="Length of the stored text.")
+    text: str = Field(description="The stored text: citations' offsets index into it.")
 
     @classmethod
     def from_stored(cls, d: StoredDocument) -> DocumentDetail:
         info = DocumentInfo.from_stored(d).model_dump()
-        return cls(**info, sha256=d.sha256, characters=len(d.text))
+        return cls(**info, sha256=d.sha256, characters=len(d.text), text=d.text)
 
 
 class DocumentList(BaseModel):

@@ -174,6 +174,21 @@ class Settings(BaseSettings):
         0.0, ge=0, description="hybrid: weight of BM25 for a question in another language."
     )
 
+    # ------------------------------------------------------------------ answer
+    answer_min_confidence: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description='Confidence below which a reply carries no answer (`"answer": null`: '
+        "the articles don't say); the passages are still returned. Calibrated in "
+        "eval/RESULTS.md.",
+    )
+    translate_answers: bool = Field(
+        True,
+        description="Translate the answer into the question's language when the offline "
+        "translator covers the pair (EN<->PT).",
+    )
+
     # ------------------------------------------------------------------ server
     max_document_bytes: int = Field(
         5_000_000,

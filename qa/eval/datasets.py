@@ -26,6 +26,17 @@ class Question:
     relevant_docs: frozenset[str] = frozenset()  # BEIR qrels
     answerable: bool = True
     split: str | None = None
+    gold: tuple[str, ...] = ()  # BEIR answers.jsonl: answer strings found in a relevant passage
+
+    def answered_by(self, doc_id: str, text: str) -> bool:
+        """Whether ``text`` (a span of document ``doc_id``) holds a gold answer: a seed
+        snippet of that document, or a benchmark's answer string in a relevant document."""
+        found = normalise(text).casefold()
+        if self.answers:
+            return any(d == doc_id and normalise(s).casefold() in found for d, s in self.answers)
+        return doc_id in self.relevant_docs and any(
+            normalise(g).casefold() in found for g in self.gold if g.strip()
+        )
 
 
 def normalise(text: str) -> str:
@@ -95,6 +106,22 @@ class Benchmark:
     questions: list[Question]
 
 
+def _read_answers(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Each query's split and gold answer strings, from an optional ``answers.jsonl``
+    (``answers``: a list, or ``answer``: one string)."""
+    splits: dict[str, str] = {}
+    gold: dict[str, tuple[str, ...]] = {}
+    if path.is_file():
+        for _, row in _read_jsonl(path):
+            qid = str(row.get("query_id"))
+            if row.get("split"):
+                splits[qid] = str(row["split"])
+            found = row.get("answers", [row.get("answer")])
+            if isinstance(found, list):
+                gold[qid] = tuple(a for a in found if isinstance(a, str))
+    return splits, gold
+
+
 def load_beir(folder: Path) -> Benchmark:
     """Read a BEIR-format folder and check that qrels name known queries and documents."""
     corpus = folder / "corpus.jsonl"
@@ -114,12 +141,7 @@ def load_beir(folder: Path) -> Benchmark:
         if not isinstance(row.get("id"), (str, int)) or not isinstance(row.get("text"), str):
             raise EvalError(f"{folder / 'queries.jsonl'}:{lineno}: needs 'id' and 'text'")
         queries[str(row["id"])] = (row["text"], str(row.get("lang") or "und"))
-    splits: dict[str, str] = {}
-    answers = folder / "answers.jsonl"
-    if answers.is_file():
-        for _, row in _read_jsonl(answers):
-            if row.get("split"):
-                splits[str(row.get("query_id"))] = str(row["split"])
+    splits, gold = _read_answers(folder / "answers.jsonl")
     qrels: dict[str, set[str]] = {}
     qrels_path = folder / "qrels.tsv"
     for lineno, line in enumerate(qrels_path.read_text(encoding="utf-8").splitlines(), 1):
@@ -143,7 +165,14 @@ def load_beir(folder: Path) -> Benchmark:
         if relevant:
             qrels.setdefault(qid, set()).add(doc_id)
     questions = [
-        Question(qid, text, lang, relevant_docs=frozenset(qrels[qid]), split=splits.get(qid))
+        Question(
+            qid,
+            text,
+            lang,
+            relevant_docs=frozenset(qrels[qid]),
+            split=splits.get(qid),
+            gold=gold.get(qid, ()),
+        )
         for qid, (text, lang) in queries.items()
         if qid in qrels
     ]

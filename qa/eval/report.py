@@ -36,6 +36,31 @@ def method_table(run: EvalRun) -> list[list[str]]:
     return rows
 
 
+ANSWER_COLUMNS = {
+    "answer_accuracy": "answer holds gold",
+    "highlight_accuracy": "rank-1 highlight holds gold (baseline)",
+    "answered_correct": "answered and holds gold",
+    "answered": "answered",
+    "null_unanswerable": "null when unanswerable",
+}
+
+
+def answer_table(run: EvalRun) -> list[list[str]] | None:
+    """The answer stage beside retrieval: how often the best answer found holds a gold
+    answer (against the rank-1 highlight, the baseline), and how often an answer is given."""
+    rows = [["method", *ANSWER_COLUMNS.values()]]
+    for r in run.runs:
+        figures = r.answers()
+        if figures is None:
+            return None
+        rows.append([r.label, *(_rate(figures.get(k)) for k in ANSWER_COLUMNS)])
+    return rows
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 def group_table(run: EvalRun) -> list[list[str]]:
     rows = [["method / group", "n", *METRICS]]
     named = {r.method for r in run.runs}
@@ -99,7 +124,9 @@ def render_text(run: EvalRun) -> str:
         f"{run.dataset} — {run.level} level; index: {run.index['documents']} documents, "
         f"{run.index['passages']} passages; {run.date}"
     ]
-    for table in (method_table(run), group_table(run)):
+    for table in (method_table(run), group_table(run), answer_table(run)):
+        if table is None:
+            continue
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         lines += ["", *(_fmt_row(row, widths) for row in table)]
     lines.append("")
@@ -147,6 +174,7 @@ def to_json(run: EvalRun) -> dict[str, Any]:
                 "group_sizes": r.group_sizes(),
                 "latency_ms": dict(zip(("median", "p95"), r.latency(), strict=True)),
                 "calibration": calibration(r),
+                "answers": r.answers(),
                 "missed_at_1": misses(r),
             }
             for r in run.runs

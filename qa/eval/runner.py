@@ -26,6 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from qa.answer import Reply
 from qa.core.config import Settings
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.eval.datasets import Question, load_beir, load_question_set, normalise
@@ -47,6 +48,28 @@ class Outcome:
     returned: tuple[tuple[str, str], ...]  # (id, text) of what came back, best first
     top_score: float
     latency_ms: float
+    answered: bool = False  # the reply carried an answer (confident enough)
+    answer_correct: bool = False  # the best answer found, given or not, holds a gold answer
+    highlight_correct: bool = False  # the rank-1 passage's highlight holds one (baseline)
+    confidence: float = 0.0  # of the best answer found
+
+
+def judge_answer(question: Question, reply: Reply) -> tuple[bool, bool, bool, float]:
+    """Whether the reply has an answer, whether the best answer found holds a gold
+    answer, whether the rank-1 highlight does, and the best answer's confidence."""
+    hits = reply.result.hits
+    texts = {h.document.doc_id: h.document.text for h in hits}
+    highlight = False
+    if hits:
+        start, end = hits[0].highlight
+        highlight = question.answered_by(
+            hits[0].chunk.doc_id, texts[hits[0].chunk.doc_id][start:end]
+        )
+    c = reply.candidate
+    correct = c is not None and question.answered_by(
+        c.doc_id, texts[c.doc_id][c.char_start : c.char_end]
+    )
+    return reply.answer is not None, correct, highlight, c.confidence if c else 0.0
 
 
 @dataclass
@@ -65,6 +88,25 @@ class MethodRun:
     def latency(self) -> tuple[float, float]:
         values = [o.latency_ms for o in self.outcomes]
         return statistics.median(values), pct(values, 95)
+
+    def answers(self) -> dict[str, float] | None:
+        """Over answerable questions with gold answers: how often the best answer found
+        holds one, how often the rank-1 highlight does (the baseline), and how often an
+        answer is given and holds one; the answered rate of answerable questions and the
+        null rate of unanswerable ones."""
+        gold = [o for o in self.scored() if o.question.answers or o.question.gold]
+        if not gold:
+            return None
+        out = {
+            "answer_accuracy": sum(o.answer_correct for o in gold) / len(gold),
+            "highlight_accuracy": sum(o.highlight_correct for o in gold) / len(gold),
+            "answered_correct": sum(o.answered and o.answer_correct for o in gold) / len(gold),
+            "answered": sum(o.answered for o in self.scored()) / len(self.scored()),
+        }
+        unanswerable = [o for o in self.outcomes if not o.question.answerable]
+        if unanswerable:
+            out["null_unanswerable"] = sum(not o.answered for o in unanswerable) / len(unanswerable)
+        return out
 
     def groups(self) -> dict[str, dict[str, float]]:
         """Metrics overall, per language, and per language and split when splits exist."""
@@ -171,19 +213,21 @@ def run_methods(
         ):
             started = time.perf_counter()
             if level == "passage":
-                answer = service.ask(q.question, PASSAGES_PER_QUERY, resolved)
+                reply = service.ask(q.question, PASSAGES_PER_QUERY, resolved)
                 elapsed = (time.perf_counter() - started) * 1000
-                judged = _judge_passages(q, answer.hits, relevant[q.qid])
-                returned = tuple((h.chunk.chunk_id, h.chunk.text) for h in answer.hits)
+                hits = reply.result.hits
+                judged = _judge_passages(q, hits, relevant[q.qid])
+                returned = tuple((h.chunk.chunk_id, h.chunk.text) for h in hits)
             else:
-                answer = service.ask(q.question, BEIR_PASSAGES, resolved)
+                reply = service.ask(q.question, BEIR_PASSAGES, resolved)
                 elapsed = (time.perf_counter() - started) * 1000
-                ranked = collapse_to_documents((h.chunk.doc_id, h.score) for h in answer.hits)
+                hits = reply.result.hits
+                ranked = collapse_to_documents((h.chunk.doc_id, h.score) for h in hits)
                 judged = judge_documents(ranked[:PASSAGES_PER_QUERY], q.relevant_docs)
-                first = {h.chunk.doc_id: h.chunk.text for h in reversed(answer.hits)}
+                first = {h.chunk.doc_id: h.chunk.text for h in reversed(hits)}
                 returned = tuple((d, first[d]) for d in ranked[:PASSAGES_PER_QUERY])
-            top = answer.hits[0].score if answer.hits else 0.0
-            outcomes.append(Outcome(q, judged, returned, top, elapsed))
+            top = hits[0].score if hits else 0.0
+            outcomes.append(Outcome(q, judged, returned, top, elapsed, *judge_answer(q, reply)))
         runs.append(MethodRun(method, resolved, outcomes))
     return runs
 

@@ -86,6 +86,14 @@ class BM25Index:
         """The stemmed, stopword-free terms of ``text``."""
         return set(self.tokens([text])[0])
 
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a stemmed term (a term no passage holds
+        gets the highest)."""
+        n = len(self.doc_terms)
+        postings = self.postings.get(term)
+        df = len(postings.ids) - postings.dead if postings is not None else 0
+        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
     # -------------------------------------------------------------------- updates
     def add(self, items: Iterable[tuple[int, str]]) -> None:
         """Index passages given as ``(id, text)``; an id already present is replaced."""

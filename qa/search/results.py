@@ -7,9 +7,11 @@ import re
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from qa.chunk import Chunk
 from qa.index import Index
-from qa.search.retrievers import Retriever
+from qa.search.retrievers import QueryForms, Retriever
 from qa.store import Filters, StoredDocument
 
 _WORD = re.compile(r"\w+")
@@ -23,6 +25,7 @@ class Hit:
     chunk: Chunk
     document: StoredDocument
     highlight: tuple[int, int]  # document offsets of the passage's best sentence
+    row: int = -1  # the passage's id in the index
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class SearchResult:
     question: str
     hits: list[Hit]
     took_ms: float
+    vectors: np.ndarray | None = None  # the question's embeddings, when the retriever made them
+    forms: QueryForms | None = None  # the question's language and forms (hybrid)
 
 
 def _words(text: str) -> frozenset[str]:
@@ -65,7 +70,8 @@ def search(
             continue
         kept.append(words)
         document = index.documents[chunk.doc_id]
-        hits.append(Hit(len(hits) + 1, score, chunk, document, ranking.highlight(row)))
+        hits.append(Hit(len(hits) + 1, score, chunk, document, ranking.highlight(row), row))
         if len(hits) == top_k:
             break
-    return SearchResult(question, hits, (time.perf_counter() - started) * 1000)
+    took = (time.perf_counter() - started) * 1000
+    return SearchResult(question, hits, took, ranking.vectors, ranking.forms)

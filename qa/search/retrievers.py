@@ -30,11 +30,24 @@ from qa.search.translation import Translator, partner, translator
 
 
 @dataclass(frozen=True)
+class QueryForms:
+    """The question as each signal uses it."""
+
+    language: str
+    cross: str | None  # translated across EN<->PT, for the dense signals
+    lexical: str  # in the collection's language when a translation exists
+    lexical_native: bool  # whether ``lexical`` is in the collection's language
+
+
+@dataclass(frozen=True)
 class Ranking:
-    """Passages (rows) and scores, best first, and how to find a passage's best sentence."""
+    """Passages (rows) and scores, best first, and how to find a passage's best sentence;
+    with the query vectors and forms the retriever computed (for the answer stage)."""
 
     candidates: list[tuple[int, float]]
     highlight: Callable[[int], tuple[int, int]]  # row -> document offsets of its best sentence
+    vectors: np.ndarray | None = None  # one row per form of the question that was embedded
+    forms: QueryForms | None = None
 
 
 class Retriever(Protocol):
@@ -72,6 +85,7 @@ class DenseRetriever:
         return Ranking(
             index.search("chunks", query[0], k, selection),
             lambda row: best_sentence_by_vectors(index, row, query),
+            query,
         )
 
 
@@ -99,16 +113,6 @@ class LexicalRetriever:
                 index, row, terms, lambda sid: self.sentence_terms(index, sid)
             ),
         )
-
-
-@dataclass(frozen=True)
-class QueryForms:
-    """The question as each signal uses it."""
-
-    language: str
-    cross: str | None  # translated across EN<->PT, for the dense signals
-    lexical: str  # in the collection's language when a translation exists
-    lexical_native: bool  # whether ``lexical`` is in the collection's language
 
 
 class HybridRetriever:
@@ -164,6 +168,8 @@ class HybridRetriever:
         return Ranking(
             znorm_fuse(signals)[:k],
             lambda row: best_sentence_by_vectors(index, row, vectors),
+            vectors,
+            forms,
         )
 
 

@@ -146,5 +146,5 @@ def test_filters_choose_the_documents_before_the_top_k(filter_client, filters, e
     # the dense retriever alone: only the vector store filters
     service = filter_client.app.state.service
     parsed = QueryFilters.model_validate(filters).to_filters()
-    hits = service.ask("lucro no trimestre", 10, "dense", parsed).hits
+    hits = service.ask("lucro no trimestre", 10, "dense", parsed).result.hits
     assert {h.document.doc_id for h in hits} == expected

@@ -9,13 +9,14 @@ JSON bodies and file uploads are separate operations, each documented and valida
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from qa.api.deps import ServiceDep
 from qa.api.errors import documented
+from qa.api.routes.pages import page, wants_html
 from qa.api.schemas import DocumentDetail, DocumentIn, DocumentInfo, DocumentList, WriteResponse
 from qa.core.errors import DocumentTooLargeError, IngestError
 from qa.index import WriteResult
@@ -27,17 +28,31 @@ router = APIRouter(tags=["documents"])
 FileField = Annotated[UploadFile, File(description="A .txt, .md, .html or .jsonl file.")]
 
 
-@router.get("/documents", response_model=DocumentList, responses=documented(503))
-def list_documents(service: ServiceDep) -> DocumentList:
-    """The indexed documents."""
+HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}}}
+
+
+@router.get(
+    "/documents",
+    response_model=DocumentList,
+    responses={**HTML_PAGE, **documented(503)},
+)
+def list_documents(request: Request, service: ServiceDep) -> DocumentList | Response:
+    """The indexed documents (a browser gets the documents page)."""
+    if wants_html(request):
+        return page("documents")
     return DocumentList(documents=[DocumentInfo.from_stored(d) for d in service.documents()])
 
 
 @router.get(
-    "/documents/{doc_id}", response_model=DocumentDetail, responses=documented(404, 422, 503)
+    "/documents/{doc_id}",
+    response_model=DocumentDetail,
+    responses={**HTML_PAGE, **documented(404, 422, 503)},
 )
-def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
-    """One document's metadata and passage count."""
+def get_document(doc_id: str, request: Request, service: ServiceDep) -> DocumentDetail | Response:
+    """One document: its text, metadata and passage count (a browser gets the document
+    page; ``?start=&end=`` marks a cited span there)."""
+    if wants_html(request):
+        return page("document")
     return DocumentDetail.from_stored(service.document(doc_id))
 
 

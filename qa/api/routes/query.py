@@ -14,7 +14,10 @@ router = APIRouter(tags=["query"])
 
 @router.post("/query", response_model=QueryResponse, responses=documented(422, 503))
 async def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
-    """The passages that best answer the question, best first, each with an exact citation."""
+    """The answer to the question (or null when the articles don't say) and the passages
+    that best answer it, best first, each with an exact citation."""
     filters = body.filters.to_filters() if body.filters is not None else None
-    result = await run_in_threadpool(service.ask, body.question, body.top_k, None, filters)
-    return QueryResponse.from_result(result)
+    reply = await run_in_threadpool(
+        service.ask, body.question, body.top_k, None, filters, body.answer
+    )
+    return QueryResponse.from_reply(reply)

@@ -1,0 +1,233 @@
+// The pages of the service: ask (/), one document (/documents/{id}), the documents list.
+// Plain DOM building with textContent only: no text from the API is ever parsed as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== undefined && v !== null) node.setAttribute(k, v);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function headers(extra) {
+  const h = Object.assign({ Accept: "application/json" }, extra || {});
+  const key = localStorage.getItem("qa-key");
+  if (key) h.Authorization = "Bearer " + key;
+  return h;
+}
+
+async function api(path, options) {
+  const opts = Object.assign({}, options || {});
+  opts.headers = headers(opts.headers);
+  const response = await fetch(path, opts);
+  let body = null;
+  try { body = await response.json(); } catch (e) { body = null; }
+  if (!response.ok) {
+    const message = body && body.error ? body.error.message : response.statusText;
+    throw new Error(`${response.status}: ${message}`);
+  }
+  return body;
+}
+
+function setStatus(text, isError) {
+  const status = $("status");
+  status.textContent = text;
+  status.classList.toggle("error", Boolean(isError));
+}
+
+function keyField() {
+  const field = $("key");
+  if (!field) return;
+  field.value = localStorage.getItem("qa-key") || "";
+  field.addEventListener("change", () => {
+    if (field.value) localStorage.setItem("qa-key", field.value);
+    else localStorage.removeItem("qa-key");
+  });
+}
+
+function citationLink(citation, text) {
+  const href = `/documents/${encodeURIComponent(citation.doc_id)}?start=${citation.char_start}&end=${citation.char_end}`;
+  return el("a", { href, class: "citation" }, text);
+}
+
+// The passage with its best sentence marked (highlight offsets are document offsets).
+function markedPassage(result) {
+  const start = result.highlight.char_start - result.citation.char_start;
+  const end = result.highlight.char_end - result.citation.char_start;
+  const text = result.text;
+  if (start < 0 || end > text.length || start >= end) return el("p", { class: "passage" }, text);
+  return el("p", { class: "passage" },
+    text.slice(0, start), el("mark", {}, text.slice(start, end)), text.slice(end));
+}
+
+function renderAnswer(data) {
+  const box = $("answer");
+  box.replaceChildren();
+  const a = data.answer;
+  if (!a) {
+    box.append(el("div", { class: "card answer none", id: "no-answer" },
+      el("p", { class: "lead" }, "The articles don't say."),
+      el("p", { class: "meta" }, data.results.length
+        ? "No passage answers this question with confidence. The closest passages are below."
+        : "No passage matches this question.")));
+    return;
+  }
+  const card = el("div", { class: "card answer", id: "answer-card" });
+  if (a.translation) {
+    card.append(el("p", { class: "lead", lang: a.translation.lang, id: "answer-translation" }, a.translation.text));
+    card.append(el("p", { class: "original" }, "Original: ",
+      el("q", { id: "answer-text" }, a.text)));
+  } else {
+    card.append(el("p", { class: "lead", id: "answer-text" }, a.text));
+  }
+  const meter = el("meter", { min: "0", max: "1", value: String(a.confidence), "aria-label": "confidence" });
+  card.append(el("p", { class: "meta" },
+    citationLink(a.citation, a.citation.title || a.citation.doc_id),
+    el("span", {}, `characters ${a.citation.char_start}–${a.citation.char_end}`),
+    el("span", { class: "confidence" }, "confidence ", meter, ` ${Math.round(a.confidence * 100)}%`)));
+  box.append(card);
+}
+
+function renderResults(data) {
+  const box = $("results");
+  box.replaceChildren();
+  if (!data.results.length) return;
+  box.append(el("h2", {}, data.answer ? "Passages" : "Closest passages"));
+  const list = el("ol", { class: "results" });
+  for (const r of data.results) {
+    const c = r.citation;
+    list.append(el("li", { class: "card result" },
+      el("h3", {}, citationLink(c, `${r.rank}. ${c.title || c.doc_id}`)),
+      el("p", { class: "meta" },
+        el("span", {}, c.source || c.doc_id),
+        el("span", {}, `question language: ${data.language}`),
+        el("span", {}, `score ${r.score.toFixed(3)}`)),
+      markedPassage(r)));
+  }
+  box.append(list);
+}
+
+async function ask(question) {
+  $("answer").replaceChildren();
+  $("results").replaceChildren();
+  setStatus("Searching…");
+  try {
+    const data = await api("/query", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question, top_k: 5 }),
+    });
+    renderAnswer(data);
+    renderResults(data);
+    setStatus(`${data.results.length} passages in ${Math.round(data.took_ms)} ms`);
+    document.title = `${question} — Ask the articles`;
+  } catch (e) {
+    setStatus(e.message, true);
+  }
+}
+
+function askPage() {
+  const form = $("ask");
+  const input = $("q");
+  const fromUrl = () => new URLSearchParams(location.search).get("q") || "";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question) return;
+    const url = `/?q=${encodeURIComponent(question)}`;
+    if (fromUrl() !== question) history.pushState({}, "", url);
+    ask(question);
+  });
+  window.addEventListener("popstate", () => {
+    input.value = fromUrl();
+    if (input.value) ask(input.value);
+  });
+  input.value = fromUrl();
+  if (input.value) ask(input.value);
+  else input.focus();
+}
+
+async function documentPage() {
+  const docId = decodeURIComponent(location.pathname.replace(/^\/documents\//, ""));
+  const params = new URLSearchParams(location.search);
+  try {
+    const doc = await api(`/documents/${encodeURIComponent(docId)}`);
+    $("title").textContent = doc.title || doc.doc_id;
+    document.title = doc.title || doc.doc_id;
+    $("meta").replaceChildren(
+      el("span", {}, doc.source || doc.doc_id),
+      el("span", {}, doc.published || ""),
+      el("span", {}, `${doc.characters} characters, ${doc.chunks} passages`));
+    const text = doc.text;
+    const start = Number(params.get("start"));
+    const end = Number(params.get("end"));
+    const box = $("text");
+    if (params.has("start") && Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= text.length && start < end) {
+      const mark = el("mark", { id: "cited", tabindex: "-1" }, text.slice(start, end));
+      box.replaceChildren(text.slice(0, start), mark, text.slice(end));
+      mark.scrollIntoView({ block: "center" });
+      mark.focus({ preventScroll: true });
+    } else {
+      box.textContent = text;
+    }
+  } catch (e) {
+    setStatus(e.message, true);
+  }
+}
+
+async function loadDocuments() {
+  const rows = $("rows");
+  const data = await api("/documents");
+  rows.replaceChildren();
+  for (const d of data.documents) {
+    const remove = el("button", { class: "danger", type: "button", "aria-label": `Delete ${d.title || d.doc_id}` }, "Delete");
+    remove.addEventListener("click", async () => {
+      if (!confirm(`Delete “${d.title || d.doc_id}”?`)) return;
+      try {
+        await api(`/documents/${encodeURIComponent(d.doc_id)}`, { method: "DELETE" });
+        setStatus(`Deleted ${d.doc_id}`);
+        await loadDocuments();
+      } catch (e) { setStatus(e.message, true); }
+    });
+    rows.append(el("tr", { "data-id": d.doc_id },
+      el("td", {}, el("a", { href: `/documents/${encodeURIComponent(d.doc_id)}` }, d.title || d.doc_id)),
+      el("td", {}, d.doc_id),
+      el("td", {}, String(d.chunks)),
+      el("td", {}, remove)));
+  }
+  if (!data.documents.length) rows.append(el("tr", {}, el("td", { colspan: "4" }, "No documents yet.")));
+}
+
+function documentsPage() {
+  const form = $("upload");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = $("file").files[0];
+    if (!file) return;
+    const body = new FormData();
+    body.append("file", file);
+    setStatus(`Uploading ${file.name}…`);
+    try {
+      const data = await api("/documents/upload", { method: "POST", body });
+      const added = data.documents.map((d) => `${d.doc_id} (${d.status})`).join(", ");
+      setStatus(`Uploaded: ${added}`);
+      form.reset();
+      await loadDocuments();
+    } catch (e) { setStatus(e.message, true); }
+  });
+  loadDocuments().catch((e) => setStatus(e.message, true));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  keyField();
+  const page = document.body.dataset.page;
+  if (page === "ask") askPage();
+  else if (page === "document") documentPage();
+  else if (page === "documents") documentsPage();
+});
