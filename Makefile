@@ -32,8 +32,17 @@ run: install
 	@test -f index/manifest.json || $(BIN)/qa index --source seeds
 	$(BIN)/qa serve --host $(HOST) --port $(PORT)
 
-# Everything CI runs: lint, types, every test (model conversion and server processes too).
-test: install-test
+# The browser tests drive the system's Chromium (Debian's package; no browser download).
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium >/dev/null || \
+	  ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null)
+
+# Everything CI runs: lint, types, every test (model conversion, server processes and the
+# browser too).
+test: install-test $(CHROMIUM)
 	$(BIN)/ruff check qa tests eval
 	$(BIN)/ruff format --check qa tests eval
 	$(BIN)/mypy
@@ -48,7 +57,7 @@ lint: install-test
 	$(BIN)/ruff format --check qa tests eval
 	$(BIN)/mypy
 
-# Every evaluation (seed set, pira_xling, faquad_pt) -> eval/RESULTS.md and eval/methods.png
+# Every evaluation (seed set, pira_xling, faquad_pt, xquad_xling, answers) -> eval/RESULTS.md
 eval: install
 	$(BIN)/pip install --quiet -e '.[eval,milvus]'
 	$(BIN)/python eval/make_results.py

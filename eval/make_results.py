@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from qa.core.config import Settings
 from qa.embed import load_embedder
 from qa.eval import report, runner
+from qa.eval.datasets import load_beir
 from qa.eval.metrics import METRICS
 from qa.search import METHODS
 
@@ -48,6 +51,15 @@ def section(title: str, run: runner.EvalRun) -> str:
         "",
         markdown_table(report.group_table(run)),
     ]
+    answers = report.answer_table(run)
+    if answers is not None:
+        parts += [
+            "",
+            "The answer stage (`answer` of each reply; the best answer found, given or not, "
+            "against the rank-1 passage's highlight):",
+            "",
+            markdown_table(answers),
+        ]
     for r in run.runs:
         cal = report.calibration(r)
         if cal and r.method != "default":
@@ -128,6 +140,90 @@ def store_section(
     )
 
 
+OFF_TOPIC = (  # (questions of, asked of): pairs of collections about different things
+    ("faquad_pt", "seeds"),
+    ("faquad_pt", "xquad_xling"),
+    ("pira_xling", "faquad_pt"),
+    ("xquad_xling", "faquad_pt"),
+)
+
+
+def off_topic_runs(settings: Settings, embedder: Any, benchmarks: Path) -> list[runner.OffTopicRun]:
+    """Every question of one benchmark asked of another's collection."""
+    out = []
+    for questions_of, collection in OFF_TOPIC:
+        questions = load_beir(benchmarks / questions_of).questions
+        sources = (
+            [REPO / "seeds"]
+            if collection == "seeds"
+            else [benchmarks / collection / "corpus.jsonl"]
+        )
+        service = runner.evaluation_service(settings, embedder, collection, sources, {})
+        out.append(runner.evaluate_off_topic(service, questions, questions_of, collection))
+    return out
+
+
+def answer_section(runs: dict[str, runner.EvalRun], off_topic: list[runner.OffTopicRun]) -> str:
+    """The answer stage across collections, and the replies to questions they cannot answer."""
+    rows = [["collection", "questions", *report.ANSWER_COLUMNS.values()]]
+    for run in runs.values():
+        default = next(r for r in run.runs if r.method == "default")
+        figures = default.answers()
+        if figures is None:
+            continue
+        rows.append(
+            [
+                run.dataset,
+                str(len(default.scored())),
+                *(report.rate(figures.get(k)) for k in report.ANSWER_COLUMNS),
+            ]
+        )
+    off = [
+        [
+            "questions of",
+            "asked of",
+            "questions",
+            "null (the articles don't say)",
+            "median confidence",
+        ]
+    ]
+    off += [
+        [
+            o.questions,
+            o.collection,
+            str(o.asked),
+            f"{o.null_rate:.3f}",
+            f"{o.median_confidence:.3f}",
+        ]
+        for o in off_topic
+    ]
+    seed = next(r for r in runs["seed"].runs if r.method == "default").answers() or {}
+    return "\n".join(
+        [
+            "## Answers",
+            "",
+            "Each reply's `answer`: the sentence (or two adjacent sentences) of the top five "
+            "passages that best answers the question, given when its confidence reaches "
+            "`QA_ANSWER_MIN_CONFIDENCE`. Default method. *Holds gold*: the seed set's snippet, "
+            "or the benchmark's answer string (faquad_pt, xquad_xling: extractive; pira_xling's "
+            "answers are written freely and rarely occur verbatim, so its row measures little), "
+            "occurs in the best answer found; the baseline is the rank-1 passage's highlight.",
+            "",
+            markdown_table(rows),
+            "",
+            "Questions a collection cannot answer — another benchmark's, asked of it — should "
+            'get `"answer": null`:',
+            "",
+            markdown_table(off),
+            "",
+            f"Near-topic questions the seed articles do not answer (other companies' CEOs, "
+            f"figures the articles do not give; tagged `unanswerable` in eval/questions.jsonl): "
+            f"null for {seed.get('null_unanswerable', 0):.3f} of them. The confidence is fitted "
+            "by `python eval/calibrate_answers.py` (docs/answers.md).",
+        ]
+    )
+
+
 def chart(runs: dict[str, runner.EvalRun], path: Path) -> None:
     import matplotlib
 
@@ -186,7 +282,7 @@ def main() -> None:
             embedder,
         )
     }
-    for key, name in (("pira", "pira_xling"), ("faquad", "faquad_pt")):
+    for key, name in (("pira", "pira_xling"), ("faquad", "faquad_pt"), ("xquad", "xquad_xling")):
         folder = args.benchmarks / name
         runs[key] = runner.evaluate_beir(
             settings,
@@ -196,6 +292,7 @@ def main() -> None:
             embedder,
             rebuild=True,
         )
+    off_topic = off_topic_runs(settings, embedder, args.benchmarks)
     milvus_settings = settings.model_copy(update={"vector_store": "milvus"})
     store_runs = {
         "seed": runner.evaluate_seed_set(
@@ -220,7 +317,7 @@ def main() -> None:
     chart(runs, args.out.with_name("methods.png"))
     seed = runs["seed"]
     text = [
-        "# Retrieval results",
+        "# Retrieval and answer results",
         "",
         f"Produced by `make eval` (`python eval/make_results.py`) on {seed.date}, "
         f"in {time.perf_counter() - started:.0f} s.",
@@ -243,6 +340,10 @@ def main() -> None:
         "",
         section("faquad_pt", runs["faquad"]),
         "",
+        section("xquad_xling — 12 languages and Portuguese", runs["xquad"]),
+        "",
+        answer_section(runs, off_topic),
+        "",
         store_section(runs, store_runs),
         "",
     ]
@@ -251,7 +352,8 @@ def main() -> None:
     json_path.write_text(
         json.dumps(
             {k: report.to_json(v) for k, v in runs.items()}
-            | {f"{k}_milvus": report.to_json(v) for k, v in store_runs.items()},
+            | {f"{k}_milvus": report.to_json(v) for k, v in store_runs.items()}
+            | {"off_topic": [asdict(o) | {"null_rate": o.null_rate} for o in off_topic]},
             ensure_ascii=False,
             indent=1,
         ),

@@ -53,11 +53,11 @@ def answer_table(run: EvalRun) -> list[list[str]] | None:
         figures = r.answers()
         if figures is None:
             return None
-        rows.append([r.label, *(_rate(figures.get(k)) for k in ANSWER_COLUMNS)])
+        rows.append([r.label, *(rate(figures.get(k)) for k in ANSWER_COLUMNS)])
     return rows
 
 
-def _rate(value: float | None) -> str:
+def rate(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 

@@ -361,3 +361,33 @@ def evaluate_beir(
         index=_index_info(service),
         seconds=seconds,
     )
+
+
+@dataclass(frozen=True)
+class OffTopicRun:
+    """Questions a collection cannot answer (another benchmark's), asked of it: how often
+    the reply says the articles don't say."""
+
+    questions: str
+    collection: str
+    asked: int
+    null: int
+    median_confidence: float
+
+    @property
+    def null_rate(self) -> float:
+        return self.null / self.asked if self.asked else 0.0
+
+
+def evaluate_off_topic(
+    service: QAService, questions: Sequence[Question], questions_name: str, collection: str
+) -> OffTopicRun:
+    """Ask every question of ``service``'s collection with the default method; count the
+    replies without an answer."""
+    null, confidences = 0, []
+    for q in questions:
+        reply = service.ask(q.question, 5)
+        null += reply.answer is None
+        confidences.append(reply.candidate.confidence if reply.candidate else 0.0)
+    median = statistics.median(confidences) if confidences else 0.0
+    return OffTopicRun(questions_name, collection, len(questions), null, median)
