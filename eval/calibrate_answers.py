@@ -159,7 +159,7 @@ def main() -> None:
     print("rank-1 highlight: " + " ".join(f"{baseline(sets[k]):.3f}" for k in accuracy_sets))
     if args.grid:
         grid = itertools.product(
-            (0.06, 0.08, 0.1, 0.15), (0.01, 0.02, 0.04), (0.05, 0.1, 0.2), (-0.01, 0.0, 0.01, 0.02)
+            (0.08, 0.1, 0.15), (0.01, 0.02, 0.03, 0.04), (0.05, 0.1), (0.01, 0.02)
         )
         for lex, rank, head, pair in grid:
             finder_module.WEIGHT_LEXICAL, finder_module.WEIGHT_RANK = lex, rank
@@ -188,6 +188,13 @@ def main() -> None:
     def conf(a: Asked) -> float:
         return float(1 / (1 + np.exp(-(np.array(features(a)) @ w + b))))
 
+    current = finder_module.CONFIDENCE_WEIGHTS, finder_module.CONFIDENCE_BIAS
+    print(f"with the current weights {current} at QA_ANSWER_MIN_CONFIDENCE:")
+    threshold = Settings().answer_min_confidence
+    for name, asked in sets.items():
+        given = sum(a.candidate is not None and a.candidate.confidence >= threshold for a in asked)
+        rate = given / len(asked) if asked[0].answerable else 1 - given / len(asked)
+        print(f"  {name:32} {'answered' if asked[0].answerable else 'null'} {rate:.3f}")
     seed_conf = sorted(conf(a) for a in sets["seeds answerable"])
     highest = seed_conf[int(0.05 * len(seed_conf))]  # keeps >= 95% of seed questions answered
     print(f"highest threshold answering 95% of the seed set: {highest:.3f}")

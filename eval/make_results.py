@@ -140,6 +140,31 @@ def store_section(
     )
 
 
+OTHER_LANGUAGES = ("es", "ro", "de", "ru", "hi", "tr", "el", "zh", "vi", "th", "ar")
+
+
+def language_table(run: runner.EvalRun) -> str:
+    """MRR@10 per question language, methods as rows; the mean of the eleven languages
+    other than English and Portuguese, and the gap of the default to dense alone."""
+    named = {r.method for r in run.runs}
+    rows = [["method", *OTHER_LANGUAGES, "mean of 11", "en", "pt"]]
+    for r in run.runs:
+        if r.method == "default" and r.resolved in named:
+            continue
+        groups = r.groups()
+        values = [groups[lang]["MRR@10"] for lang in OTHER_LANGUAGES]
+        rows.append(
+            [
+                r.label,
+                *(f"{v:.3f}" for v in values),
+                f"**{sum(values) / len(values):.3f}**",
+                f"{groups['en']['MRR@10']:.3f}",
+                f"{groups['pt']['MRR@10']:.3f}",
+            ]
+        )
+    return markdown_table(rows)
+
+
 OFF_TOPIC = (  # (questions of, asked of): pairs of collections about different things
     ("faquad_pt", "seeds"),
     ("faquad_pt", "xquad_xling"),
@@ -235,6 +260,7 @@ def chart(runs: dict[str, runner.EvalRun], path: Path) -> None:
         ("pira EN→PT", runs["pira"], "en"),
         ("pira PT→PT", runs["pira"], "pt"),
         ("faquad PT", runs["faquad"], "all"),
+        ("xquad 13 languages", runs["xquad"], "all"),
     ]
     named = {r.method for r in runs["seed"].runs}
     labels = [
@@ -341,6 +367,10 @@ def main() -> None:
         section("faquad_pt", runs["faquad"]),
         "",
         section("xquad_xling — 12 languages and Portuguese", runs["xquad"]),
+        "",
+        "MRR@10 by question language (the same questions in each; document level):",
+        "",
+        language_table(runs["xquad"]),
         "",
         answer_section(runs, off_topic),
         "",

@@ -24,6 +24,7 @@ from qa.core.config import Settings
 from qa.core.errors import IndexMismatchError, IndexNotFoundError, QAError
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.embed.batching import QueryBatcher
+from qa.embed.companion import companion_encoder
 from qa.index import Collection, Index, WriteResult, corpus_language, unknown_document
 from qa.ingest import Document
 from qa.ingest.language import detector
@@ -157,7 +158,8 @@ class QAService:
             with self._lock:
                 if self._finder is None:
                     languages = tuple(self.settings.languages)
-                    self._finder = AnswerFinder(self.embedder, detector(languages))
+                    companion = companion_encoder() if self.settings.companion else None
+                    self._finder = AnswerFinder(self.embedder, detector(languages), companion)
         return self._finder
 
     def ask(
@@ -243,6 +245,7 @@ class QAService:
             Chunking(size=self.settings.chunk_size, overlap=self.settings.chunk_overlap),
             language,
             progress,
+            self.settings.companion,
         )
 
     def reindex(self) -> Manifest:

@@ -66,14 +66,17 @@ def build_index(
     size: int = 700,
     overlap: int = 150,
     backend: VectorBackend | None = None,
+    companion: bool = True,
 ) -> Index:
-    """A new index of ``documents`` in ``index_dir``, as ``qa index`` builds it."""
+    """A new index of ``documents`` in ``index_dir``, as ``qa index`` builds it (with the
+    second encoder's passage vectors, as the default settings do)."""
     collection = Collection.create(
         index_dir,
         backend or faiss_backend(),
         embedder,
         documents,
         Chunking(size=size, overlap=overlap),
+        companion=companion,
     )
     return collection.index
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from qa.core.errors import IndexMismatchError, IndexNotFoundError
+from qa.embed.companion import COMPANION
 from qa.store import FORMAT_VERSION
 from qa.store.folder import MANIFEST
 from qa.store.manifest import checksum
-from qa.store.segments import SEGMENT_FILES
+from qa.store.segments import COMPANION_FILE, SEGMENT_FILES
 
 from .conftest import (
     CANTOR_DOC,
@@ -46,7 +47,8 @@ def test_manifest_records_model_chunking_counts_and_checksums(
     }
     assert m["language"] == "pt"
     assert m["checksum"] == checksum({k: v for k, v in m.items() if k != "checksum"})
-    assert [set(s["files"]) for s in m["segments"]] == [set(SEGMENT_FILES)]
+    assert [set(s["files"]) for s in m["segments"]] == [{*SEGMENT_FILES, COMPANION_FILE}]
+    assert m["companion"] == COMPANION
     assert seed_index.manifest.model_dump(mode="json", exclude_none=True) == {
         k: v for k, v in m.items() if k != "checksum"
     }

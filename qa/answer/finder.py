@@ -19,6 +19,7 @@ import numpy as np
 
 from qa.answer.spans import looks_like_heading, sentence_ranks
 from qa.embed import Embedder
+from qa.embed.companion import CompanionEncoder
 from qa.index import Index
 from qa.ingest.language import LanguageDetector
 from qa.search import SearchResult
@@ -29,6 +30,8 @@ WEIGHT_RANK = 0.02  # per rank of the passage the candidate comes from
 HEADING_PENALTY = 0.1
 PAIR_COST = 0.01  # what a second sentence must earn to join the first
 ANSWER_PASSAGES = 5  # the answer is looked for in this many of the best passages
+COMPANION_SENTENCES = 8  # best candidates the second encoder re-scores (when it is asked)
+WEIGHT_COMPANION = 0.1  # per unit of the second encoder's cosine
 MARGIN_NEIGHBOURS = 20  # the margin compares the nearest passage with this many
 
 # Confidence: logistic over Signals.features(), fitted by eval/calibrate_answers.py
@@ -98,8 +101,13 @@ class _Terms:
 class AnswerFinder:
     """Finds the answer to a question among the passages a search returned."""
 
-    def __init__(self, embedder: Embedder, detector: LanguageDetector) -> None:
-        self.embedder, self.detector = embedder, detector
+    def __init__(
+        self,
+        embedder: Embedder,
+        detector: LanguageDetector,
+        companion: CompanionEncoder | None = None,
+    ) -> None:
+        self.embedder, self.detector, self.companion = embedder, detector, companion
 
     def language(self, result: SearchResult) -> str:
         """The question's language."""
@@ -122,12 +130,34 @@ class AnswerFinder:
             self._score(index, sid, float(cos), ranks[sid], terms)
             for sid, cos in zip(ids, cosines, strict=True)
         ]
+        if result.forms is not None and result.forms.companion and self.companion is not None:
+            scored = self._second_opinion(index, result.question, scored)
         best = max([*scored, *self._pairs(index, scored, terms)], key=lambda c: c.score)
         first, last = index.sentences[best.sentences[0]], index.sentences[best.sentences[-1]]
         kind = "pair" if len(best.sentences) > 1 else "sentence"
         share = terms.share(best.held)
         signals = Signals(best.cosine, share, bool(terms.question), passage, margin)
         return Candidate(first.doc_id, first.char_start, last.char_end, kind, signals)
+
+    def _second_opinion(self, index: Index, question: str, scored: list[_Scored]) -> list[_Scored]:
+        """For a question the retriever gave the second encoder (a language far from the
+        collection's, no term overlap to go by): its cosine added to the best candidates'
+        scores — they are few, so encoding them costs a few milliseconds."""
+        assert self.companion is not None
+        order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
+        top = order[:COMPANION_SENTENCES]
+        texts = []
+        for i in top:
+            s = index.sentences[scored[i].sentences[0]]
+            texts.append(index.documents[s.doc_id].text[s.char_start : s.char_end])
+        vectors = self.companion.encode([question, *texts])
+        out = list(scored)
+        for i, v in zip(top, vectors[1:], strict=True):
+            bonus = WEIGHT_COMPANION * float(v @ vectors[0])
+            out[i] = out[i]._replace(score=out[i].score + bonus)
+        for i in order[COMPANION_SENTENCES:]:
+            out[i] = out[i]._replace(score=-1.0)  # never above a re-scored one
+        return out
 
     def _lexical_form(self, index: Index, result: SearchResult) -> str | None:
         """The question in the collection's language, when there is such a form."""

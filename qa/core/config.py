@@ -29,6 +29,16 @@ def _default_cache() -> Path:
     return Path(base) / "qa"
 
 
+# Questions are classified among these: the languages most questions are written in, in
+# every script (an Arabic or Thai question classified among European languages alone comes
+# out as English or Portuguese, and gets their signals).
+LANGUAGES = (
+    "en", "pt", "es", "fr", "de", "it", "nl", "ro", "pl", "cs", "sk", "sl", "hr", "sr",
+    "bg", "uk", "ru", "el", "tr", "hu", "fi", "sv", "da", "no", "lt", "lv", "et", "id",
+    "ms", "vi", "ar", "he", "fa", "ur", "hi", "bn", "ta", "th", "zh", "ja", "ko",
+)  # fmt: skip
+
+
 class Settings(BaseSettings):
     """Service settings. Every field can be set as ``QA_<FIELD>`` in the environment or ``.env``."""
 
@@ -148,8 +158,10 @@ class Settings(BaseSettings):
     # ------------------------------------------------------------------ ranking
     method: Method = Field("hybrid", description="Retrieval method of `POST /query` and `qa ask`.")
     languages: list[str] = Field(
-        default_factory=lambda: ["en", "pt", "es", "fr", "de", "it"],
-        description="Languages a question is classified among (ISO 639-1 codes, JSON list).",
+        default_factory=lambda: list(LANGUAGES),
+        description="Languages a question is classified among (ISO 639-1 codes, JSON list). "
+        "Leave out close relatives of the collection's language that no question is written "
+        "in (Galician, Catalan for Portuguese): they steal its questions.",
     )
     translate: bool = Field(
         True, description="hybrid: translate questions across EN<->PT (offline)."
@@ -169,6 +181,15 @@ class Settings(BaseSettings):
         ge=0,
         description="hybrid: weight of BM25 for a question in (or translated into) the "
         "collection's language.",
+    )
+    companion: bool = Field(
+        True,
+        description="hybrid: encode passages with a second multilingual encoder too (USE v3, "
+        "when an index is built) and fuse its cosine for questions in the languages it covers "
+        "that the translator does not.",
+    )
+    weight_companion: float = Field(
+        1.0, ge=0, description="hybrid: weight of the second encoder's passage cosine."
     )
     weight_lexical_untranslated: float = Field(
         0.0, ge=0, description="hybrid: weight of BM25 for a question in another language."

@@ -35,7 +35,7 @@ from qa.eval.metrics import percentile as pct
 from qa.ingest import load_documents
 from qa.search import Hit
 from qa.service import QAService
-from qa.store import FORMAT_VERSION
+from qa.store import FORMAT_VERSION, Store
 
 PASSAGES_PER_QUERY = 10  # passage-level evaluation reads the top 10
 BEIR_PASSAGES = 50  # document-level evaluation collapses the top 50 passages (API maximum)
@@ -299,6 +299,7 @@ def evaluation_index_dir(
                         "ann_hnsw_m",
                         "ann_candidates",
                         "milvus_index",
+                        "companion",
                     },
                 ),
             ],
@@ -322,7 +323,7 @@ def evaluation_service(
     settings = settings.model_copy(
         update={"index_dir": evaluation_index_dir(settings, embedder, name, sources)}
     )
-    if not rebuild:
+    if not rebuild and Store(settings.index_dir).exists():
         service = QAService.start(settings, embedder)  # an index that cannot serve: None
         if service.collection is not None:
             seconds["index (reused)"] = round(time.perf_counter() - started, 1)

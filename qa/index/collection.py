@@ -30,6 +30,7 @@ import numpy as np
 from qa.core.errors import IndexMismatchError, ModelLoadError
 from qa.core.locks import RWLock
 from qa.embed import Embedder, embedder_backend, embedder_prompts
+from qa.embed.companion import COMPANION
 from qa.index.lexical import STEMMERS
 from qa.index.planner import (
     WritePlan,
@@ -161,9 +162,11 @@ class Collection:
         chunking: Chunking,
         language: str | None = None,
         progress: bool = False,
+        companion: bool = False,
     ) -> Collection:
         """A new index of ``documents`` in one commit, replacing whatever ``path`` held; its
-        language is ``language`` or the one most of ``documents`` is written in."""
+        language is ``language`` or the one most of ``documents`` is written in;
+        ``companion``: its passages are encoded by the second encoder too."""
         check_documents(documents)
         store = Store(path)
         language = language or corpus_language([d.text for d in documents])
@@ -174,7 +177,12 @@ class Collection:
                 previous = None  # damaged or of another format: replaced all the same
             generation = previous.generation + 1 if previous is not None else 0
             manifest = Manifest.new(
-                model_info(embedder), language, chunking, backend.empty_record(), generation
+                model_info(embedder),
+                language,
+                chunking,
+                backend.empty_record(),
+                generation,
+                COMPANION if companion else None,
             )
             collection = cls(store, Index.open(store, manifest, backend), backend, embedder)
             name = store.new_segment_name()

@@ -22,6 +22,7 @@ import numpy as np
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
 from qa.core.errors import DocumentNotFoundError, IngestError
 from qa.embed import Embedder
+from qa.embed.companion import companion_encoder
 from qa.index.state import Index
 from qa.ingest import Document
 from qa.store import SegmentData, StoredDocument
@@ -138,6 +139,7 @@ def plan_compaction(index: Index, name: str) -> SegmentData:
         sentences.ids,
         [index.sentences[s] for s in sentences.ids.tolist()],
         sentences.vectors,
+        index.companion.of(chunks.ids.tolist()) if index.companion is not None else None,
     )
 
 
@@ -153,6 +155,7 @@ class SegmentBuilder:
         self.sentences: list[Sentence] = []
         self.chunk_vectors: list[np.ndarray] = []
         self.sentence_vectors: list[np.ndarray] = []
+        self.companion_vectors: list[np.ndarray] = []  # when the index has a companion
 
     def embed(self, documents: Sequence[Document], embedder: Embedder, progress: bool) -> None:
         """Chunk ``documents`` and embed their passages and sentences."""
@@ -175,6 +178,8 @@ class SegmentBuilder:
                 [texts[s.doc_id][s.char_start : s.char_end] for s in sentences], progress=progress
             ).reshape(-1, embedder.dim)
         )
+        if self.index.companion is not None:
+            self.companion_vectors.append(companion_encoder().encode([c.text for c in chunks]))
         self.documents.extend(documents)
         self.chunks.extend(chunks)
         self.sentences.extend(sentences)
@@ -190,6 +195,8 @@ class SegmentBuilder:
             s = self.index.sentences[sid]
             self.sentences.append(replace(s, chunks=tuple(remap[c] for c in s.chunks)))
         self.sentence_vectors.append(self.index.vectors_of("sentences", old.sentence_ids))
+        if self.index.companion is not None:
+            self.companion_vectors.append(self.index.companion.of(old.chunk_ids))
         self.documents.append(document)
 
     def build(self) -> SegmentData:
@@ -225,6 +232,7 @@ class SegmentBuilder:
             np.asarray(sentence_ids, dtype=np.int64),
             self.sentences,
             _stack(self.sentence_vectors),
+            _stack(self.companion_vectors) if self.index.companion is not None else None,
         )
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from qa.chunk import Chunk, Sentence
+from qa.embed.companion import COMPANION_DIM
+from qa.index.companion import CompanionVectors
 from qa.index.lexical import BM25Index
 from qa.store import Filters, Manifest, SegmentData, Store, StoredDocument
 from qa.vectors import VECTOR_KINDS, Rows, VectorBackend, VectorKind, VectorStore
@@ -56,6 +58,8 @@ class Index:
         self.chunk_sentences: dict[int, list[int]] = {}
         self.stores: dict[VectorKind, VectorStore] = dict(stores)
         self.lexical = BM25Index(manifest.language)
+        # the second encoder's passage vectors, when the index keeps them
+        self.companion = CompanionVectors(COMPANION_DIM) if manifest.companion else None
 
     @classmethod
     def open(cls, store: Store, manifest: Manifest, backend: VectorBackend) -> Index:
@@ -131,6 +135,8 @@ class Index:
         if "sentences" not in replaced:
             self.stores["sentences"].remove(np.asarray(sentence_ids, dtype=np.int64))
         self.lexical.remove(chunk_ids)
+        if self.companion is not None:
+            self.companion.remove(chunk_ids)
         for cid in chunk_ids:
             self.chunks.pop(cid, None)
             self.chunk_sentences.pop(cid, None)
@@ -141,6 +147,8 @@ class Index:
         for which in VECTOR_KINDS:
             if which not in replaced:
                 self.stores[which].add(segment_rows(segment, which))
+        if self.companion is not None and segment.chunk_companion is not None:
+            self.companion.add(segment.chunk_ids, segment.chunk_companion)
         chunk_ids = segment.chunk_ids.tolist()
         for cid, chunk in zip(chunk_ids, segment.chunks, strict=True):
             self.chunks[cid] = chunk

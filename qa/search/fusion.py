@@ -19,6 +19,7 @@ class FusionWeights:
     cross: float
     lexical: float
     lexical_untranslated: float
+    companion: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FusionWeights:
@@ -28,6 +29,7 @@ class FusionWeights:
             settings.weight_cross,
             settings.weight_lexical,
             settings.weight_lexical_untranslated,
+            settings.weight_companion,
         )
 
 

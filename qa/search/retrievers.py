@@ -3,10 +3,12 @@ that best answers it.
 
 * ``dense`` — cosine between the question's and the passages' embeddings;
 * ``bm25`` — BM25 over stemmed words of the collection's language;
-* ``hybrid`` (default) — a weighted sum of z-normalised scores from five signals: passage
-  cosine and best-sentence cosine for the question; the same two for the question
-  translated across EN<->PT; and BM25 for the question in the collection's language
-  (translated when it is written in another supported language).
+* ``hybrid`` (default) — a weighted sum of z-normalised scores of the signals the question's
+  language can use: passage cosine and best-sentence cosine for the question, always; for
+  the collection's language and those the translator covers (EN<->PT), the same two
+  cosines for the question translated, and BM25 for it in the collection's language; for
+  the other languages the second encoder covers, its passage cosine (re-scoring the
+  candidates of the other signals). Which signals and why: docs/ranking.md.
 
 A retriever holds no index: it is given the state to search at each call, so the one a
 service builds once serves every state the collection goes through.
@@ -22,6 +24,7 @@ import numpy as np
 
 from qa.core.config import Settings
 from qa.embed import Embedder
+from qa.embed.companion import CompanionEncoder, companion_encoder, related
 from qa.index import Index, Selection
 from qa.ingest.language import detector
 from qa.search.fusion import FusionWeights, znorm_fuse
@@ -37,6 +40,7 @@ class QueryForms:
     cross: str | None  # translated across EN<->PT, for the dense signals
     lexical: str  # in the collection's language when a translation exists
     lexical_native: bool  # whether ``lexical`` is in the collection's language
+    companion: bool = False  # whether the second encoder's signal helps this language
 
 
 @dataclass(frozen=True)
@@ -125,11 +129,13 @@ class HybridRetriever:
         languages: Sequence[str],
         translate: bool,
         candidates: int,
+        companion: CompanionEncoder | None = None,
     ) -> None:
         self.embedder, self.weights = embedder, weights
         self.detector = detector(tuple(languages))
         self.translator: Translator | None = translator() if translate else None
         self.candidates = candidates
+        self.companion = companion
 
     def forms(self, question: str, corpus: str) -> QueryForms:
         """The question's language and forms, for a collection in the language ``corpus``."""
@@ -143,7 +149,17 @@ class HybridRetriever:
                 cross = self.translator.translate(question, lang, corpus)
                 if cross:
                     lexical, native = cross, True
-        return QueryForms(lang, cross, lexical, native)
+        # The second encoder is for languages nothing else serves: measured, it costs a
+        # little where the question or its translation is in the collection's language,
+        # adds nothing for the collection language's close relatives, and is noise for
+        # the languages it was not trained on.
+        companion = (
+            self.companion is not None
+            and lang in self.companion.languages
+            and not related(lang, corpus)
+            and cross is None
+        )
+        return QueryForms(lang, cross, lexical, native, companion)
 
     def retrieve(
         self, index: Index, question: str, k: int, selection: Selection | None = None
@@ -165,12 +181,28 @@ class HybridRetriever:
                 (w.cross * w.dense, index.search("chunks", vectors[1], n, selection)),
                 (w.cross * w.sentence, sentence_signal(index, vectors[1], n, selection)),
             ]
+        if forms.companion and index.companion is not None and self.companion is not None:
+            signals.append((w.companion, self._companion_signal(index, question, signals)))
         return Ranking(
             znorm_fuse(signals)[:k],
             lambda row: best_sentence_by_vectors(index, row, vectors),
             vectors,
             forms,
         )
+
+    def _companion_signal(
+        self, index: Index, question: str, signals: Sequence[tuple[float, list[tuple[int, float]]]]
+    ) -> list[tuple[int, float]]:
+        """The second encoder's cosine for every candidate the other signals found (they
+        already respect any filter), best first."""
+        assert self.companion is not None and index.companion is not None
+        rows = sorted({row for _, ranked in signals for row, _ in ranked})
+        if not rows:
+            return []
+        query = self.companion.encode([question])[0]
+        scores = index.companion.of(rows) @ query
+        order = np.argsort(-scores, kind="stable")
+        return [(rows[i], float(scores[i])) for i in order]
 
 
 RETRIEVERS: dict[str, Callable[[Embedder, Settings], Retriever]] = {
@@ -182,6 +214,7 @@ RETRIEVERS: dict[str, Callable[[Embedder, Settings], Retriever]] = {
         settings.languages,
         settings.translate,
         settings.candidates,
+        companion_encoder() if settings.companion else None,
     ),
 }
 METHODS = tuple(RETRIEVERS)

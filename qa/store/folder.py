@@ -33,7 +33,7 @@ from pathlib import Path
 from qa.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
 from qa.store import segments
 from qa.store.manifest import FileRef, Manifest, ManifestError, SegmentEntry, parse
-from qa.store.segments import SEGMENT_FILES, SegmentData
+from qa.store.segments import COMPANION_FILE, SEGMENT_FILES, SegmentData
 
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
@@ -184,7 +184,10 @@ class Store:
         """A segment's live documents, its files checked against the manifest's checksums."""
         payload = {
             name: read_checked(self.path, f"{SEGMENTS}/{entry.name}/{name}", entry.files.get(name))
-            for name in SEGMENT_FILES
+            for name in (
+                *SEGMENT_FILES,
+                *([COMPANION_FILE] if COMPANION_FILE in entry.files else []),
+            )
         }
         return segments.decode(entry, payload)
 

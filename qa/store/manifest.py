@@ -132,6 +132,8 @@ class Manifest(_Record):
     segments: tuple[SegmentEntry, ...] = ()
     vectors: VectorsRecord
     write_seconds: float | None = None
+    # The second encoder whose passage vectors the segments keep (chunks.companion.npy).
+    companion: str | None = None
 
     @classmethod
     def new(
@@ -141,6 +143,7 @@ class Manifest(_Record):
         chunking: Chunking,
         vectors: VectorsRecord,
         generation: int = 0,
+        companion: str | None = None,
     ) -> Manifest:
         """An empty index's manifest."""
         stamp = now()
@@ -152,6 +155,7 @@ class Manifest(_Record):
             language=language,
             chunking=chunking,
             vectors=vectors,
+            companion=companion,
         )
 
     def successor(self, **changes: Any) -> Manifest:

@@ -7,6 +7,8 @@ Files of a segment folder::
     chunks.npy          float32 passage vectors (L2-normalised), row i = line i above
     sentences.jsonl     id, doc_id, char_start, char_end, ids of the passages holding it
     sentences.npy       float32 sentence vectors
+    chunks.companion.npy  float16 passage vectors of the second encoder (when the index
+                        has one: manifest ``companion``)
 
 Passage and sentence texts are not stored: they are sliced from the stored original text
 when read, so a citation's offsets and its text cannot disagree.
@@ -33,6 +35,7 @@ SEGMENT_FILES = (
     "sentences.jsonl",
     "sentences.npy",
 )
+COMPANION_FILE = "chunks.companion.npy"  # only in the segments of an index with a companion
 
 
 @dataclass
@@ -47,6 +50,7 @@ class SegmentData:
     sentence_ids: np.ndarray
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
+    chunk_companion: np.ndarray | None = None  # float16, one row per chunk
 
     def row_documents(self, which: str) -> list[StoredDocument]:
         """The document of each passage (``chunks``) or sentence, in row order."""
@@ -100,13 +104,16 @@ def encode(data: SegmentData) -> dict[str, bytes]:
         }
         for i, s in zip(data.sentence_ids, data.sentences, strict=True)
     ]
-    return {
+    files = {
         "documents.jsonl": _jsonl([d.record() for d in data.documents]),
         "chunks.jsonl": _jsonl(chunks),
         "chunks.npy": npy(data.chunk_vectors.astype(np.float32, copy=False)),
         "sentences.jsonl": _jsonl(sentences),
         "sentences.npy": npy(data.sentence_vectors.astype(np.float32, copy=False)),
     }
+    if data.chunk_companion is not None:
+        files[COMPANION_FILE] = npy(data.chunk_companion.astype(np.float16, copy=False))
+    return files
 
 
 def _lines(payload: bytes) -> list[dict[str, Any]]:
@@ -141,6 +148,31 @@ def decode(entry: SegmentEntry, payload: dict[str, bytes]) -> SegmentData:
         Sentence(r["doc_id"], r["char_start"], r["char_end"], tuple(r["chunks"]))
         for _, r in sentence_rows
     ]
+    documents = _documents(entry.name, texts, chunk_rows, sentence_rows)
+    return SegmentData(
+        entry.name,
+        documents,
+        np.asarray([r["id"] for _, r in chunk_rows], dtype=np.int64),
+        chunks,
+        _rows(payload["chunks.npy"], [i for i, _ in chunk_rows]),
+        np.asarray([r["id"] for _, r in sentence_rows], dtype=np.int64),
+        sentences,
+        _rows(payload["sentences.npy"], [i for i, _ in sentence_rows]),
+        (
+            _rows(payload[COMPANION_FILE], [i for i, _ in chunk_rows], np.float16)
+            if COMPANION_FILE in payload
+            else None
+        ),
+    )
+
+
+def _documents(
+    segment: str,
+    texts: dict[str, dict[str, Any]],
+    chunk_rows: list[tuple[int, dict[str, Any]]],
+    sentence_rows: list[tuple[int, dict[str, Any]]],
+) -> list[StoredDocument]:
+    """The segment's live documents, each with the ids of its passages and sentences."""
     per_doc: dict[str, list[int]] = {d: [] for d in texts}
     for _, r in chunk_rows:
         per_doc[r["doc_id"]].append(r["id"])
@@ -158,22 +190,13 @@ def decode(entry: SegmentEntry, payload: dict[str, bytes]) -> SegmentData:
             r.get("metadata") or {},
             tuple(per_doc[doc_id]),
             tuple(doc_sentences[doc_id]),
-            entry.name,
+            segment,
         )
         for doc_id, r in texts.items()
     ]
-    return SegmentData(
-        entry.name,
-        documents,
-        np.asarray([r["id"] for _, r in chunk_rows], dtype=np.int64),
-        chunks,
-        _rows(payload["chunks.npy"], [i for i, _ in chunk_rows]),
-        np.asarray([r["id"] for _, r in sentence_rows], dtype=np.int64),
-        sentences,
-        _rows(payload["sentences.npy"], [i for i, _ in sentence_rows]),
-    )
+    return documents
 
 
-def _rows(payload: bytes, keep: list[int]) -> np.ndarray:
+def _rows(payload: bytes, keep: list[int], dtype: type = np.float32) -> np.ndarray:
     vectors = np.load(io.BytesIO(payload), allow_pickle=False)
-    return vectors[keep].astype(np.float32, copy=False)
+    return vectors[keep].astype(dtype, copy=False)
