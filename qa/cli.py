@@ -281,20 +281,29 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: QA_PORT).")] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    """Serve the web page and the HTTP API (OpenAPI docs at /docs).
+
+    Beyond loopback it needs keys (QA_WRITE_KEYS, QA_READ_KEYS) or QA_ALLOW_ANONYMOUS=true."""
     import uvicorn
 
     from qa.api import create_app
+    from qa.api.observe import configure_logging
+    from qa.api.security import anonymous_refusal
     from qa.service import QAService
 
     settings = _settings(index_dir)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    bind = host or settings.host
+    if refusal := anonymous_refusal(settings, bind):
+        _fail(refusal)
+    configure_logging(settings.log_format == "json")
     service = _run(lambda: QAService.start(settings))
     uvicorn.run(
         create_app(settings, service=service),
-        host=host or settings.host,
+        host=bind,
         port=port or settings.port,
         log_level="info",
+        log_config=None,  # the process's own handlers (JSON lines by default)
+        access_log=False,  # the service logs each request itself, with its id
     )
 
 

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 BENCHMARKS = REPO.parent / "shared" / "benchmarks"
 HUANG_DOC = "000_85821104f3ed5419.txt"
+LOCAL = "http://127.0.0.1"  # test clients call as a local client does (Host: 127.0.0.1)
 CANTOR_DOC = "002_50e6e5fcbdbef445.txt"
 
 
@@ -91,7 +92,13 @@ def open_index(
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(index_dir=tmp_path_factory.mktemp("index"), sources=[SEEDS])
+    # no rate limits: the suite sends bursts (tests/api/test_security.py checks the limits)
+    return Settings(
+        index_dir=tmp_path_factory.mktemp("index"),
+        sources=[SEEDS],
+        rate_limit="",
+        write_rate_limit="",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -126,5 +133,5 @@ def service(settings: Settings, embedder: Embedder, seed_index: Index) -> QAServ
 
 @pytest.fixture(scope="session")
 def client(service: QAService) -> Iterator[TestClient]:
-    with TestClient(create_app(service.settings, service=service)) as test_client:
+    with TestClient(create_app(service.settings, service=service), base_url=LOCAL) as test_client:
         yield test_client

@@ -29,14 +29,21 @@ def free_port() -> int:
 @contextmanager
 def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterator[Served]:
     """``qa serve`` over ``index_dir`` (``env``: more ``QA_*`` settings); yields its URL and
-    process id once ``/health`` answers, stops it on exit."""
+    process id once it is ready, stops it on exit. Rate limits are off unless ``env`` sets
+    them: tests and benchmarks send bursts on purpose."""
     import httpx
 
     port = free_port()
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
-            env={**os.environ, "QA_INDEX_DIR": str(index_dir), **env},
+            env={
+                **os.environ,
+                "QA_INDEX_DIR": str(index_dir),
+                "QA_RATE_LIMIT": "",
+                "QA_WRITE_RATE_LIMIT": "",
+                **env,
+            },
             stdout=subprocess.DEVNULL,
             stderr=errors,  # a file, not a pipe: a chatty server never blocks on it
         )
@@ -48,7 +55,7 @@ def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterato
                     errors.seek(0)
                     raise RuntimeError(f"qa serve exited: {errors.read().decode()[-2000:]}")
                 try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    if httpx.get(f"{url}/health/live", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass

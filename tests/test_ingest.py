@@ -109,7 +109,7 @@ def test_jsonl_records(tmp_path):
         ('{"id": "a", "text": "ok"}\nnot json\n', "corpus.jsonl:2: not a JSON object"),
         ('{"text": "no id"}\n', "corpus.jsonl:1: 'id' must be a string"),
         ('{"id": "a", "text": 3}\n', "corpus.jsonl:1: 'text' must be a string"),
-        ('{"id": "a\\u0001", "text": "x"}\n', "control characters"),
+        ('{"id": "a\\u0001", "text": "x"}\n', "contains control"),
         ('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "duplicate document id 'a'"),
         ('{"id": "a", "text": "   "}\n', "has no text to index"),
     ],

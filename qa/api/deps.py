@@ -15,3 +15,9 @@ def get_service(request: Request) -> QAService:
 
 
 ServiceDep = Annotated[QAService, Depends(get_service)]
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the client prefers a page to JSON (a browser navigating, not ``fetch``)."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept.split(",")[0]

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from qa.api.schemas import ErrorBody, ErrorDetail
 from qa.core import errors
+from qa.core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,13 @@ STATUSES: tuple[tuple[type[Exception], int, str], ...] = (
 )
 HTTP_CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "too_many_requests",
 }
 
 
@@ -76,18 +80,31 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", describe(problems), field)
 
 
+def redact(message: str, settings: Settings) -> str:
+    """``message`` without the server's own folders: the index folder reads as the
+    setting that names it."""
+    folder = settings.index_dir
+    for path in sorted({str(folder.resolve()), str(folder.absolute())}, key=len, reverse=True):
+        message = message.replace(path, "QA_INDEX_DIR")
+    return message
+
+
 async def _product_error(request: Request, exc: Exception) -> JSONResponse:
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    message = redact(str(exc), settings) if settings is not None else str(exc)
     for cls, status, code in STATUSES:
         if isinstance(exc, cls):
-            return error_response(status, code, str(exc))
-    return error_response(400, "bad_request", str(exc))
+            return error_response(status, code, message)
+    return error_response(400, "bad_request", message)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     message = str(exc.detail)
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return error_response(exc.status_code, code, message)
+    response = error_response(exc.status_code, code, message)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -107,9 +124,12 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error statuses, with the error body."""
     reasons = {
         400: "The document cannot be indexed (encoding, empty text, bad id).",
+        401: "No API key, or an unknown one (when keys are configured).",
+        403: "The key may read but not write, or the request comes from another origin.",
         404: "No document with this id.",
         413: "Larger than QA_MAX_DOCUMENT_BYTES.",
         415: "Unsupported file type.",
+        429: "Over the client's rate limit; `Retry-After` says when to retry.",
         422: "The request does not validate; `field` names the first problem.",
         503: "No usable index yet (or the vector store is unreachable); the message says why.",
     }

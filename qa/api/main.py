@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from qa import __version__
 from qa.api import errors
 from qa.api.limits import BodyLimit, LimitFor
+from qa.api.observe import Metrics, Observe
+from qa.api.origins import BrowserGuard
+from qa.api.ratelimit import RateLimits
 from qa.api.routes import documents, health, pages, query
 from qa.core.config import Settings, get_settings
 from qa.service import QAService
@@ -19,6 +23,9 @@ from qa.service import QAService
 # A multipart upload carries its own framing around the file: the whole body may be this
 # many times the file limit (the file itself is checked against the limit).
 UPLOAD_FRAMING = 2
+# POST /query: a question of 2,000 characters and filters naming up to 1,000 documents fit
+# in far less; a larger body is refused before it is parsed.
+QUERY_BODY_LIMIT = 64 * 1024
 
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
@@ -44,8 +51,24 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.settings = settings
+    app.state.rate_limits = RateLimits(settings)
     errors.install(app)
     app.add_middleware(BodyLimit, limit_for=_body_limits(settings.max_document_bytes))
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    # a request for another host or from another origin goes no further
+    app.add_middleware(
+        BrowserGuard, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins
+    )
+    # outermost: every request gets an id, a log line and its metrics
+    app.state.metrics = Metrics(lambda: _sizes(app))
+    app.add_middleware(Observe, metrics=app.state.metrics)
     app.include_router(query.router)
     app.include_router(health.router)
     app.include_router(documents.router)
@@ -54,13 +77,24 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     return app
 
 
+def _sizes(app: FastAPI) -> tuple[int, int]:
+    service: QAService | None = getattr(app.state, "service", None)
+    if service is None:
+        return 0, 0
+    health = service.health()
+    return health.documents, health.chunks
+
+
 def _body_limits(limit: int) -> LimitFor:
     """Document bodies at most ``limit`` bytes; uploads (the file is checked against
-    ``limit`` itself) ``UPLOAD_FRAMING`` times that."""
+    ``limit`` itself) ``UPLOAD_FRAMING`` times that; a question's, and any other body,
+    ``QUERY_BODY_LIMIT``."""
 
     def limit_for(method: str, path: str) -> int | None:
-        if method not in ("POST", "PUT") or not path.startswith("/documents"):
+        if method not in ("POST", "PUT", "PATCH", "DELETE"):
             return None
+        if not path.startswith("/documents"):
+            return QUERY_BODY_LIMIT
         return UPLOAD_FRAMING * limit if path.endswith("/upload") else limit
 
     return limit_for

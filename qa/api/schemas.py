@@ -7,8 +7,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
+from typing import Annotated
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,21 +28,28 @@ from qa.ingest import MAX_ID_LENGTH, Document, content_hash, make_text_document,
 from qa.service import Health
 from qa.store import Filters, StoredDocument
 
-MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool
+# Finite numbers only: NaN and Infinity are not JSON, and would come back as null.
+MetadataValue = StrictStr | StrictInt | Annotated[StrictFloat, AllowInfNan(False)] | StrictBool
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
+MAX_FILTER_IDS = 1000  # documents one query's filter may name
+MAX_FILTER_KEYS = 50  # metadata keys one query's filter may name
 
 
 class QueryFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    doc_id: list[str] | None = Field(None, description="Only these documents.")
+    doc_id: list[str] | None = Field(
+        None, max_length=MAX_FILTER_IDS, description="Only these documents."
+    )
     source: str | None = Field(None, description="Only documents with this exact source.")
     published_after: date | None = Field(None, description="Published on or after this date.")
     published_before: date | None = Field(None, description="Published on or before this date.")
     metadata: dict[str, MetadataValue] = Field(
-        default_factory=dict, description="Metadata values that must match exactly."
+        default_factory=dict,
+        max_length=MAX_FILTER_KEYS,
+        description="Metadata values that must match exactly.",
     )
 
     def to_filters(self) -> Filters:
@@ -63,7 +72,7 @@ class QueryRequest(BaseModel):
         description="The question, in any language.",
         examples=["what did Huang say about investors?"],
     )
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+    top_k: StrictInt = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
     filters: QueryFilters | None = Field(
         None, description="Only cite documents matching all of these (applied before the top-k)."
     )
@@ -74,8 +83,14 @@ class QueryRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question must contain text, not only whitespace")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("question is not valid Unicode (it holds a lone surrogate)") from None
+        if not "".join(c for c in value if c.isprintable()).strip():
+            raise ValueError(
+                "question must contain text, not only whitespace or control characters"
+            )
         return value.strip()
 
 

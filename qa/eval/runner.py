@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -328,7 +329,9 @@ def evaluation_service(
         if service.collection is not None:
             seconds["index (reused)"] = round(time.perf_counter() - started, 1)
             return service
-    QAService(settings, embedder).build(load_documents(sources), progress=progress is not False)
+    # progress bars on a terminal only: in a log file they would be thousands of lines
+    bars = sys.stderr.isatty() if progress is None else progress
+    QAService(settings, embedder).build(load_documents(sources), progress=bars)
     seconds["index build"] = round(time.perf_counter() - started, 1)
     return QAService.start(settings, embedder)
 

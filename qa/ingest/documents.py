@@ -12,7 +12,9 @@ from qa.ingest.cleaning import article_segments, title_of
 MAX_ID_LENGTH = 200
 MetadataValue = str | int | float | bool
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and the invisible ones that make two ids look alike or reorder
+# what is shown: zero-width spaces and joiners, bidirectional marks and overrides.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,23 @@ def validate_doc_id(doc_id: str) -> str:
     if len(doc_id) > MAX_ID_LENGTH:
         raise IngestError(f"document id {doc_id[:40]!r}… is longer than {MAX_ID_LENGTH} characters")
     if _CONTROL.search(doc_id):
-        raise IngestError(f"document id {doc_id!r} contains control characters")
+        raise IngestError(
+            f"document id {doc_id!r} contains control, zero-width or bidirectional characters"
+        )
+    check_unicode(doc_id, "document id")
     return doc_id
+
+
+def check_unicode(text: str, what: str) -> str:
+    """``text`` unchanged, or an error when it cannot be stored as UTF-8 (a lone surrogate,
+    as a JSON ``\\ud800`` escape can make)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise IngestError(
+            f"{what} is not valid Unicode (a lone surrogate at character {exc.start})"
+        ) from exc
+    return text
 
 
 def validate_new_doc_id(doc_id: str) -> str:
@@ -68,6 +85,9 @@ def make_text_document(
     metadata: dict[str, MetadataValue] | None = None,
 ) -> Document:
     """Build a document from an article's raw text (title from its first line unless given)."""
+    check_unicode(text, f"the text of {doc_id!r}")
+    check_unicode(title or "", f"the title of {doc_id!r}")
+    check_unicode(source, f"the source of {doc_id!r}")
     return Document(
         doc_id=validate_doc_id(doc_id),
         title=title if title is not None else title_of(text),

@@ -133,6 +133,8 @@ def _record_document(path: str, lineno: int, line: str) -> Document:
     if title is not None and not isinstance(title, str):
         raise IngestError(f"{where}: 'title' must be a string")
     try:
+        # the same id rules as an id given over HTTP: it must be usable in a URL
+        validate_new_doc_id(doc_id)
         # an empty or missing title falls back to the text's first line
         return make_text_document(doc_id, text, source=path, title=title or None)
     except IngestError as exc:

@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 from qa.api import create_app
 from qa.service import QAService
 
-from ..conftest import CANTOR_DOC, HUANG_DOC
+from ..conftest import CANTOR_DOC, HUANG_DOC, LOCAL
 
 
 def test_health_reports_model_store_and_counts(client, seed_index, embedder, backend_settings):
@@ -27,7 +27,7 @@ def test_documents_lists_the_indexed_articles(client, seed_index):
 def test_without_an_index_queries_say_how_to_build_one(backend_settings, embedder, tmp_path):
     empty = backend_settings.model_copy(update={"index_dir": tmp_path / "none"})
     service = QAService.start(empty, embedder)
-    with TestClient(create_app(empty, service=service)) as client:
+    with TestClient(create_app(empty, service=service), base_url=LOCAL) as client:
         health = client.get("/health").json()
         assert health["status"] == "no_index" and health["documents"] == 0
         response = client.post("/query", json={"question": "hello"})

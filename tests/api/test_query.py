@@ -7,7 +7,7 @@ from qa.api import create_app
 from qa.api.schemas import QueryFilters
 from qa.service import QAService
 
-from ..conftest import HUANG_DOC, original_text
+from ..conftest import HUANG_DOC, LOCAL, original_text
 
 
 def test_huang_question_returns_the_cited_portuguese_passage(client):
@@ -114,7 +114,7 @@ FILTER_DOCS = [
 def filter_client(backend_settings, embedder, tmp_path_factory):
     settings = backend_settings.model_copy(update={"index_dir": tmp_path_factory.mktemp("f")})
     service = QAService.start(settings, embedder)
-    with TestClient(create_app(settings, service=service)) as client:
+    with TestClient(create_app(settings, service=service), base_url=LOCAL) as client:
         for doc in FILTER_DOCS:
             assert client.post("/documents", json=doc).status_code == 201
         yield client

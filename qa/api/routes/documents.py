@@ -11,19 +11,22 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from qa.api.deps import ServiceDep
+from qa.api.deps import ServiceDep, wants_html
 from qa.api.errors import documented
-from qa.api.routes.pages import page, wants_html
+from qa.api.routes.pages import page
 from qa.api.schemas import DocumentDetail, DocumentIn, DocumentInfo, DocumentList, WriteResponse
+from qa.api.security import require
 from qa.core.errors import DocumentTooLargeError, IngestError
 from qa.index import WriteResult
 from qa.ingest import Document, documents_from_file, make_text_document, validate_new_doc_id
 from qa.service import QAService
 
 router = APIRouter(tags=["documents"])
+MAX_UPLOAD_DOCUMENTS = 1000  # articles one .jsonl upload may hold
+READ, WRITE = Depends(require("read")), Depends(require("write"))
 
 FileField = Annotated[UploadFile, File(description="A .txt, .md, .html or .jsonl file.")]
 
@@ -34,7 +37,8 @@ HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}
 @router.get(
     "/documents",
     response_model=DocumentList,
-    responses={**HTML_PAGE, **documented(503)},
+    responses={**HTML_PAGE, **documented(401, 429, 503)},
+    dependencies=[READ],
 )
 def list_documents(request: Request, service: ServiceDep) -> DocumentList | Response:
     """The indexed documents (a browser gets the documents page)."""
@@ -46,7 +50,8 @@ def list_documents(request: Request, service: ServiceDep) -> DocumentList | Resp
 @router.get(
     "/documents/{doc_id}",
     response_model=DocumentDetail,
-    responses={**HTML_PAGE, **documented(404, 422, 503)},
+    responses={**HTML_PAGE, **documented(401, 429, 404, 422, 503)},
+    dependencies=[READ],
 )
 def get_document(doc_id: str, request: Request, service: ServiceDep) -> DocumentDetail | Response:
     """One document: its text, metadata and passage count (a browser gets the document
@@ -66,7 +71,11 @@ def _written(results: list[WriteResult], started: float, response: Response) -> 
     "/documents",
     response_model=WriteResponse,
     status_code=201,
-    responses={200: {"description": "Nothing new."}, **documented(400, 413, 422, 503)},
+    responses={
+        200: {"description": "Nothing new."},
+        **documented(400, 401, 429, 403, 413, 422, 503),
+    },
+    dependencies=[WRITE],
 )
 async def add_document(body: DocumentIn, response: Response, service: ServiceDep) -> WriteResponse:
     """Add an article. An existing id is replaced; identical content changes nothing. 201
@@ -79,7 +88,8 @@ async def add_document(body: DocumentIn, response: Response, service: ServiceDep
 @router.put(
     "/documents/{doc_id}",
     response_model=WriteResponse,
-    responses=documented(400, 404, 413, 422, 503),
+    responses=documented(400, 401, 429, 403, 404, 413, 422, 503),
+    dependencies=[WRITE],
 )
 async def replace_document(doc_id: str, body: DocumentIn, service: ServiceDep) -> WriteResponse:
     """Replace an existing article (the id comes from the URL)."""
@@ -89,7 +99,10 @@ async def replace_document(doc_id: str, body: DocumentIn, service: ServiceDep) -
 
 
 @router.delete(
-    "/documents/{doc_id}", response_model=WriteResponse, responses=documented(404, 422, 503)
+    "/documents/{doc_id}",
+    response_model=WriteResponse,
+    responses=documented(401, 429, 403, 404, 422, 503),
+    dependencies=[WRITE],
 )
 async def delete_document(doc_id: str, service: ServiceDep) -> WriteResponse:
     """Delete a document and every trace of it (passages, vectors, terms)."""
@@ -103,14 +116,24 @@ async def _read_upload(file: UploadFile, service: QAService) -> list[Document]:
     if len(data) > limit:
         raise DocumentTooLargeError(f"document is larger than the limit of {limit} bytes")
     name = file.filename or "upload.txt"
-    return await run_in_threadpool(documents_from_file, name, data, "upload")
+    documents = await run_in_threadpool(documents_from_file, name, data, "upload")
+    if len(documents) > MAX_UPLOAD_DOCUMENTS:
+        raise IngestError(
+            f"{name}: {len(documents)} documents in one upload; send at most "
+            f"{MAX_UPLOAD_DOCUMENTS} per request (or use `qa add` for bulk imports)"
+        )
+    return documents
 
 
 @router.post(
     "/documents/upload",
     response_model=WriteResponse,
     status_code=201,
-    responses={200: {"description": "Nothing new."}, **documented(400, 413, 415, 422, 503)},
+    responses={
+        200: {"description": "Nothing new."},
+        **documented(400, 401, 429, 403, 413, 415, 422, 503),
+    },
+    dependencies=[WRITE],
 )
 async def upload_documents(
     file: FileField, response: Response, service: ServiceDep
@@ -126,7 +149,8 @@ async def upload_documents(
 @router.put(
     "/documents/{doc_id}/upload",
     response_model=WriteResponse,
-    responses=documented(400, 404, 413, 415, 422, 503),
+    responses=documented(400, 401, 429, 403, 404, 413, 415, 422, 503),
+    dependencies=[WRITE],
 )
 async def upload_replacement(doc_id: str, file: FileField, service: ServiceDep) -> WriteResponse:
     """Replace an existing article with the one of a `.txt`, `.md` or `.html` file."""

@@ -7,18 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 router = APIRouter(include_in_schema=False)
-
-
-def wants_html(request: Request) -> bool:
-    """Whether the client prefers a page to JSON (a browser navigating, not ``fetch``)."""
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "application/json" not in accept.split(",")[0]
 
 
 def page(name: str) -> HTMLResponse:

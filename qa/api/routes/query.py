@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from qa.api.deps import ServiceDep
 from qa.api.errors import documented
 from qa.api.schemas import QueryRequest, QueryResponse
+from qa.api.security import require
 
 router = APIRouter(tags=["query"])
 
 
-@router.post("/query", response_model=QueryResponse, responses=documented(422, 503))
+@router.post(
+    "/query",
+    response_model=QueryResponse,
+    responses=documented(401, 429, 422, 503),
+    dependencies=[Depends(require("read"))],
+)
 async def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
     """The answer to the question (or null when the articles don't say) and the passages
     that best answer it, best first, each with an exact citation."""

@@ -1,0 +1,61 @@
+"""Browser safety: the ``Host`` a request names must be one the service answers to (a page
+on another site that resolves its own name to this machine — DNS rebinding — is refused),
+and a state-changing request sent by a page of another origin is refused (any page can
+send a form POST; only the service's own pages and ``QA_CORS_ORIGINS`` may change
+documents). Requests without an ``Origin`` (curl, scripts, servers) are left to the keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from qa.api.errors import error_response
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def host_name(host: str) -> str:
+    """``host`` without its port (``[::1]:8000`` -> ``::1``)."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class BrowserGuard:
+    def __init__(
+        self, app: ASGIApp, allowed_hosts: Collection[str], cors_origins: Collection[str]
+    ) -> None:
+        self.app = app
+        self.hosts = {h.lower() for h in allowed_hosts}
+        self.origins = {o.rstrip("/").lower() for o in cors_origins}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if "*" not in self.hosts and host_name(host).lower() not in self.hosts:
+            response = error_response(
+                400,
+                "invalid_host",
+                f"this service does not answer to the host {host!r}; add it to QA_ALLOWED_HOSTS",
+            )
+            await response(scope, receive, send)
+            return
+        origin = headers.get("origin")
+        if origin is not None and scope["method"] in STATE_CHANGING:
+            own = f"{scope.get('scheme', 'http')}://{host}".lower()
+            if origin.rstrip("/").lower() not in {own, *self.origins}:
+                response = error_response(
+                    403,
+                    "forbidden",
+                    f"a page of {origin} may not change documents here; add its origin to "
+                    "QA_CORS_ORIGINS to allow it",
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

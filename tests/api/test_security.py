@@ -1,0 +1,231 @@
+"""Keys with scopes, health for orchestrators, no server paths in answers, and one input
+policy for every path (JSON, multipart, .jsonl)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from qa.api import create_app
+from qa.cli import app as cli
+from qa.service import QAService
+
+from ..conftest import HUANG_DOC, LOCAL
+
+READ, WRITE = "read-key-1", "write-key-1"
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def keyed(service: QAService) -> Iterator[TestClient]:
+    settings = service.settings.model_copy(update={"read_keys": [READ], "write_keys": [WRITE]})
+    with TestClient(create_app(settings, service=service), base_url=LOCAL) as client:
+        yield client
+
+
+def test_reads_need_a_known_key(keyed: TestClient) -> None:
+    body = {"question": "what did Huang say about investors?", "answer": False}
+    missing = keyed.post("/query", json=body)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json()["error"]["code"] == "unauthorized"
+    assert keyed.post("/query", json=body, headers=bearer("nope")).status_code == 401
+    assert keyed.post("/query", json=body, headers={"Authorization": READ}).status_code == 401
+    assert keyed.post("/query", json=body, headers=bearer(READ)).status_code == 200
+    assert keyed.post("/query", json=body, headers=bearer(WRITE)).status_code == 200  # write ⊃ read
+    assert keyed.get("/documents", headers=bearer(READ)).status_code == 200
+    assert keyed.get("/documents").status_code == 401
+
+
+def test_writes_need_a_write_key(keyed: TestClient) -> None:
+    refused = keyed.delete(f"/documents/{HUANG_DOC}", headers=bearer(READ))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert keyed.delete(f"/documents/{HUANG_DOC}").status_code == 401
+    unknown = keyed.delete("/documents/no-such-document", headers=bearer(WRITE))
+    assert unknown.status_code == 404  # past the key check; nothing was deleted
+    assert keyed.get(f"/documents/{HUANG_DOC}", headers=bearer(READ)).status_code == 200
+
+
+def test_pages_and_liveness_need_no_key(keyed: TestClient) -> None:
+    assert keyed.get("/", headers=BROWSER).status_code == 200
+    page = keyed.get("/documents", headers=BROWSER)  # the page; its script sends the key
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert keyed.get("/health/live").json() == {"status": "alive"}
+    assert keyed.get("/health/ready").status_code == 200
+    assert keyed.get("/health").status_code == 401
+
+
+def test_readiness_waits_for_an_index_and_shows_no_server_path(settings, embedder, tmp_path):
+    empty = settings.model_copy(update={"index_dir": tmp_path / "nothing-here"})
+    service = QAService.start(empty, embedder)
+    with TestClient(create_app(empty, service=service), base_url=LOCAL) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
+        query = client.post("/query", json={"question": "anything?"})
+        assert query.status_code == 503
+        for response in (ready, query, client.get("/health")):
+            assert str(tmp_path) not in response.text, response.text
+            assert "QA_INDEX_DIR" in response.text
+
+
+def test_serve_beyond_loopback_needs_keys_or_an_explicit_yes(tmp_path, monkeypatch) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--index-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "QA_WRITE_KEYS" in result.output and "QA_ALLOW_ANONYMOUS" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"question": "x", "top_k": "5"}, "top_k"),
+        ({"question": "x", "top_k": True}, "top_k"),
+        ({"question": "x", "top_k": 5.0}, "top_k"),
+        ({"question": "\u0000\u0007\u001b"}, "question"),
+        ({"question": "x", "answer": "yes"}, "answer"),
+    ],
+)
+def test_query_types_are_strict(client: TestClient, body: dict, field: str) -> None:
+    response = client.post("/query", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+
+
+def test_a_lone_surrogate_is_refused_everywhere(client: TestClient) -> None:
+    question = client.post(
+        "/query",
+        content=b'{"question": "what \\ud800 now?"}',
+        headers={"content-type": "application/json"},
+    )
+    assert question.status_code == 422 and question.json()["error"]["field"] == "question"
+    document = client.post(
+        "/documents",
+        content=b'{"id": "s1", "text": "texto \\ud800 aqui"}',
+        headers={"content-type": "application/json"},
+    )
+    assert document.status_code == 422 and document.json()["error"]["field"] == "text"
+    jsonl = b'{"id": "s2", "text": "texto \\ud800 aqui"}\n'
+    upload = client.post("/documents/upload", files={"file": ("bad.jsonl", jsonl)})
+    assert upload.status_code == 400 and "bad.jsonl:1" in upload.text
+    assert client.get("/documents/s1").status_code == 404
+    assert client.get("/documents/s2").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "doc_id", ["../../etc/passwd", "a\\b", "zero\u200bwidth", "bidi\u202eevil", "bom\ufeff"]
+)
+def test_jsonl_ids_follow_the_id_rules(client: TestClient, doc_id: str) -> None:
+    line = json.dumps({"id": doc_id, "text": "Um texto qualquer."}).encode() + b"\n"
+    upload = client.post("/documents/upload", files={"file": ("ids.jsonl", line)})
+    assert upload.status_code == 400, upload.text
+    assert "ids.jsonl:1" in upload.json()["error"]["message"]
+    as_json = client.post("/documents", json={"id": doc_id, "text": "Um texto qualquer."})
+    assert as_json.status_code in (400, 422), as_json.text
+
+
+def test_metadata_numbers_must_be_finite(client: TestClient) -> None:
+    for raw in (b"NaN", b"Infinity", b"-Infinity"):
+        body = b'{"id": "m1", "text": "Um texto.", "metadata": {"x": ' + raw + b"}}"
+        response = client.post(
+            "/documents", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (raw, response.text)
+    assert client.get("/documents/m1").status_code == 404
+
+
+def test_another_host_is_refused(client: TestClient) -> None:
+    """DNS rebinding: a page of evil.example whose name now resolves to this machine."""
+    response = client.get("/documents", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_host"
+    assert client.get("/health/live", headers={"Host": "localhost:8000"}).status_code == 200
+
+
+def test_pages_of_other_origins_may_not_change_documents(client: TestClient) -> None:
+    story = ("nota.txt", b"Uma nota qualquer sobre chips em Manaus.")
+    evil = client.post(
+        "/documents/upload", files={"file": story}, headers={"Origin": "http://evil.example"}
+    )
+    assert evil.status_code == 403 and "QA_CORS_ORIGINS" in evil.text
+    assert client.get("/documents/nota.txt").status_code == 404
+    opaque = client.delete(f"/documents/{HUANG_DOC}", headers={"Origin": "null"})
+    assert opaque.status_code == 403
+    # reading from another origin is the browser's CORS business, not a change
+    body = {"question": "Huang?", "answer": False}
+    assert client.post("/query", json=body).status_code == 200
+    own = client.post("/query", json=body, headers={"Origin": LOCAL})
+    assert own.status_code == 200
+
+
+def test_listed_origins_get_cors_and_may_write(service: QAService) -> None:
+    allowed = "https://app.example"
+    settings = service.settings.model_copy(update={"cors_origins": [allowed]})
+    with TestClient(create_app(settings, service=service), base_url=LOCAL) as client:
+        preflight = client.options(
+            "/query",
+            headers={
+                "Origin": allowed,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == allowed
+        missing = client.delete("/documents/no-such-document", headers={"Origin": allowed})
+        assert missing.status_code == 404  # past the origin check
+        other = client.delete(
+            "/documents/no-such-document", headers={"Origin": "https://x.example"}
+        )
+        assert other.status_code == 403
+
+
+def test_question_bodies_and_filters_are_bounded(client: TestClient) -> None:
+    huge = {"question": "x", "filters": {"doc_id": [f"d{i}" for i in range(20_000)]}}
+    too_big = client.post("/query", json=huge)
+    assert too_big.status_code == 413 and "65536" in too_big.text
+    many = {"question": "x", "filters": {"doc_id": [f"d{i}" for i in range(1001)]}}
+    listed = client.post("/query", json=many)
+    assert listed.status_code == 422 and listed.json()["error"]["field"] == "filters.doc_id"
+
+
+def test_a_client_over_its_rate_gets_429_with_retry_after(service: QAService) -> None:
+    settings = service.settings.model_copy(
+        update={"rate_limit": "3/minute", "write_rate_limit": "1/minute"}
+    )
+    with TestClient(create_app(settings, service=service), base_url=LOCAL) as client:
+        body = {"question": "Huang?", "answer": False}
+        assert [client.post("/query", json=body).status_code for _ in range(3)] == [200] * 3
+        over = client.post("/query", json=body)
+        assert over.status_code == 429 and over.json()["error"]["code"] == "too_many_requests"
+        assert 1 <= int(over.headers["retry-after"]) <= 60
+        # another client (a key's holder) has its own window; writes have theirs
+        other = client.post("/query", json=body, headers=bearer("any"))
+        assert other.status_code == 200
+        assert client.delete("/documents/no-such-document").status_code == 404
+        assert client.delete("/documents/no-such-document").status_code == 429
+        assert client.get("/health/live").status_code == 200  # probes are never limited
+
+
+def test_requests_carry_an_id_a_log_line_and_metrics(client: TestClient, caplog) -> None:
+    caplog.set_level("INFO", logger="qa.access")
+    sent = client.get("/health/live", headers={"X-Request-ID": "probe-42"})
+    assert sent.headers["x-request-id"] == "probe-42"
+    made = client.get("/health/live", headers={"X-Request-ID": "bad id\nwith newline"})
+    assert made.headers["x-request-id"] != "bad id\nwith newline"
+    assert len(made.headers["x-request-id"]) == 32
+    line = next(
+        r for r in caplog.records if getattr(r, "fields", {}).get("request_id") == "probe-42"
+    )
+    assert line.fields["route"] == "/health/live" and line.fields["status"] == 200
+    client.post("/query", json={"question": "Huang?", "answer": False})
+    text = client.get("/metrics").text
+    assert 'qa_requests_total{method="POST",route="/query",status="200"}' in text
+    assert "qa_request_seconds_bucket" in text
+    assert "qa_documents 2.0" in text
