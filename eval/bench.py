@@ -780,7 +780,8 @@ def render(results: dict[str, Any], command: str) -> str:
             "",
             f"`qa index` on the first {i['records']} records of fakebr_news (backend "
             f"`{i['backend']}`), in a child process: every passage and every sentence is "
-            "embedded.",
+            "embedded, and every passage by the second encoder too (the default "
+            "`QA_COMPANION`).",
             "",
             table(
                 [

@@ -112,20 +112,32 @@ def add(
     paths: Annotated[
         list[Path], typer.Argument(help="Article files (.txt, .md, .html, .jsonl) or folders.")
     ],
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Leave out bad .jsonl records (each reported) instead of failing.",
+        ),
+    ] = False,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Add or update articles (only new or changed text is embedded)."""
+    """Add or update articles (only new or changed text is embedded). A bad .jsonl record
+    fails the whole command, naming its line, unless --skip-invalid."""
     from qa.ingest import iter_source
     from qa.service import QAService
 
     settings = _settings(index_dir)
     started = time.perf_counter()
-    documents = _run(lambda: [doc for path in paths for doc in iter_source(path)])
+    skipped: list[str] | None = [] if skip_invalid else None
+    documents = _run(lambda: [doc for path in paths for doc in iter_source(path, skipped)])
+    for problem in skipped or []:
+        typer.echo(f"skipped: {problem}", err=True)
     progress = sys.stderr.isatty()
     results = _run(lambda: QAService.open(settings, missing_ok=True).add(documents, progress))
     for r in results:
         typer.echo(f"{r.status:9} {r.doc_id} ({r.chunks} passages)")
-    typer.echo(f"{len(results)} documents in {time.perf_counter() - started:.1f} s")
+    left_out = f", {len(skipped)} bad records skipped" if skipped else ""
+    typer.echo(f"{len(results)} documents in {time.perf_counter() - started:.1f} s{left_out}")
 
 
 @app.command()

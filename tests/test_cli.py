@@ -150,3 +150,20 @@ def test_add_list_reindex_migrate_and_remove(tmp_path, reuse_model):
     assert removed.stdout == "deleted nota.md\n"
     best = runner.invoke(app, ["ask", "Jevons", "-k", "1", "--json", "--index-dir", index_dir])
     assert json.loads(best.stdout)["results"][0]["citation"]["doc_id"] != "nota.md"
+
+
+def test_add_skips_bad_jsonl_records_only_when_asked(tmp_path, reuse_model):
+    index_dir = tmp_path / "index"
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        '{"id": "good", "text": "A fábrica de chips de Manaus contrata engenheiros."}\n'
+        '{"id": "bad\\u200bid", "text": "Texto."}\n',
+        encoding="utf-8",
+    )
+    refused = runner.invoke(app, ["add", str(feed), "--index-dir", str(index_dir)])
+    assert refused.exit_code == 1 and "feed.jsonl:2" in one_line_error(refused)
+    assert not (index_dir / "manifest.json").exists()  # nothing was written
+    kept = runner.invoke(app, ["add", str(feed), "--skip-invalid", "--index-dir", str(index_dir)])
+    assert kept.exit_code == 0, kept.output
+    assert "new       good" in kept.stdout and "1 bad records skipped" in kept.stdout
+    assert "skipped: " in kept.stderr and "feed.jsonl:2" in kept.stderr

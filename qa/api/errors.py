@@ -123,11 +123,12 @@ def install(app: FastAPI) -> None:
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error statuses, with the error body."""
     reasons = {
-        400: "The document cannot be indexed (encoding, empty text, bad id).",
+        400: "A document that cannot be indexed (encoding, empty text, bad id), or a Host "
+        "the service does not answer to.",
         401: "No API key, or an unknown one (when keys are configured).",
         403: "The key may read but not write, or the request comes from another origin.",
         404: "No document with this id.",
-        413: "Larger than QA_MAX_DOCUMENT_BYTES.",
+        413: "A body over its limit: QA_MAX_DOCUMENT_BYTES for documents, 64 KB for a question.",
         415: "Unsupported file type.",
         429: "Over the client's rate limit; `Retry-After` says when to retry.",
         422: "The request does not validate; `field` names the first problem.",

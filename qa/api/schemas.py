@@ -293,6 +293,10 @@ class WriteResultOut(BaseModel):
 class WriteResponse(BaseModel):
     documents: list[WriteResultOut]
     took_ms: float
+    skipped: list[str] = Field(
+        default_factory=list,
+        description="Bad `.jsonl` records left out (`skip_invalid`), each with its line.",
+    )
 
     @classmethod
     def from_results(cls, results: Sequence[WriteResult], started: float) -> WriteResponse:

@@ -71,17 +71,17 @@ def kind_of(name: str) -> str | None:
     return None
 
 
-def documents_from_file(name: str, data: bytes, source: str) -> list[Document]:
+def documents_from_file(
+    name: str, data: bytes, source: str, skipped: list[str] | None = None
+) -> list[Document]:
     """Documents of one uploaded file; a ``.txt``, ``.md`` or ``.html`` file's id is its
-    name, which must be a valid new id."""
+    name, which must be a valid new id. A bad ``.jsonl`` record is an error naming its line,
+    or, given ``skipped``, left out and described there."""
     kind = kind_of(name)
     if kind == "jsonl":
         text = decode_utf8(data, name)
-        return [
-            _record_document(name, lineno, line)
-            for lineno, line in enumerate(text.splitlines(), 1)
-            if line.strip()
-        ]
+        lines = ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+        return _records(name, lines, skipped)
     if kind is None:
         raise UnsupportedFileTypeError(f"{name}: unsupported file type; upload {SUPPORTED}")
     return [_article(kind, validate_new_doc_id(name), data, source, name)]
@@ -95,14 +95,14 @@ def read_bytes(path: Path) -> bytes:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
-def read_jsonl(path: Path) -> Iterator[Document]:
-    """Documents of a ``.jsonl`` / ``.jsonl.gz`` file of ``{"id", "title", "text"}`` records."""
+def read_jsonl(path: Path, skipped: list[str] | None = None) -> Iterator[Document]:
+    """Documents of a ``.jsonl`` / ``.jsonl.gz`` file of ``{"id", "title", "text"}`` records
+    (bad records: as :func:`documents_from_file`)."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8", newline="") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    yield _record_document(str(path), lineno, line)
+            lines = ((n, line) for n, line in enumerate(fh, 1) if line.strip())
+            yield from _records(str(path), lines, skipped)
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path}: not valid UTF-8; re-save the file as UTF-8") from exc
     except OSError as exc:
@@ -118,6 +118,20 @@ def json_object(line: str, where: str, error: type[QAError]) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise error(f"{where}: expected a JSON object")
     return record
+
+
+def _records(
+    path: str, lines: Iterable[tuple[int, str]], skipped: list[str] | None
+) -> list[Document]:
+    documents = []
+    for lineno, line in lines:
+        try:
+            documents.append(_record_document(path, lineno, line))
+        except IngestError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+    return documents
 
 
 def _record_document(path: str, lineno: int, line: str) -> Document:
@@ -151,28 +165,29 @@ def _folder_files(folder: Path) -> list[Path]:
     )
 
 
-def _read_file(path: Path, doc_id: str) -> Iterator[Document]:
+def _read_file(path: Path, doc_id: str, skipped: list[str] | None) -> Iterator[Document]:
     kind = kind_of(path.name)
     if kind == "jsonl":
-        yield from read_jsonl(path)
+        yield from read_jsonl(path, skipped)
     elif kind is None:
         raise IngestError(f"{path}: unsupported file type (use {SUPPORTED})")
     else:
         yield _article(kind, doc_id, read_bytes(path), str(path), str(path))
 
 
-def iter_source(source: Path) -> Iterator[Document]:
-    """Documents of one source: a folder (read recursively) or one file."""
+def iter_source(source: Path, skipped: list[str] | None = None) -> Iterator[Document]:
+    """Documents of one source: a folder (read recursively) or one file; ``skipped``: bad
+    ``.jsonl`` records are left out and described there instead of failing the read."""
     if not source.exists():
         raise IngestError(f"{source}: no such file or folder")
     if not source.is_dir():
-        yield from _read_file(source, source.name)
+        yield from _read_file(source, source.name, skipped)
         return
     files = _folder_files(source)
     if not files:
         raise IngestError(f"{source}: no .txt, .md, .html or .jsonl files in this folder")
     for path in files:
-        yield from _read_file(path, path.relative_to(source).as_posix())
+        yield from _read_file(path, path.relative_to(source).as_posix(), skipped)
 
 
 def load_documents(sources: Iterable[Path]) -> list[Document]:

@@ -229,3 +229,23 @@ def test_requests_carry_an_id_a_log_line_and_metrics(client: TestClient, caplog)
     assert 'qa_requests_total{method="POST",route="/query",status="200"}' in text
     assert "qa_request_seconds_bucket" in text
     assert "qa_documents 2.0" in text
+
+
+def test_bad_jsonl_records_can_be_skipped_and_reported(client: TestClient) -> None:
+    lines = (
+        json.dumps({"id": "ok-1", "text": "Um texto bom sobre chips."})
+        + "\n"
+        + json.dumps({"id": "../bad", "text": "Outro texto."})
+        + "\n"
+    ).encode()
+    refused = client.post("/documents/upload", files={"file": ("mix.jsonl", lines)})
+    assert refused.status_code == 400 and "mix.jsonl:2" in refused.text
+    assert client.get("/documents/ok-1").status_code == 404  # nothing was added
+    kept = client.post(
+        "/documents/upload", params={"skip_invalid": "true"}, files={"file": ("mix.jsonl", lines)}
+    )
+    assert kept.status_code == 201, kept.text
+    body = kept.json()
+    assert [d["doc_id"] for d in body["documents"]] == ["ok-1"]
+    assert len(body["skipped"]) == 1 and "mix.jsonl:2" in body["skipped"][0]
+    assert client.delete("/documents/ok-1").status_code == 200

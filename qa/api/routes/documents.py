@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from qa.api.deps import ServiceDep, wants_html
@@ -110,13 +110,15 @@ async def delete_document(doc_id: str, service: ServiceDep) -> WriteResponse:
     return WriteResponse.from_results(await run_in_threadpool(service.delete, [doc_id]), started)
 
 
-async def _read_upload(file: UploadFile, service: QAService) -> list[Document]:
+async def _read_upload(
+    file: UploadFile, service: QAService, skipped: list[str] | None = None
+) -> list[Document]:
     limit = service.settings.max_document_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise DocumentTooLargeError(f"document is larger than the limit of {limit} bytes")
     name = file.filename or "upload.txt"
-    documents = await run_in_threadpool(documents_from_file, name, data, "upload")
+    documents = await run_in_threadpool(documents_from_file, name, data, "upload", skipped)
     if len(documents) > MAX_UPLOAD_DOCUMENTS:
         raise IngestError(
             f"{name}: {len(documents)} documents in one upload; send at most "
@@ -136,14 +138,26 @@ async def _read_upload(file: UploadFile, service: QAService) -> list[Document]:
     dependencies=[WRITE],
 )
 async def upload_documents(
-    file: FileField, response: Response, service: ServiceDep
+    file: FileField,
+    response: Response,
+    service: ServiceDep,
+    skip_invalid: Annotated[
+        bool,
+        Query(
+            description="Leave out bad `.jsonl` records (listed in `skipped`) instead of "
+            "refusing the whole file."
+        ),
+    ] = False,
 ) -> WriteResponse:
     """Add the articles of a file: one for `.txt`, `.md` and `.html` (id: the file name;
     for HTML the article text is extracted, menus and footers dropped), one per line for
-    `.jsonl`. 201 when a document is new, 200 otherwise."""
+    `.jsonl` (a bad record refuses the file, naming its line, unless `skip_invalid`). 201
+    when a document is new, 200 otherwise."""
     started = time.perf_counter()
-    documents = await _read_upload(file, service)
-    return _written(await run_in_threadpool(service.add, documents), started, response)
+    skipped: list[str] | None = [] if skip_invalid else None
+    documents = await _read_upload(file, service, skipped)
+    written = _written(await run_in_threadpool(service.add, documents), started, response)
+    return written.model_copy(update={"skipped": skipped or []})
 
 
 @router.put(

@@ -16,7 +16,7 @@ router = APIRouter(tags=["query"])
 @router.post(
     "/query",
     response_model=QueryResponse,
-    responses=documented(401, 429, 422, 503),
+    responses=documented(400, 401, 413, 422, 429, 503),
     dependencies=[Depends(require("read"))],
 )
 async def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
