@@ -224,6 +224,24 @@ def ask(
 
 
 @app.command()
+def snapshot(
+    dest: Annotated[Path, typer.Argument(help="A new (or empty) folder for the copy.")],
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Copy the index consistently, even while it is being served and written (writes wait
+    for the copy). Serve the copy with --index-dir DEST."""
+    from qa.service import QAService
+
+    settings = _settings(index_dir)
+    started = time.perf_counter()
+    manifest = _run(lambda: QAService(settings).copy_index(dest))
+    typer.echo(
+        f"copied generation {manifest.generation} ({manifest.counts.documents} documents, "
+        f"{manifest.counts.chunks} passages) to {dest}/ in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
 def reindex(
     ann: Annotated[
         str | None,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from qa.answer import AnswerFinder, Reply, answer
 from qa.core.config import Settings
@@ -176,6 +177,7 @@ class QAService:
         retriever = self.retriever(method)
         with self.snapshot() as index:
             result = search(retriever, index, question, top_k, filters)
+            searched = time.perf_counter()
             if not with_answer:
                 reply = Reply(result, self.finder.language(result))
             else:
@@ -186,7 +188,13 @@ class QAService:
                     translator() if self.settings.translate_answers else None,
                     self.settings.answer_min_confidence,
                 )
-        return dataclasses.replace(reply, took_ms=(time.perf_counter() - started) * 1000)
+        done = time.perf_counter()
+        stages = {
+            "embed": result.embed_ms,
+            "retrieve": (searched - started) * 1000 - result.embed_ms,
+            "answer": (done - searched) * 1000 if with_answer else 0.0,
+        }
+        return dataclasses.replace(reply, took_ms=(done - started) * 1000, stages_ms=stages)
 
     def health(self) -> Health:
         """Whether the service can answer, with its model and the size of the live index."""
@@ -197,6 +205,11 @@ class QAService:
             return Health(
                 "ok", model, index.manifest.vectors.kind, len(index.documents), len(index.chunks)
             )
+
+    def copy_index(self, dest: Path) -> Manifest:
+        """A consistent copy of the committed index in ``dest`` (``qa snapshot``); the
+        service keeps serving meanwhile, and a write waits for the copy."""
+        return Store(self.settings.index_dir).copy_to(dest)
 
     def documents(self) -> list[StoredDocument]:
         """Every document, in the order they were added."""

@@ -167,3 +167,18 @@ def test_add_skips_bad_jsonl_records_only_when_asked(tmp_path, reuse_model):
     assert kept.exit_code == 0, kept.output
     assert "new       good" in kept.stdout and "1 bad records skipped" in kept.stdout
     assert "skipped: " in kept.stderr and "feed.jsonl:2" in kept.stderr
+
+
+@pytest.mark.slow
+def test_snapshot_copies_a_served_index_that_serves_on_its_own(settings, seed_index, tmp_path):
+    dest = tmp_path / "copy"
+    with running_server(settings.index_dir) as (base, _):
+        result = runner.invoke(app, ["snapshot", str(dest), "--index-dir", str(settings.index_dir)])
+        assert result.exit_code == 0, result.output
+        assert "copied generation" in result.stdout
+        assert httpx.get(base + "/health/ready", timeout=10).status_code == 200  # still serving
+    listed = runner.invoke(app, ["list", "--index-dir", str(dest)])
+    assert listed.exit_code == 0 and HUANG_DOC in listed.stdout
+    assert not (dest / ".lock").exists()
+    again = runner.invoke(app, ["snapshot", str(dest), "--index-dir", str(settings.index_dir)])
+    assert again.exit_code == 1 and "not an empty folder" in one_line_error(again)

@@ -3,7 +3,7 @@ question's language, and a confidence; ``None`` below the confidence threshold."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.answer.finder import AnswerFinder, Candidate
 from qa.index import Index
@@ -45,6 +45,7 @@ class Reply:
     answer: Answer | None = None
     candidate: Candidate | None = None  # the best answer found, whatever its confidence
     took_ms: float = 0.0  # search and answer
+    stages_ms: dict[str, float] = field(default_factory=dict)  # embed, retrieve, answer
 
 
 def answer(

@@ -61,10 +61,23 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.stages = Histogram(
+            "qa_query_stage_seconds",
+            "Time of each stage of POST /query: embed (the question), retrieve (search and "
+            "fusion), answer",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         documents = Gauge("qa_documents", "Documents in the live index", registry=self.registry)
         passages = Gauge("qa_passages", "Passages in the live index", registry=self.registry)
         documents.set_function(lambda: sizes()[0])
         passages.set_function(lambda: sizes()[1])
+
+    def observe_stages(self, stages_ms: dict[str, float]) -> None:
+        for stage, ms in stages_ms.items():
+            if ms > 0:
+                self.stages.labels(stage).observe(ms / 1000)
 
 
 class Observe:

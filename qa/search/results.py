@@ -35,6 +35,7 @@ class SearchResult:
     took_ms: float
     vectors: np.ndarray | None = None  # the question's embeddings, when the retriever made them
     forms: QueryForms | None = None  # the question's language and forms (hybrid)
+    embed_ms: float = 0.0  # of ``took_ms``, the time spent embedding the question
 
 
 def _words(text: str) -> frozenset[str]:
@@ -74,4 +75,4 @@ def search(
         if len(hits) == top_k:
             break
     took = (time.perf_counter() - started) * 1000
-    return SearchResult(question, hits, took, ranking.vectors, ranking.forms)
+    return SearchResult(question, hits, took, ranking.vectors, ranking.forms, ranking.embed_ms)

@@ -16,6 +16,7 @@ service builds once serves every state the collection goes through.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -52,6 +53,7 @@ class Ranking:
     highlight: Callable[[int], tuple[int, int]]  # row -> document offsets of its best sentence
     vectors: np.ndarray | None = None  # one row per form of the question that was embedded
     forms: QueryForms | None = None
+    embed_ms: float = 0.0  # of the retrieval, the time spent embedding the question
 
 
 class Retriever(Protocol):
@@ -85,11 +87,14 @@ class DenseRetriever:
     def retrieve(
         self, index: Index, question: str, k: int, selection: Selection | None = None
     ) -> Ranking:
+        started = time.perf_counter()
         query = self.embedder.encode_queries([question])
+        embed_ms = (time.perf_counter() - started) * 1000
         return Ranking(
             index.search("chunks", query[0], k, selection),
             lambda row: best_sentence_by_vectors(index, row, query),
             query,
+            embed_ms=embed_ms,
         )
 
 
@@ -166,7 +171,9 @@ class HybridRetriever:
     ) -> Ranking:
         forms = self.forms(question, index.language)
         texts = [question] + ([forms.cross] if forms.cross else [])
+        started = time.perf_counter()
         vectors = self.embedder.encode_queries(texts)
+        embed_ms = (time.perf_counter() - started) * 1000
         n, w = max(self.candidates, k), self.weights
         signals = [
             (w.dense, index.search("chunks", vectors[0], n, selection)),
@@ -188,6 +195,7 @@ class HybridRetriever:
             lambda row: best_sentence_by_vectors(index, row, vectors),
             vectors,
             forms,
+            embed_ms,
         )
 
     def _companion_signal(

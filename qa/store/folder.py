@@ -144,6 +144,30 @@ class Store:
         finally:
             os.close(fd)
 
+    def copy_to(self, dest: Path) -> Manifest:
+        """A consistent copy of the committed index in ``dest`` (new, or an empty folder):
+        taken under the write lock, so no write commits or collects files meanwhile;
+        readers are not held up. The copy is an index folder of its own."""
+        dest = Path(dest)
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise IndexMismatchError(f"{dest} exists and is not an empty folder")
+        if dest.resolve().is_relative_to(self.path.resolve()):
+            raise IndexMismatchError(f"{dest} is inside the index folder {self.path}/")
+        with self.lock():
+            manifest = self.read_manifest()
+            if manifest.vectors.kind != "faiss":
+                raise IndexMismatchError(
+                    f"the index keeps its vectors in {manifest.vectors.kind}, which this copy "
+                    "would not hold: back up the vector store with its own tools"
+                )
+            shutil.copytree(
+                self.path,
+                dest,
+                dirs_exist_ok=True,
+                ignore=lambda folder, names: [n for n in names if n.startswith(".")],
+            )
+        return manifest
+
     # ------------------------------------------------------------------- reading
     def read_manifest(self) -> Manifest:
         """The committed manifest, checked for format version and its own checksum."""

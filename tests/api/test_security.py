@@ -228,6 +228,8 @@ def test_requests_carry_an_id_a_log_line_and_metrics(client: TestClient, caplog)
     text = client.get("/metrics").text
     assert 'qa_requests_total{method="POST",route="/query",status="200"}' in text
     assert "qa_request_seconds_bucket" in text
+    for stage in ("embed", "retrieve"):
+        assert f'qa_query_stage_seconds_count{{stage="{stage}"}}' in text
     assert "qa_documents 2.0" in text
 
 
