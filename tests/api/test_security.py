@@ -251,3 +251,36 @@ def test_bad_jsonl_records_can_be_skipped_and_reported(client: TestClient) -> No
     assert [d["doc_id"] for d in body["documents"]] == ["ok-1"]
     assert len(body["skipped"]) == 1 and "mix.jsonl:2" in body["skipped"][0]
     assert client.delete("/documents/ok-1").status_code == 200
+
+
+ENDPOINTS = [  # (method, path, body): one of each kind, none of which changes the collection
+    ("POST", "/query", {"json": {"question": "Huang?", "answer": False}}),
+    ("GET", "/documents", {}),
+    ("GET", f"/documents/{HUANG_DOC}", {}),
+    ("GET", "/health", {}),
+    ("GET", "/metrics", {}),
+    ("DELETE", "/documents/no-such-document", {}),
+    ("PUT", "/documents/no-such-document", {"json": {"text": "Um texto."}}),
+    ("POST", "/documents", {"json": {"id": "", "text": "Um texto."}}),
+]
+# what each caller gets: past the guards, a read answers 200 and these writes 404, 404, 4xx
+EXPECTED = {
+    "none": [401, 401, 401, 401, 401, 401, 401, 401],
+    "read": [200, 200, 200, 200, 200, 403, 403, 403],
+    "write": [200, 200, 200, 200, 200, 404, 404, 422],
+    "write, foreign origin": [200, 200, 200, 200, 200, 403, 403, 403],
+}
+
+
+@pytest.mark.parametrize("caller", list(EXPECTED))
+def test_every_endpoint_for_every_caller(keyed: TestClient, caller: str) -> None:
+    headers = {}
+    if caller != "none":
+        headers = bearer(READ if caller == "read" else WRITE)
+    if "foreign" in caller:
+        headers["Origin"] = "http://evil.example"
+    got = [
+        keyed.request(method, path, headers=headers, **kwargs).status_code
+        for method, path, kwargs in ENDPOINTS
+    ]
+    assert got == EXPECTED[caller]
