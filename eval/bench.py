@@ -21,6 +21,10 @@ Sections (``--only`` takes a comma-separated subset):
   index, one client sending every seed question in turn: passages only (``"answer":
   false``, the baseline), then with the answer — translations uncached (a fresh server's
   first pass) and cached (a second pass);
+* ``limits`` — ``qa serve`` on the seed index under load: 16 clients for ``--soak`` seconds
+  (failures counted); then a paced client (key B, 4 questions a second) beside a greedy one
+  (key A, 8 concurrent requests), without rate limits (the baseline) and with
+  ``QA_RATE_LIMIT=5/second``: how many of A's requests get 429, and B's p95;
 * ``ann`` — the vector index alone at ``--ann-sizes`` vectors: exact search (baseline),
   HNSW at several ``--efs`` and IVF at several ``--nprobes``: recall@10 against exact,
   median latency of one query, build time, memory. The vectors are synthetic but shaped
@@ -59,7 +63,7 @@ sys.path.insert(0, str(ROOT))  # for tests.server: `qa serve` in a child process
 SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
 PIRA = SHARED / "pira_xling"
-SECTIONS = ("embed", "index", "http", "answer", "stores", "ann")
+SECTIONS = ("embed", "index", "http", "answer", "limits", "stores", "ann")
 # Real vectors needed before the ann section calibrates its synthetic data against them.
 CALIBRATION_MIN = 50_000
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -260,9 +264,12 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def load(url: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:
+async def load(
+    url: str, questions: list[str], clients: int, seconds: float, key: str | None = None
+) -> dict[str, Any]:
     import httpx
 
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -273,7 +280,11 @@ async def load(url: str, questions: list[str], clients: int, seconds: float) -> 
             i = k
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
-                r = await c.post(url, json={"question": questions[i % len(questions)], "top_k": 5})
+                r = await c.post(
+                    url,
+                    json={"question": questions[i % len(questions)], "top_k": 5},
+                    headers=headers,
+                )
                 latencies.append(time.perf_counter() - t0)
                 errors += r.status_code != 200
                 i += clients
@@ -401,6 +412,66 @@ def bench_answer(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for row in rows:
         row["x_base"] = round(row["median_ms"] / base_ms, 2)
     return {"rows": rows, "backend": args.backend}
+
+
+async def paced_and_greedy(url: str, questions: list[str], seconds: float) -> dict[str, Any]:
+    """Client B asks 4 questions a second; client A keeps 8 requests in flight."""
+    import httpx
+
+    paced: list[float] = []
+    greedy: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=16)) as c:
+
+        async def b() -> None:
+            i = 0
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                r = await c.post(
+                    url,
+                    json={"question": questions[i % len(questions)]},
+                    headers={"Authorization": "Bearer key-b"},
+                )
+                paced.append(time.perf_counter() - t0)
+                r.raise_for_status()
+                i += 1
+                await asyncio.sleep(max(0.0, 0.25 - (time.perf_counter() - t0)))
+
+        async def a(k: int) -> None:
+            i = k
+            while time.perf_counter() < deadline:
+                r = await c.post(
+                    url,
+                    json={"question": questions[i % len(questions)]},
+                    headers={"Authorization": "Bearer key-a"},
+                )
+                greedy[r.status_code] = greedy.get(r.status_code, 0) + 1
+                i += 8
+
+        await asyncio.gather(b(), *(a(k) for k in range(8)))
+    return {
+        "paced_requests": len(paced),
+        "paced_median_ms": median_ms(paced),
+        "paced_p95_ms": pct_ms(paced, 95),
+        "greedy_statuses": {str(k): v for k, v in sorted(greedy.items())},
+    }
+
+
+def bench_limits(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from tests.server import running_server
+
+    index_dir = seed_index(work, args.backend)
+    questions = seed_questions()
+    keys = {"QA_READ_KEYS": "key-a,key-b", "QA_BACKEND": args.backend}
+    with running_server(index_dir, **keys) as (base, _):
+        log(f"limits: 16 clients for {args.soak} s")
+        soak = asyncio.run(load(f"{base}/query", questions, 16, args.soak, key="key-b"))
+        log("limits: paced and greedy, no rate limit")
+        free = asyncio.run(paced_and_greedy(f"{base}/query", questions, 20))
+    with running_server(index_dir, QA_RATE_LIMIT="5/second", **keys) as (base, _):
+        log("limits: paced and greedy, QA_RATE_LIMIT=5/second")
+        limited = asyncio.run(paced_and_greedy(f"{base}/query", questions, 20))
+    return {"soak": soak, "free": free, "limited": limited, "seconds": args.soak}
 
 
 # ----------------------------------------------------------------------------- stores
@@ -884,6 +955,38 @@ def render(results: dict[str, Any], command: str) -> str:
             ),
             "",
         ]
+    if "limits" in results:
+        lim = results["limits"]
+        soak, free, limited = lim["soak"], lim["free"], lim["limited"]
+        change = limited["paced_p95_ms"] / free["paced_p95_ms"] - 1 if free["paced_p95_ms"] else 0
+        out += [
+            "## Under load, and rate limits",
+            "",
+            f"`qa serve` on the seed index with keys. 16 closed-loop clients for {lim['seconds']} "
+            f"s: {soak['requests']} requests, **{soak['errors']} failures**, median "
+            f"{soak['median_ms']} ms, p95 {soak['p95_ms']} ms, {soak['per_s']} requests/s.",
+            "",
+            "Then for 20 s a paced client (key B, 4 questions a second) beside a greedy one (key "
+            "A, 8 requests in flight), without rate limits (baseline) and with "
+            "`QA_RATE_LIMIT=5/second`:",
+            "",
+            table(
+                ["run", "B requests", "B median ms", "B p95 ms", "A's answers by status"],
+                [
+                    [
+                        name,
+                        r["paced_requests"],
+                        r["paced_median_ms"],
+                        r["paced_p95_ms"],
+                        ", ".join(f"{k}: {v}" for k, v in r["greedy_statuses"].items()),
+                    ]
+                    for name, r in (("no rate limit", free), ("5/second per key", limited))
+                ],
+            ),
+            "",
+            f"B's p95 with the limit: {change:+.0%} against the baseline.",
+            "",
+        ]
     if "stores" in results:
         st = results["stores"]
         out += [
@@ -1009,6 +1112,9 @@ def render(results: dict[str, Any], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(SECTIONS))
+    parser.add_argument(
+        "--soak", type=float, default=60, help="limits: seconds of the 16-client load"
+    )
     parser.add_argument("--limit", type=int, default=1000, help="fakebr records to index")
     parser.add_argument("--backend", default="onnx-int8", help="backend of the index/http/ann runs")
     parser.add_argument("--embed-passages", type=int, default=256)
@@ -1084,6 +1190,8 @@ def main() -> None:
             results["http"] = bench_http(args, work)
         if "answer" in only:
             results["answer"] = bench_answer(args, work)
+        if "limits" in only:
+            results["limits"] = bench_limits(args, work)
         if "stores" in only:
             results["stores"] = bench_stores(args, work, args.ann_index or index_dir)
         if "ann" in only:
