@@ -83,7 +83,7 @@ class _Scored(NamedTuple):
 
 
 class _Terms:
-    """Stemmed question terms, their IDF weights, and each sentence's terms."""
+    """Stemmed question terms, their IDF weights, and those a stored sentence holds."""
 
     def __init__(self, index: Index, question: str | None) -> None:
         self.index = index
@@ -91,8 +91,8 @@ class _Terms:
         self.idf = {t: index.lexical.idf(t) for t in self.question}
         self.total = sum(self.idf.values())
 
-    def of(self, text: str) -> set[str]:
-        return self.index.lexical.terms(text) & self.question if self.question else set()
+    def of(self, sentence: int) -> set[str]:
+        return self.index.sentence_terms(sentence) & self.question if self.question else set()
 
     def share(self, terms: set[str]) -> float:
         return sum(self.idf[t] for t in terms) / self.total if self.total else 0.0
@@ -170,7 +170,7 @@ class AnswerFinder:
         sentence = index.sentences[sid]
         document = index.documents[sentence.doc_id]
         text = document.text[sentence.char_start : sentence.char_end]
-        held = terms.of(text)
+        held = terms.of(sid)
         score = cosine + WEIGHT_LEXICAL * terms.share(held) - WEIGHT_RANK * rank
         if looks_like_heading(text, document.title):
             score -= HEADING_PENALTY

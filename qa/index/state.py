@@ -60,6 +60,7 @@ class Index:
         self.lexical = BM25Index(manifest.language)
         # the second encoder's passage vectors, when the index keeps them
         self.companion = CompanionVectors(COMPANION_DIM) if manifest.companion else None
+        self._sentence_terms: dict[int, set[str]] = {}  # stemmed on first use
 
     @classmethod
     def open(cls, store: Store, manifest: Manifest, backend: VectorBackend) -> Index:
@@ -142,6 +143,7 @@ class Index:
             self.chunk_sentences.pop(cid, None)
         for sid in sentence_ids:
             self.sentences.pop(sid, None)
+            self._sentence_terms.pop(sid, None)
 
     def _add(self, segment: SegmentData, replaced: set[VectorKind]) -> None:
         for which in VECTOR_KINDS:
@@ -201,6 +203,15 @@ class Index:
     ) -> list[tuple[int, float]]:
         """Ids and BM25 scores of the best ``k`` passages for ``question``."""
         return self.lexical.search(question, k, None if selection is None else selection.chunk_mask)
+
+    def sentence_terms(self, sentence: int) -> set[str]:
+        """The stemmed, stopword-free terms of a stored sentence (stemmed once)."""
+        terms = self._sentence_terms.get(sentence)
+        if terms is None:
+            s = self.sentences[sentence]
+            text = self.documents[s.doc_id].text[s.char_start : s.char_end]
+            terms = self._sentence_terms[sentence] = self.lexical.terms(text)
+        return terms
 
     def vectors_of(self, which: VectorKind, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the given passages or sentences, one row each."""

@@ -101,26 +101,13 @@ class DenseRetriever:
 class LexicalRetriever:
     method = "bm25"
 
-    def __init__(self) -> None:
-        self._terms: dict[int, set[str]] = {}  # sentence id -> stemmed terms (ids are never reused)
-
-    def sentence_terms(self, index: Index, sentence: int) -> set[str]:
-        """Stemmed terms of a stored sentence (computed once)."""
-        if sentence not in self._terms:
-            s = index.sentences[sentence]
-            text = index.documents[s.doc_id].text[s.char_start : s.char_end]
-            self._terms[sentence] = index.lexical.terms(text)
-        return self._terms[sentence]
-
     def retrieve(
         self, index: Index, question: str, k: int, selection: Selection | None = None
     ) -> Ranking:
         terms = index.lexical.terms(question)
         return Ranking(
             index.search_lexical(question, k, selection),
-            lambda row: best_sentence_by_terms(
-                index, row, terms, lambda sid: self.sentence_terms(index, sid)
-            ),
+            lambda row: best_sentence_by_terms(index, row, terms, index.sentence_terms),
         )
 
 
