@@ -33,7 +33,7 @@ from qa.answer import finder as finder_module  # noqa: E402
 from qa.core.config import Settings  # noqa: E402
 from qa.embed import load_embedder  # noqa: E402
 from qa.eval.datasets import Question, load_beir, load_question_set  # noqa: E402
-from qa.eval.runner import evaluation_service  # noqa: E402
+from qa.eval.runner import evaluation_service, highlight_answers  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.search import SearchResult, search  # noqa: E402
 from qa.service import QAService  # noqa: E402
@@ -92,12 +92,7 @@ def accuracy(asked: Sequence[Asked]) -> float:
 
 def baseline(asked: Sequence[Asked]) -> float:
     """How often the rank-1 passage's highlight holds a gold answer."""
-    good = 0
-    for a in asked:
-        if a.result.hits:
-            hit = a.result.hits[0]
-            text = hit.document.text[hit.highlight[0] : hit.highlight[1]]
-            good += a.question.answered_by(hit.chunk.doc_id, text)
+    good = sum(highlight_answers(a.question, a.result.hits) for a in asked)
     return good / max(1, len(asked))
 
 

@@ -55,17 +55,21 @@ class Outcome:
     confidence: float = 0.0  # of the best answer found
 
 
+def highlight_answers(question: Question, hits: Sequence[Hit]) -> bool:
+    """Whether the rank-1 passage's highlight holds a gold answer (the answer stage's
+    baseline)."""
+    if not hits:
+        return False
+    start, end = hits[0].highlight
+    return question.answered_by(hits[0].chunk.doc_id, hits[0].document.text[start:end])
+
+
 def judge_answer(question: Question, reply: Reply) -> tuple[bool, bool, bool, float]:
     """Whether the reply has an answer, whether the best answer found holds a gold
     answer, whether the rank-1 highlight does, and the best answer's confidence."""
     hits = reply.result.hits
     texts = {h.document.doc_id: h.document.text for h in hits}
-    highlight = False
-    if hits:
-        start, end = hits[0].highlight
-        highlight = question.answered_by(
-            hits[0].chunk.doc_id, texts[hits[0].chunk.doc_id][start:end]
-        )
+    highlight = highlight_answers(question, hits)
     c = reply.candidate
     correct = c is not None and question.answered_by(
         c.doc_id, texts[c.doc_id][c.char_start : c.char_end]
