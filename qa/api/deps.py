@@ -19,5 +19,9 @@ ServiceDep = Annotated[QAService, Depends(get_service)]
 
 def wants_html(request: Request) -> bool:
     """Whether the client prefers a page to JSON (a browser navigating, not ``fetch``)."""
-    accept = request.headers.get("accept", "")
+    return prefers_html(request.headers.get("accept", ""))
+
+
+def prefers_html(accept: str) -> bool:
+    """Whether an ``Accept`` header asks for a page before JSON."""
     return "text/html" in accept and "application/json" not in accept.split(",")[0]

@@ -15,7 +15,7 @@ from qa.api import errors
 from qa.api.limits import BodyLimit, LimitFor
 from qa.api.observe import Metrics, Observe
 from qa.api.origins import BrowserGuard
-from qa.api.ratelimit import RateLimits
+from qa.api.ratelimit import RateLimits, Throttle
 from qa.api.routes import documents, health, pages, query
 from qa.core.config import Settings, get_settings
 from qa.service import QAService
@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     )
     app.state.service = service
     app.state.settings = settings
-    app.state.rate_limits = RateLimits(settings)
     errors.install(app)
     app.add_middleware(BodyLimit, limit_for=_body_limits(settings.max_document_bytes))
     if settings.cors_origins:
@@ -69,6 +68,13 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     # outermost: every request gets an id, a log line and its metrics
     app.state.metrics = Metrics(lambda: _sizes(app))
     app.add_middleware(Observe, metrics=app.state.metrics)
+    # before everything: a client over its rate costs as little as possible
+    app.add_middleware(
+        Throttle,
+        limits=RateLimits(settings),
+        on_refusal=app.state.metrics.refused,
+        pause=settings.rate_limit_pause,
+    )
     app.include_router(query.router)
     app.include_router(health.router)
     app.include_router(documents.router)

@@ -69,10 +69,19 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "qa_rate_limited",
+            "Requests refused with 429 before reaching the API (by the limit: read or write)",
+            ["limit"],
+            registry=self.registry,
+        )
         documents = Gauge("qa_documents", "Documents in the live index", registry=self.registry)
         passages = Gauge("qa_passages", "Passages in the live index", registry=self.registry)
         documents.set_function(lambda: sizes()[0])
         passages.set_function(lambda: sizes()[1])
+
+    def refused(self, limit: str) -> None:
+        self.rate_limited.labels(limit).inc()
 
     def observe_stages(self, stages_ms: dict[str, float]) -> None:
         for stage, ms in stages_ms.items():

@@ -47,14 +47,13 @@ def scope_of(settings: Settings, authorization: str | None) -> Scope | None:
 
 
 def require(scope: Scope) -> Callable[[Request], None]:
-    """A dependency refusing requests over their client's rate (429) or whose key does not
-    grant ``scope``: 401 without a known key, 403 with a read key on a write."""
+    """A dependency refusing requests whose key does not grant ``scope``: 401 without a
+    known key, 403 with a read key on a write. (Rates are checked before: ratelimit.py.)"""
 
     def check(request: Request) -> None:
         settings: Settings = request.app.state.settings
         if request.method == "GET" and wants_html(request):
             return  # the page itself holds no data; its script sends the key
-        request.app.state.rate_limits.check(scope, request)
         if not keys_configured(settings):
             return
         granted = scope_of(settings, request.headers.get("authorization"))

@@ -39,7 +39,7 @@ LANGUAGES = (
 )  # fmt: skip
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings):  # long: every setting, each with its documentation
     """Service settings. Every field can be set as ``QA_<FIELD>`` in the environment or ``.env``."""
 
     model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore")
@@ -239,6 +239,20 @@ class Settings(BaseSettings):
     write_rate_limit: str = Field(
         "60/minute", description="Writes each client may make (as `rate_limit`)."
     )
+    rate_limit_pause: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Seconds a refused request waits before its 429 (at most the time to the "
+        "client's next slot): a client retrying at once, ignoring Retry-After, gets a few "
+        "refusals a second per connection instead of keeping the server busy refusing it.",
+    )
+    key_rate_limits: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Limits of their own for some keys, replacing `rate_limit` and "
+        "`write_rate_limit` for them: `key=limit` pairs, comma-separated "
+        "(`partner-key=50/second,trial-key=10/minute`).",
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
         description="Host names the service answers to (the `Host` header), comma-separated; "
@@ -256,6 +270,13 @@ class Settings(BaseSettings):
         description="`qa serve`'s log lines: one JSON object each (time, level, message; "
         "requests add their id, route, status and milliseconds), or plain text.",
     )
+    follow_interval: float = Field(
+        0.5,
+        ge=0,
+        description="Seconds between `qa serve`'s checks for writes other processes commit on "
+        "the index folder (`qa add`, `qa index`, another server); it then serves the new state "
+        "without a restart. 0: never.",
+    )
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")
 
@@ -266,16 +287,31 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
+    @field_validator("key_rate_limits", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            key, sep, limit = entry.rpartition("=")  # a key may end in "=", a limit cannot
+            if not sep or not key.strip():
+                raise ValueError(f"{entry!r} is not a key=limit pair such as 'key=10/second'")
+            pairs[key.strip()] = limit.strip()
+        return pairs
+
     @field_validator("rate_limit", "write_rate_limit")
     @classmethod
     def _check_rate(cls, value: str) -> str:
         if value:
-            from limits import parse
+            _check_limit(value)
+        return value
 
-            try:
-                parse(value)
-            except ValueError as exc:
-                raise ValueError(f"{value!r} is not a rate such as '600/minute'") from exc
+    @field_validator("key_rate_limits")
+    @classmethod
+    def _check_rates(cls, value: dict[str, str]) -> dict[str, str]:
+        for limit in value.values():
+            _check_limit(limit)
         return value
 
     @model_validator(mode="after")
@@ -286,6 +322,15 @@ class Settings(BaseSettings):
                 f"({self.chunk_size})"
             )
         return self
+
+
+def _check_limit(value: str) -> None:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a rate such as '600/minute'") from exc
 
 
 @lru_cache

@@ -4,6 +4,7 @@ policy for every path (JSON, multipart, .jsonl)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from qa.api import create_app
 from qa.cli import app as cli
+from qa.core.config import Settings
 from qa.service import QAService
 
 from ..conftest import HUANG_DOC, LOCAL
@@ -197,20 +199,55 @@ def test_question_bodies_and_filters_are_bounded(client: TestClient) -> None:
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(service: QAService) -> None:
     settings = service.settings.model_copy(
-        update={"rate_limit": "3/minute", "write_rate_limit": "1/minute"}
+        update={
+            "rate_limit": "3/minute",
+            "write_rate_limit": "1/minute",
+            "read_keys": ["key-a", "key-b"],
+            "write_keys": ["key-w"],
+            "key_rate_limits": {"key-b": "5/minute"},
+            "rate_limit_pause": 0.2,
+        }
     )
     with TestClient(create_app(settings, service=service), base_url=LOCAL) as client:
         body = {"question": "Huang?", "answer": False}
-        assert [client.post("/query", json=body).status_code for _ in range(3)] == [200] * 3
-        over = client.post("/query", json=body)
+        a = bearer("key-a")
+        assert [client.post("/query", json=body, headers=a).status_code for _ in range(3)] == [
+            200
+        ] * 3
+        started = time.perf_counter()
+        over = client.post("/query", json=body, headers=a)
+        assert time.perf_counter() - started >= 0.2  # a refusal waits: floods slow down
         assert over.status_code == 429 and over.json()["error"]["code"] == "too_many_requests"
+        assert "3 per 1 minute" in over.json()["error"]["message"]
         assert 1 <= int(over.headers["retry-after"]) <= 60
-        # another client (a key's holder) has its own window; writes have theirs
-        other = client.post("/query", json=body, headers=bearer("any"))
-        assert other.status_code == 200
-        assert client.delete("/documents/no-such-document").status_code == 404
-        assert client.delete("/documents/no-such-document").status_code == 429
+        # each known key has its own window, key-b a limit of its own
+        b = bearer("key-b")
+        assert [client.post("/query", json=body, headers=b).status_code for _ in range(6)] == [
+            200
+        ] * 5 + [429]
+        # unknown keys count against their address: inventing keys buys no new window
+        assert [
+            client.post("/query", json=body, headers=bearer(f"x{i}")).status_code for i in range(4)
+        ] == [401] * 3 + [429]
+        assert client.post("/query", json=body).status_code == 429
+        # writes have their own window
+        w = bearer("key-w")
+        assert client.delete("/documents/no-such-document", headers=w).status_code == 404
+        assert client.delete("/documents/no-such-document", headers=w).status_code == 429
         assert client.get("/health/live").status_code == 200  # probes are never limited
+        assert client.get("/", headers={"accept": "text/html"}).status_code == 200
+        metrics = client.get("/metrics", headers=bearer("key-w")).text
+        assert 'qa_rate_limited_total{limit="read"} 4.0' in metrics
+        assert 'qa_rate_limited_total{limit="write"} 1.0' in metrics
+
+
+def test_key_rate_limits_are_key_limit_pairs() -> None:
+    pairs = Settings(key_rate_limits="a-key==5/second, other=10/minute")  # type: ignore[arg-type]
+    assert pairs.key_rate_limits == {"a-key=": "5/second", "other": "10/minute"}
+    with pytest.raises(ValueError, match="not a rate"):
+        Settings(key_rate_limits="a-key=often")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key=limit"):
+        Settings(key_rate_limits="5/second")  # type: ignore[arg-type]
 
 
 def test_requests_carry_an_id_a_log_line_and_metrics(client: TestClient, caplog) -> None:
