@@ -85,11 +85,18 @@ def index(
         list[Path] | None,
         typer.Option("--source", "-s", help="Folder or file to index (repeatable)."),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Rebuild even if the index holds documents the sources do not."
+        ),
+    ] = False,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Build the index from articles, replacing the one there was.
+    """Build the index from articles, in place of the one there was.
 
-    Default sources: QA_SOURCES (seeds/)."""
+    An index holding documents the sources do not (added with `qa add` or over HTTP) is
+    left alone unless --replace. Default sources: QA_SOURCES (seeds/)."""
     from qa.ingest import load_documents
     from qa.service import QAService
 
@@ -98,7 +105,7 @@ def index(
 
     def build() -> Manifest:
         documents = load_documents(source or settings.sources)
-        return QAService(settings).build(documents, progress=sys.stderr.isatty())
+        return QAService(settings).build(documents, sys.stderr.isatty(), replace)
 
     counts = _run(build).counts
     typer.echo(

@@ -27,6 +27,7 @@ from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.embed.batching import QueryBatcher
 from qa.embed.companion import companion_encoder
 from qa.index import Collection, Index, WriteResult, corpus_language, unknown_document
+from qa.index.follow import Follower
 from qa.ingest import Document
 from qa.ingest.language import detector
 from qa.search import Retriever, make_retriever, search
@@ -58,6 +59,7 @@ class QAService:
         self._retrievers: dict[str, Retriever] = {}
         self._finder: AnswerFinder | None = None
         self._lock = threading.RLock()  # model loading, retriever building, index creation
+        self.follower: Follower | None = None  # serving: takes other processes' commits
 
     @classmethod
     def start(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
@@ -80,7 +82,20 @@ class QAService:
             translator().warm_up()
         if service.collection is not None and service.collection.index.documents:
             service.ask("What is this collection about?", 1)
+        if settings.follow_interval > 0:
+            service.follower = Follower(
+                settings.index_dir, service.catch_up, settings.follow_interval
+            ).start()
         return service
+
+    def catch_up(self) -> bool:
+        """Take the state another process committed, if any (True when it changed)."""
+        with self._lock:
+            if opened := self.collection is None:
+                self.collection, self.index_error = self._open(writable=True), None
+        if changed := opened or self.collection.refresh():
+            log.info("index (re)loaded: %d documents", len(self.collection.index.documents))
+        return changed
 
     @classmethod
     def open(
@@ -241,14 +256,21 @@ class QAService:
         """Delete documents: all or nothing."""
         return self._collection().delete(doc_ids)
 
-    def build(self, documents: Sequence[Document], progress: bool = False) -> Manifest:
-        """A new index of ``documents``, replacing the one there was (``qa index``)."""
-        self.collection = self._create(documents, None, progress)
+    def build(
+        self, documents: Sequence[Document], progress: bool = False, replace: bool = False
+    ) -> Manifest:
+        """A new index of ``documents`` in place of the one there was (``qa index``); one
+        holding documents ``documents`` does not is only replaced with ``replace``."""
+        self.collection = self._create(documents, None, progress, replace)
         self.index_error = None
         return self.collection.index.manifest
 
     def _create(
-        self, documents: Sequence[Document], language: str | None, progress: bool = False
+        self,
+        documents: Sequence[Document],
+        language: str | None,
+        progress: bool = False,
+        replace: bool = True,
     ) -> Collection:
         return Collection.create(
             self.settings.index_dir,
@@ -259,6 +281,7 @@ class QAService:
             language,
             progress,
             self.settings.companion,
+            replace,
         )
 
     def reindex(self) -> Manifest:

@@ -152,6 +152,32 @@ def test_add_list_reindex_migrate_and_remove(tmp_path, reuse_model):
     assert json.loads(best.stdout)["results"][0]["citation"]["doc_id"] != "nota.md"
 
 
+def test_index_refuses_to_drop_documents_the_sources_do_not_hold(tmp_path, reuse_model):
+    index_dir = str(tmp_path / "index")
+    note = tmp_path / "nota.md"
+    note.write_text("# Nota\n\nA fábrica de chips em Manaus vai dobrar a produção.", "utf-8")
+    built = runner.invoke(app, ["index", "--source", str(SEEDS), "--index-dir", index_dir])
+    assert built.exit_code == 0, built.output
+    assert runner.invoke(app, ["add", str(note), "--index-dir", index_dir]).exit_code == 0
+    before = snapshot(tmp_path / "index")
+    refused = runner.invoke(app, ["index", "--source", str(SEEDS), "--index-dir", index_dir])
+    message = one_line_error(refused)
+    assert "holds 1 document(s) the sources do not ('nota.md')" in message
+    assert "--replace" in message and "qa add" in message
+    assert snapshot(tmp_path / "index") == before
+    # the same sources and more: nothing is dropped, so no refusal
+    more = runner.invoke(
+        app, ["index", "-s", str(SEEDS), "-s", str(note), "--index-dir", index_dir]
+    )
+    assert more.exit_code == 0, more.output
+    replaced = runner.invoke(
+        app, ["index", "--source", str(SEEDS), "--replace", "--index-dir", index_dir]
+    )
+    assert replaced.exit_code == 0, replaced.output
+    listed = runner.invoke(app, ["list", "--json", "--index-dir", index_dir])
+    assert "nota.md" not in listed.stdout and HUANG_DOC in listed.stdout
+
+
 def test_add_skips_bad_jsonl_records_only_when_asked(tmp_path, reuse_model):
     index_dir = tmp_path / "index"
     feed = tmp_path / "feed.jsonl"

@@ -37,6 +37,10 @@ class IndexBusyError(QAError):
     """Another process holds the index's write lock."""
 
 
+class WouldDropDocumentsError(QAError):
+    """Rebuilding the index from its sources would drop documents only the index holds."""
+
+
 class DocumentNotFoundError(QAError):
     """No document with the given id is in the collection."""
 

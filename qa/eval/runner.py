@@ -335,7 +335,7 @@ def evaluation_service(
             return service
     # progress bars on a terminal only: in a log file they would be thousands of lines
     bars = sys.stderr.isatty() if progress is None else progress
-    QAService(settings, embedder).build(load_documents(sources), progress=bars)
+    QAService(settings, embedder).build(load_documents(sources), bars, replace=True)
     seconds["index build"] = round(time.perf_counter() - started, 1)
     return QAService.start(settings, embedder)
 

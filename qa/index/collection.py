@@ -27,7 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.core.errors import IndexMismatchError, ModelLoadError
+from qa.core.errors import (
+    IndexBusyError,
+    IndexMismatchError,
+    ModelLoadError,
+    WouldDropDocumentsError,
+)
 from qa.core.locks import RWLock
 from qa.embed import Embedder, embedder_backend, embedder_prompts
 from qa.embed.companion import COMPANION
@@ -163,10 +168,13 @@ class Collection:
         language: str | None = None,
         progress: bool = False,
         companion: bool = False,
+        replace: bool = True,
     ) -> Collection:
         """A new index of ``documents`` in one commit, replacing whatever ``path`` held; its
         language is ``language`` or the one most of ``documents`` is written in;
-        ``companion``: its passages are encoded by the second encoder too."""
+        ``companion``: its passages are encoded by the second encoder too. Without
+        ``replace``, an index holding documents that ``documents`` does not is left alone
+        (:class:`WouldDropDocumentsError`)."""
         check_documents(documents)
         store = Store(path)
         language = language or corpus_language([d.text for d in documents])
@@ -175,6 +183,8 @@ class Collection:
                 previous: Manifest | None = store.read_manifest() if store.exists() else None
             except IndexMismatchError:
                 previous = None  # damaged or of another format: replaced all the same
+            if previous is not None and not replace:
+                _refuse_dropping(store, previous, documents)
             generation = previous.generation + 1 if previous is not None else 0
             manifest = Manifest.new(
                 model_info(embedder),
@@ -193,6 +203,27 @@ class Collection:
             store.collect_garbage(created)
             backend.collect_garbage(created.vectors, store.blobs)
         return collection
+
+    def refresh(self) -> bool:
+        """Catch up with a commit another process made on the folder (``qa add``, another
+        server): load the committed state beside the live one, then swap it in whole, so a
+        query sees the old state or the new. False when there was nothing to catch up
+        with; :class:`IndexBusyError` when a write is under way (try again later: a write of
+        this process catches up by itself)."""
+        if not self._mutex.acquire(blocking=False):
+            raise IndexBusyError("this process is writing")
+        try:
+            with self.store.lock(timeout=0):
+                manifest = self.store.read_manifest()
+                if manifest == self.index.manifest:
+                    return False
+                check_index(manifest, self.store.path, self.embedder, self.backend.kind)
+                fresh = Index.load(self.store, manifest, self.backend, repair=False)
+            with self._lock.write():
+                self.index = fresh
+            return True
+        finally:
+            self._mutex.release()
 
     # ------------------------------------------------------------------- writing
     def upsert(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
@@ -244,7 +275,7 @@ class Collection:
         """The process's write mutex and the folder's lock, on the latest committed state."""
         with self._mutex, self.store.lock():
             manifest = self.store.read_manifest()
-            if manifest.generation != self.index.generation:  # another process committed
+            if manifest != self.index.manifest:  # another process committed
                 check_index(manifest, self.store.path, self.embedder, self.backend.kind)
                 fresh = Index.load(self.store, manifest, self.backend, repair=True)
                 with self._lock.write():
@@ -269,7 +300,7 @@ class Collection:
         try:
             entry = self.store.write_segment(plan.segment) if plan.segment is not None else None
             prepared = transaction.prepare()
-            manifest = self._next_manifest(plan, gone, entry, prepared.record, started)
+            manifest = next_manifest(index.manifest, plan, gone, entry, prepared.record, started)
             self.store.commit(manifest)
         except BaseException:
             if manifest is None or not self.store.committed(manifest.generation):
@@ -284,31 +315,6 @@ class Collection:
         for doc in gone:
             if doc.segment not in kept:
                 self.store.discard_segment(doc.segment)
-
-    def _next_manifest(
-        self,
-        plan: WritePlan,
-        gone: Sequence[StoredDocument],
-        entry: SegmentEntry | None,
-        vectors: VectorsRecord,
-        started: float,
-    ) -> Manifest:
-        """The manifest after ``plan``, whose removed documents are ``gone``."""
-        removed: dict[str, list[str]] = {}
-        for doc in gone:
-            removed.setdefault(doc.segment, []).append(doc.doc_id)
-        return self.index.manifest.after_write(
-            entry,
-            plan.segment.counts() if plan.segment is not None else Counts(),
-            removed,
-            Counts(
-                documents=len(gone),
-                chunks=sum(len(d.chunk_ids) for d in gone),
-                sentences=sum(len(d.sentence_ids) for d in gone),
-            ),
-            vectors,
-            time.perf_counter() - started,
-        )
 
     def _changes(
         self, plan: WritePlan, gone: Sequence[StoredDocument]
@@ -343,6 +349,44 @@ class Collection:
         with self._lock.write():
             index.apply(IndexUpdate(manifest, moved_to=name))
         self.store.collect_garbage(manifest)
+
+
+def next_manifest(
+    manifest: Manifest,
+    plan: WritePlan,
+    gone: Sequence[StoredDocument],
+    entry: SegmentEntry | None,
+    vectors: VectorsRecord,
+    started: float,
+) -> Manifest:
+    """The manifest after ``plan`` (whose removed documents are ``gone``, whose segment is
+    written as ``entry``), with the vector backend's new record."""
+    removed: dict[str, list[str]] = {}
+    for doc in gone:
+        removed.setdefault(doc.segment, []).append(doc.doc_id)
+    return manifest.after_write(
+        entry,
+        plan.segment.counts() if plan.segment is not None else Counts(),
+        removed,
+        Counts(
+            documents=len(gone),
+            chunks=sum(len(d.chunk_ids) for d in gone),
+            sentences=sum(len(d.sentence_ids) for d in gone),
+        ),
+        vectors,
+        time.perf_counter() - started,
+    )
+
+
+def _refuse_dropping(store: Store, previous: Manifest, documents: Sequence[Document]) -> None:
+    dropped = sorted(store.document_ids(previous) - {d.doc_id for d in documents})
+    if dropped:
+        named = ", ".join(repr(d) for d in dropped[:3]) + (", …" if len(dropped) > 3 else "")
+        raise WouldDropDocumentsError(
+            f"the index in {store.path}/ holds {len(dropped)} document(s) the sources do not "
+            f"({named}); rebuilding would drop them: add the sources with `qa add` instead, "
+            "or pass --replace to rebuild from the sources alone"
+        )
 
 
 def _state(

@@ -119,6 +119,15 @@ class Store:
     def exists(self) -> bool:
         return (self.path / MANIFEST).is_file()
 
+    def version(self) -> tuple[int, int, int] | None:
+        """A token that changes with every commit (a commit renames a new manifest into
+        place): cheap enough to check a few times a second. ``None``: no index."""
+        try:
+            stat = (self.path / MANIFEST).stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
     @contextmanager
     def lock(self, timeout: float = 30.0) -> Iterator[None]:
         """Hold the folder's write lock (released by the OS if the process dies)."""
@@ -214,6 +223,15 @@ class Store:
             )
         }
         return segments.decode(entry, payload)
+
+    def document_ids(self, manifest: Manifest) -> set[str]:
+        """The ids of every document of ``manifest`` (no passage or vector read)."""
+        ids: set[str] = set()
+        for entry in manifest.segments:
+            file = f"{SEGMENTS}/{entry.name}/documents.jsonl"
+            raw = read_checked(self.path, file, entry.files.get("documents.jsonl"))
+            ids.update(segments.document_ids(entry, raw))
+        return ids
 
     # ------------------------------------------------------------------- writing
     @staticmethod

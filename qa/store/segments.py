@@ -120,6 +120,12 @@ def _lines(payload: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in payload.decode("utf-8").splitlines()]
 
 
+def document_ids(entry: SegmentEntry, documents_jsonl: bytes) -> list[str]:
+    """The ids of a segment's live documents, from its ``documents.jsonl`` alone."""
+    deleted = set(entry.deleted)
+    return [row["doc_id"] for row in _lines(documents_jsonl) if row["doc_id"] not in deleted]
+
+
 def decode(entry: SegmentEntry, payload: dict[str, bytes]) -> SegmentData:
     """A segment's live documents (those the manifest does not list as deleted)."""
     deleted = set(entry.deleted)
