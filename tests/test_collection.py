@@ -54,7 +54,7 @@ def traces(index, doc_id):
     """Everything in memory that still belongs to ``doc_id``."""
     found = [c for c in index.chunks.values() if c.doc_id == doc_id]
     found += [s for s in index.sentences.values() if s.doc_id == doc_id]
-    found += [cid for cid in index.lexical.doc_terms if cid not in index.chunks]
+    found += [cid for cid in index.lexical.passage_ids().tolist() if cid not in index.chunks]
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bm25s
 import pytest
 
+from qa.index import lexical
 from qa.index.lexical import K1, B, BM25Index
 
 from .conftest import CANTOR_DOC, HUANG_DOC, original_text
@@ -38,7 +39,10 @@ def test_scores_match_bm25s():
             assert got[i] == pytest.approx(score, rel=1e-5), question
 
 
-def test_add_and_remove_equal_a_fresh_build():
+@pytest.mark.parametrize("merge_min", [100_000, 1])
+def test_add_and_remove_equal_a_fresh_build(monkeypatch, merge_min):
+    """With postings in the buffers, and merged into the arrays after every add."""
+    monkeypatch.setattr(lexical, "MERGE_MIN", merge_min)
     texts = passages()
     grown = BM25Index.build(enumerate(texts[:5]), "pt")
     grown.add((i, t) for i, t in enumerate(texts) if i >= 5)
@@ -53,6 +57,29 @@ def test_add_and_remove_equal_a_fresh_build():
         assert [i for i, _ in got] == [i for i, _ in want]
         assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5)
         assert all(i % 3 == 2 for i, _ in got)
+
+
+def test_an_id_given_again_replaces_its_passage_and_ids_stay_exact():
+    texts = passages()
+    index = BM25Index.build(enumerate(texts), "pt")
+    index.add([(0, "Huang falou sobre os investidores da NVIDIA")])
+    index.remove([1])
+    index.add([(1, "os investidores da NVIDIA")])  # an id that was removed, given again
+    assert len(index) == len(texts) and 1 in index and len(texts) not in index
+    fresh = BM25Index.build(
+        [
+            (0, "Huang falou sobre os investidores da NVIDIA"),
+            (1, "os investidores da NVIDIA"),
+            *list(enumerate(texts))[2:],
+        ],
+        "pt",
+    )
+    for question in [*QUESTIONS, "investidores Huang"]:
+        got, want = index.search(question, 10), fresh.search(question, 10)
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5)
+    assert index.idf("investidor") == pytest.approx(fresh.idf("investidor"))
+    assert index.passage_ids().tolist() == list(range(len(texts)))
 
 
 def test_filter_mask_and_unknown_language():

@@ -4,17 +4,23 @@ Terms come from ``bm25s``' tokenizer with a Snowball stemmer (``PyStemmer``) and
 language's stopword list. Scoring is Lucene's BM25 as ``bm25s`` computes it (``idf =
 ln(1 + (N - df + 0.5) / (df + 0.5))``) with ``k1 = 0.9``, ``b = 0.4`` (Anserini's
 defaults, not bm25s' 1.5 and 0.75), and the tests compare it with ``bm25s`` itself.
+
 ``bm25s`` builds a static index; a collection that changes one article at a time needs
-postings it can add to and remove from without re-indexing everything, so this class
-keeps its own: adding or removing a passage costs time proportional to that passage's
-terms, and statistics (N, average length, document frequencies) are exact after every
-change.
+postings it can add to and remove from, and a million passages need them compact. So the
+postings are arrays: a term-major CSR (``int32`` passage ids, ``uint16`` term frequencies:
+6 bytes a posting) holding most of them, beside small append-only buffers for passages
+added since the last merge. A removed passage is only marked dead — its postings are
+skipped — until dead passages pass a quarter of the total, when the arrays are rebuilt
+without them; buffers merge into the arrays once they pass an eighth of them. Statistics
+(N, average length, document frequencies) are exact after every change: document
+frequencies count the live postings of a term when it is scored.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from array import array
 from collections.abc import Iterable, Sequence
+from itertools import chain
 
 import bm25s
 import numpy as np
@@ -34,18 +40,11 @@ STEMMERS = {
 # every k1 in 0.6-1.0 with b in 0.3-0.5 scores within 0.003 of them (and faquad_pt 0.914
 # -> 0.915), so the choice is a plateau, not a peak.
 K1, B = 0.9, 0.4
-
-
-class _Postings:
-    """Passage ids and term frequencies of one term; removals are purged lazily."""
-
-    __slots__ = ("arrays", "dead", "ids", "tfs")
-
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.tfs: list[int] = []
-        self.dead = 0
-        self.arrays: tuple[np.ndarray, np.ndarray] | None = None
+# Buffered postings merge into the arrays past this share of them (and at least this many).
+MERGE_SHARE, MERGE_MIN = 1 / 8, 100_000
+# Dead passages are purged from the arrays past this share of the passages they hold.
+PURGE_SHARE = 1 / 4
+MAX_TF = np.iinfo(np.uint16).max
 
 
 class BM25Index:
@@ -58,9 +57,21 @@ class BM25Index:
             )
         self.language = language
         self.stemmer = Stemmer.Stemmer(STEMMERS[language])
-        self.postings: dict[str, _Postings] = {}
-        self.doc_terms: dict[int, Counter[str]] = {}
+        self.vocab: dict[str, int] = {}
+        # the arrays: postings of term t are ids[ptr[t]:ptr[t + 1]] (terms past the end of
+        # ptr have none there yet)
+        self.ptr = np.zeros(1, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=np.int32)
+        self.tfs = np.zeros(0, dtype=np.uint16)
+        # the buffers: postings added since the last merge, by term id
+        self.recent: dict[int, tuple[array[int], array[int]]] = {}
+        self.recent_postings = 0
+        # by passage id: token count (0: absent), live, and whether postings hold it
         self.lengths = np.zeros(0, dtype=np.float32)
+        self.live = np.zeros(0, dtype=bool)
+        self.held = np.zeros(0, dtype=bool)
+        self.count = 0  # live passages
+        self.dead = 0  # passages the postings hold that are no longer live
         self.total_length = 0
 
     @classmethod
@@ -70,7 +81,16 @@ class BM25Index:
         return index
 
     def __len__(self) -> int:
-        return len(self.doc_terms)
+        return self.count
+
+    def __contains__(self, pid: object) -> bool:
+        if not isinstance(pid, int | np.integer) or not 0 <= pid < len(self.live):
+            return False
+        return bool(self.live[pid])
+
+    def passage_ids(self) -> np.ndarray:
+        """The live passages' ids, ascending."""
+        return np.flatnonzero(self.live)
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """Stemmed, stopword-free tokens of each text."""
@@ -89,10 +109,9 @@ class BM25Index:
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a stemmed term (a term no passage holds
         gets the highest)."""
-        n = len(self.doc_terms)
-        postings = self.postings.get(term)
-        df = len(postings.ids) - postings.dead if postings is not None else 0
-        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        tid = self.vocab.get(term)
+        df = len(self._postings(tid)[0]) if tid is not None else 0
+        return _idf(self.count, df)
 
     # -------------------------------------------------------------------- updates
     def add(self, items: Iterable[tuple[int, str]]) -> None:
@@ -100,85 +119,146 @@ class BM25Index:
         items = list(items)
         if not items:
             return
-        self.remove([i for i, _ in items if i in self.doc_terms])
-        top = max(i for i, _ in items)
-        if top >= len(self.lengths):
-            grown = np.zeros(max(top + 1, 2 * len(self.lengths)), dtype=np.float32)
-            grown[: len(self.lengths)] = self.lengths
-            self.lengths = grown
-        for (pid, _), tokens in zip(items, self.tokens([t for _, t in items]), strict=True):
-            counts = Counter(tokens)
-            self.doc_terms[pid] = counts
-            self.lengths[pid] = len(tokens)
-            self.total_length += len(tokens)
-            for term, tf in counts.items():
-                postings = self.postings.get(term)
-                if postings is None:
-                    postings = self.postings[term] = _Postings()
-                postings.ids.append(pid)
-                postings.tfs.append(tf)
-                postings.arrays = None
+        pids = np.asarray([pid for pid, _ in items], dtype=np.int64)
+        tokenized = bm25s.tokenize(
+            [text for _, text in items],
+            stopwords=self.language,
+            stemmer=self.stemmer,
+            return_ids=True,
+            show_progress=False,
+        )
+        term, pid, tf, lengths = postings_of(tokenized.ids, tokenized.vocab, self.vocab, pids)
+        self._grow(int(pids.max()) + 1)
+        self.remove(pids)
+        if self.held[pids].any():  # ids given again: their dead postings must go first
+            self._merge(purge=True)
+        self.lengths[pids] = lengths
+        self.total_length += int(lengths.sum())
+        self.live[pids] = True
+        self.held[pids] = True
+        self.count += len(np.unique(pids))
+        if len(term) > MERGE_MIN:  # a bulk load: straight into the arrays
+            self._merge(extra=(term, pid, tf))
+            return
+        for t, p, f in zip(term.tolist(), pid.tolist(), tf.tolist(), strict=True):
+            buffered = self.recent.get(t)
+            if buffered is None:
+                buffered = self.recent[t] = (array("i"), array("H"))
+            buffered[0].append(p)
+            buffered[1].append(f)
+        self.recent_postings += len(term)
+        if self.recent_postings > max(MERGE_MIN, MERGE_SHARE * len(self.ids)):
+            self._merge()
 
     def remove(self, ids: Iterable[int]) -> None:
         """Forget passages; unknown ids are ignored."""
-        for pid in ids:
-            counts = self.doc_terms.pop(pid, None)
-            if counts is None:
-                continue
-            self.total_length -= int(self.lengths[pid])
-            self.lengths[pid] = 0
-            for term in counts:
-                postings = self.postings[term]
-                postings.dead += 1
-                postings.arrays = None
-                if postings.dead * 2 > len(postings.ids):
-                    self._purge(term, postings)
-
-    def _purge(self, term: str, postings: _Postings) -> None:
-        keep = [k for k, pid in enumerate(postings.ids) if pid in self.doc_terms]
-        if not keep:
-            del self.postings[term]
+        given = np.fromiter(ids, dtype=np.int64)
+        given = given[(given >= 0) & (given < len(self.live))]
+        gone = np.unique(given[self.live[given]])
+        if not len(gone):
             return
-        postings.ids = [postings.ids[k] for k in keep]
-        postings.tfs = [postings.tfs[k] for k in keep]
-        postings.dead, postings.arrays = 0, None
+        self.live[gone] = False
+        self.total_length -= int(self.lengths[gone].sum())
+        self.lengths[gone] = 0
+        self.count -= len(gone)
+        self.dead += len(gone)
+        if self.dead > PURGE_SHARE * (self.count + self.dead):
+            self._merge(purge=True)
 
-    def _arrays(self, postings: _Postings) -> tuple[np.ndarray, np.ndarray]:
-        if postings.arrays is None:
-            ids = np.asarray(postings.ids, dtype=np.int64)
-            tfs = np.asarray(postings.tfs, dtype=np.float32)
-            if postings.dead:
-                live = np.fromiter((i in self.doc_terms for i in postings.ids), bool, len(ids))
-                ids, tfs = ids[live], tfs[live]
-            postings.arrays = (ids, tfs)
-        return postings.arrays
+    def _grow(self, size: int) -> None:
+        if size <= len(self.live):
+            return
+        size = max(size, 2 * len(self.live))
+        for name in ("lengths", "live", "held"):
+            old = getattr(self, name)
+            grown = np.zeros(size, dtype=old.dtype)
+            grown[: len(old)] = old
+            setattr(self, name, grown)
+
+    def _merge(
+        self, purge: bool = False, extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        """Rebuild the arrays with the buffers (and ``extra`` postings: term ids, passage
+        ids, frequencies, in term order) merged in; ``purge``: without the postings of dead
+        passages. The arrays are in term order already, so new postings are put in place
+        by binary search, not by sorting everything again."""
+        term = np.repeat(np.arange(len(self.ptr) - 1, dtype=np.int32), np.diff(self.ptr))
+        pid, tf = self.ids, self.tfs
+        parts = [extra] if extra is not None else []
+        if self.recent:
+            buffered = sorted(self.recent.items())
+            parts.append(
+                (
+                    np.concatenate([np.full(len(p), t, dtype=np.int32) for t, (p, _) in buffered]),
+                    np.concatenate([np.frombuffer(p, dtype=np.int32) for _, (p, _) in buffered]),
+                    np.concatenate([np.frombuffer(f, dtype=np.uint16) for _, (_, f) in buffered]),
+                )
+            )
+        if parts:
+            new_term = np.concatenate([t for t, _, _ in parts])
+            order = np.argsort(new_term, kind="stable") if len(parts) > 1 else slice(None)
+            new_term = new_term[order]
+            new_pid = np.concatenate([p for _, p, _ in parts])[order]
+            new_tf = np.concatenate([f for _, _, f in parts])[order]
+            at = np.searchsorted(term, new_term, side="right") + np.arange(len(new_term))
+            old = np.ones(len(term) + len(new_term), dtype=bool)
+            old[at] = False
+            term, pid, tf = (
+                _interleave(term, new_term, at, old),
+                _interleave(pid, new_pid, at, old),
+                _interleave(tf, new_tf, at, old),
+            )
+        if purge:
+            keep = self.live[pid]
+            term, pid, tf = term[keep], pid[keep], tf[keep]
+            self.held = self.live.copy()
+            self.dead = 0
+        self.ids, self.tfs = pid, tf
+        ptr = np.zeros(len(self.vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term, minlength=len(self.vocab)), out=ptr[1:])
+        self.ptr = ptr
+        self.recent, self.recent_postings = {}, 0
+
+    def _postings(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
+        """Live passage ids and term frequencies of term ``tid``."""
+        if tid + 1 < len(self.ptr):
+            start, end = self.ptr[tid], self.ptr[tid + 1]
+            ids, tfs = self.ids[start:end], self.tfs[start:end]
+        else:
+            ids, tfs = self.ids[:0], self.tfs[:0]
+        buffered = self.recent.get(tid)
+        if buffered is not None:
+            ids = np.concatenate([ids, np.frombuffer(buffered[0], dtype=np.int32)])
+            tfs = np.concatenate([tfs, np.frombuffer(buffered[1], dtype=np.uint16)])
+        if self.dead:
+            keep = self.live[ids]
+            ids, tfs = ids[keep], tfs[keep]
+        return ids, tfs
 
     # --------------------------------------------------------------------- search
     def score_arrays(self, query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Ids of the passages sharing a term with the query and their BM25 scores
         (a term repeated in the query counts again)."""
-        n = len(self.doc_terms)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-        if n == 0:
+        if self.count == 0:
             return empty
-        avgdl = self.total_length / n
+        avgdl = self.total_length / self.count
         total = np.zeros(len(self.lengths), dtype=np.float32)
         touched: list[np.ndarray] = []
         for term in query_terms:
-            postings = self.postings.get(term)
-            if postings is None:
+            tid = self.vocab.get(term)
+            if tid is None:
                 continue
-            ids, tfs = self._arrays(postings)
+            ids, counts = self._postings(tid)
             if not len(ids):
                 continue
-            df = len(ids)
-            idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            tfs = counts.astype(np.float32)
             norm = K1 * (1.0 - B + B * self.lengths[ids] / avgdl)
-            total[ids] += (idf * tfs / (tfs + norm)).astype(np.float32)
+            total[ids] += (_idf(self.count, len(ids)) * tfs / (tfs + norm)).astype(np.float32)
             touched.append(ids)
         if not touched:
             return empty
-        ids = np.unique(np.concatenate(touched))
+        ids = np.unique(np.concatenate(touched)).astype(np.int64)
         return ids, total[ids]
 
     def search(
@@ -200,3 +280,38 @@ class BM25Index:
             ids, scores = ids[part], scores[part]
         order = np.lexsort((ids, -scores))
         return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+def _idf(n: int, df: int) -> float:
+    return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
+
+def _interleave(old: np.ndarray, new: np.ndarray, at: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """``old`` and ``new`` in one array: ``new`` at positions ``at``, ``old`` where ``kept``."""
+    out = np.empty(len(old) + len(new), dtype=old.dtype)
+    out[at] = new
+    out[kept] = old
+    return out
+
+
+def postings_of(
+    tokens: list[list[int]], words: dict[str, int], vocab: dict[str, int], pids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The postings of passages ``pids`` whose ``tokens`` are ids of ``words`` — term ids
+    of ``vocab`` (new words given ids), passage ids, term frequencies, in term order — and
+    each passage's token count."""
+    local = np.zeros(len(words), dtype=np.int64)
+    for word, lid in words.items():
+        local[lid] = vocab.setdefault(word, len(vocab))
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    flat = np.fromiter(chain.from_iterable(tokens), dtype=np.int64, count=int(lengths.sum()))
+    # one (term, passage) key per token, counted
+    width = int(pids.max()) + 1
+    keys, tfs = np.unique(local[flat] * width + np.repeat(pids, lengths), return_counts=True)
+    term, pid = np.divmod(keys, width)
+    return (
+        term.astype(np.int32),
+        pid.astype(np.int32),
+        np.minimum(tfs, MAX_TF).astype(np.uint16),
+        lengths.astype(np.float32),
+    )

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa.chunk import Chunk, Sentence
 from qa.embed.companion import COMPANION_DIM
 from qa.index.companion import CompanionVectors
 from qa.index.lexical import BM25Index
+from qa.index.tables import PassageSentences, PassageTable, SentenceTable
 from qa.store import Filters, Manifest, SegmentData, Store, StoredDocument
 from qa.vectors import VECTOR_KINDS, Rows, VectorBackend, VectorKind, VectorStore
 
@@ -53,9 +53,9 @@ class Index:
     def __init__(self, manifest: Manifest, stores: Mapping[VectorKind, VectorStore]) -> None:
         self.manifest = manifest
         self.documents: dict[str, StoredDocument] = {}
-        self.chunks: dict[int, Chunk] = {}
-        self.sentences: dict[int, Sentence] = {}
-        self.chunk_sentences: dict[int, list[int]] = {}
+        self.chunks = PassageTable(self.documents)
+        self.sentences = SentenceTable()
+        self.chunk_sentences = PassageSentences(self.chunks)
         self.stores: dict[VectorKind, VectorStore] = dict(stores)
         self.lexical = BM25Index(manifest.language)
         # the second encoder's passage vectors, when the index keeps them
@@ -115,9 +115,8 @@ class Index:
             self._add(update.added, replaced)
         self.stores.update(update.stores)
         if update.moved_to is not None:
-            self.documents = {
-                d: replace(doc, segment=update.moved_to) for d, doc in self.documents.items()
-            }
+            for d, doc in self.documents.items():
+                self.documents[d] = replace(doc, segment=update.moved_to)
         self.manifest = update.manifest
         self._configure()
 
@@ -138,11 +137,9 @@ class Index:
         self.lexical.remove(chunk_ids)
         if self.companion is not None:
             self.companion.remove(chunk_ids)
-        for cid in chunk_ids:
-            self.chunks.pop(cid, None)
-            self.chunk_sentences.pop(cid, None)
+        self.chunks.remove(np.asarray(chunk_ids, dtype=np.int64))
+        self.sentences.remove(np.asarray(sentence_ids, dtype=np.int64))
         for sid in sentence_ids:
-            self.sentences.pop(sid, None)
             self._sentence_terms.pop(sid, None)
 
     def _add(self, segment: SegmentData, replaced: set[VectorKind]) -> None:
@@ -151,15 +148,12 @@ class Index:
                 self.stores[which].add(segment_rows(segment, which))
         if self.companion is not None and segment.chunk_companion is not None:
             self.companion.add(segment.chunk_ids, segment.chunk_companion)
-        chunk_ids = segment.chunk_ids.tolist()
-        for cid, chunk in zip(chunk_ids, segment.chunks, strict=True):
-            self.chunks[cid] = chunk
-            self.chunk_sentences[cid] = []
-        self.lexical.add(zip(chunk_ids, (c.text for c in segment.chunks), strict=True))
-        for sid, sentence in zip(segment.sentence_ids.tolist(), segment.sentences, strict=True):
-            self.sentences[sid] = sentence
-            for cid in sentence.chunks:
-                self.chunk_sentences[cid].append(sid)
+        self.chunks.add(segment.chunk_ids, segment.chunks)
+        self.sentences.add(segment.sentence_ids, segment.sentences)
+        self.chunks.link(segment.sentence_ids, segment.sentences)
+        self.lexical.add(
+            zip(segment.chunk_ids.tolist(), (c.text for c in segment.chunks), strict=True)
+        )
         for doc in segment.documents:
             self.documents[doc.doc_id] = doc
 
@@ -195,8 +189,9 @@ class Index:
             hits = store.search(query, k)
         else:
             hits = store.search(query, k, selection.ids(which), selection.filters)
-        held = self.chunks if which == "chunks" else self.sentences
-        return [hit for hit in hits if hit[0] in held]
+        table = self.chunks.rows if which == "chunks" else self.sentences.rows
+        held = table.held(np.fromiter((i for i, _ in hits), dtype=np.int64, count=len(hits)))
+        return [hit for hit, kept in zip(hits, held.tolist(), strict=True) if kept]
 
     def search_lexical(
         self, question: str, k: int, selection: Selection | None = None

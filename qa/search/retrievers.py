@@ -71,8 +71,11 @@ def sentence_signal(
 ) -> list[tuple[int, float]]:
     """Passages scored by their best sentence, from the ``4n`` nearest sentences."""
     best: dict[int, float] = {}
-    for sid, score in index.search("sentences", query, 4 * n, selection):
-        for row in index.sentences[sid].chunks:
+    hits = index.search("sentences", query, 4 * n, selection)
+    for (_, score), rows in zip(
+        hits, index.sentences.holders_of([i for i, _ in hits]), strict=True
+    ):
+        for row in rows:
             if score > best.get(row, -2.0):
                 best[row] = score
     return sorted(best.items(), key=lambda item: -item[1])[:n]
