@@ -33,7 +33,10 @@ Sections (``--only`` takes a comma-separated subset):
   fakebr index) mixed with up to 50% of another, plus noise; the queries are real
   questions of pira_xling, embedded. With at least 50,000 real vectors (``--limit`` of
   about 6,000 or more) the section first calibrates: real vectors against synthetic ones
-  of the same size.
+  of the same size;
+* ``scale`` — collections of ``--scale-sizes`` passages (real texts, random vectors; see
+  eval/scale.py) served by ``qa serve``: open time, RSS, query latency, adding and
+  deleting one article.
 """
 
 from __future__ import annotations
@@ -59,12 +62,15 @@ import numpy as np
 
 from qa.eval.metrics import percentile
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import bench_scale, render_scale
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.server: `qa serve` in a child process
 SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
 PIRA = SHARED / "pira_xling"
-SECTIONS = ("embed", "index", "http", "answer", "limits", "stores", "ann")
+SECTIONS = ("embed", "index", "http", "answer", "limits", "stores", "ann", "scale")
 # Real vectors needed before the ann section calibrates its synthetic data against them.
 CALIBRATION_MIN = 50_000
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -1105,6 +1111,8 @@ def render(results: dict[str, Any], command: str) -> str:
             ),
             "",
         ]
+    if "scale" in results:
+        out += render_scale(results["scale"], table)
     if "ann" in results:
         a = results["ann"]
         headers = [
@@ -1183,6 +1191,9 @@ def main() -> None:
     parser.add_argument("--no-mrr", action="store_true", help="skip the pira MRR per backend")
     parser.add_argument("--seconds", type=float, default=15.0, help="per HTTP run")
     parser.add_argument("--ann-sizes", default="10000,100000,1000000")
+    parser.add_argument(
+        "--scale-sizes", default="10000,100000,1000000", help="scale: passages per collection"
+    )
     parser.add_argument("--ann-queries", type=int, default=300)
     parser.add_argument("--ann-latency-queries", type=int, default=100)
     parser.add_argument("--nprobes", default="16,64,256", help="ivf runs ('' for none)")
@@ -1209,6 +1220,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.ann_sizes = [int(x) for x in args.ann_sizes.split(",")]
+    args.scale_sizes = [int(x) for x in args.scale_sizes.split(",")]
     args.nprobes = [int(x) for x in args.nprobes.split(",") if x]
     args.efs = [int(x) for x in args.efs.split(",") if x]
     args.candidates = [int(x) for x in args.candidates.split(",") if x]
@@ -1258,6 +1270,10 @@ def main() -> None:
             results["stores"] = bench_stores(args, work, args.ann_index or index_dir)
         if "ann" in only:
             results["ann"] = bench_ann(args, args.ann_index or index_dir)
+        if "scale" in only:
+            results["scale"] = bench_scale(
+                args.scale_sizes, work, args.seconds, sys.modules[__name__]
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["seconds"] = round(time.perf_counter() - started)
