@@ -14,7 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import CANTOR_DOC, HUANG_DOC
+from qa.index import Collection, collection
+from qa.index.state import Index
+from qa.ingest import make_text_document
+
+from .conftest import CANTOR_DOC, HUANG_DOC, faiss_backend
 from .server import running_server
 
 ARTICLE = (
@@ -40,6 +44,46 @@ def seconds_until(check, limit: float = 10.0) -> float:
         assert time.perf_counter() - started < limit, "the server never saw the change"
         time.sleep(0.02)
     return time.perf_counter() - started
+
+
+def state(index: Index, embedder) -> tuple[object, ...]:
+    """What a reader can tell of an index: its manifest, documents, passages, sentences,
+    and what three searches return."""
+    query = embedder.encode_queries(["festival de inverno e visitantes"])[0]
+    return (
+        index.manifest,
+        {d: (doc.text, doc.chunk_ids, doc.sentence_ids) for d, doc in index.documents.items()},
+        dict(index.chunks),
+        dict(index.sentences),
+        index.search("chunks", query, 5),
+        index.search("sentences", query, 5),
+        index.search_lexical("festival de inverno", 5),
+    )
+
+
+def test_a_follower_applies_other_writes_and_reloads_after_a_compaction(
+    settings, seed_index, embedder, tmp_path, monkeypatch
+):
+    index_dir = shutil.copytree(settings.index_dir, tmp_path / "index")
+    writer = Collection.open(index_dir, faiss_backend(), embedder)
+    follower = Collection.open(index_dir, faiss_backend(), embedder)
+    loads = []
+    real_load = Index.load
+    monkeypatch.setattr(
+        Index, "load", classmethod(lambda cls, *a, **k: loads.append(1) or real_load(*a, **k))
+    )
+    writer.upsert([make_text_document("festival", ARTICLE, "t")])
+    writer.upsert([make_text_document("festival", ARTICLE + " Mais público.", "t")])
+    writer.delete([CANTOR_DOC])
+    assert follower.refresh() is True and loads == []  # three writes, applied in place
+    assert state(follower.index, embedder) == state(writer.index, embedder)
+    assert follower.refresh() is False
+
+    monkeypatch.setattr(collection, "MAX_SEGMENTS", 1)  # the next write merges the segments
+    writer.upsert([make_text_document("outro", ARTICLE.replace("inverno", "verão"), "t")])
+    assert len(writer.index.manifest.segments) == 1
+    assert follower.refresh() is True and loads == [1]  # a compaction: loaded anew
+    assert state(follower.index, embedder) == state(writer.index, embedder)
 
 
 @pytest.mark.slow

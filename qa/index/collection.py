@@ -36,6 +36,7 @@ from qa.core.errors import (
 from qa.core.locks import RWLock
 from qa.embed import Embedder, embedder_backend, embedder_prompts
 from qa.embed.companion import COMPANION
+from qa.index.follow import writes_since
 from qa.index.lexical import STEMMERS
 from qa.index.planner import (
     WritePlan,
@@ -205,11 +206,11 @@ class Collection:
         return collection
 
     def refresh(self) -> bool:
-        """Catch up with a commit another process made on the folder (``qa add``, another
-        server): load the committed state beside the live one, then swap it in whole, so a
-        query sees the old state or the new. False when there was nothing to catch up
-        with; :class:`IndexBusyError` when a write is under way (try again later: a write of
-        this process catches up by itself)."""
+        """Catch up with commits another process made on the folder (``qa add``, another
+        server): apply their writes, or load the committed state beside the live one and
+        swap it in whole; a query sees the old state or the new. False when there was
+        nothing to catch up with; :class:`IndexBusyError` when a write is under way (try
+        again later: a write of this process catches up by itself)."""
         if not self._mutex.acquire(blocking=False):
             raise IndexBusyError("this process is writing")
         try:
@@ -218,9 +219,14 @@ class Collection:
                 if manifest == self.index.manifest:
                     return False
                 check_index(manifest, self.store.path, self.embedder, self.backend.kind)
-                fresh = Index.load(self.store, manifest, self.backend, repair=False)
+                updates = writes_since(self.store, self.index, manifest, self.backend)
+                if updates is None:
+                    fresh = Index.load(self.store, manifest, self.backend, repair=False)
             with self._lock.write():
-                self.index = fresh
+                if updates is None:
+                    self.index = fresh
+                for update in updates or ():
+                    self.index.apply(update)
             return True
         finally:
             self._mutex.release()

@@ -169,6 +169,13 @@ class VectorBackend(ABC):
     def discard(self, old: VectorsRecord, new: VectorsRecord | None, blobs: Blobs) -> None:
         """Drop what ``old`` names and ``new`` does not (once ``new`` is committed)."""
 
+    def follows(self, old: VectorsRecord, new: VectorsRecord) -> bool:
+        """Whether stores opened for ``old`` that are given the rows written since
+        (:meth:`VectorStore.add`, :meth:`VectorStore.remove`) answer as stores opened for
+        ``new`` would: a process following another's commits then applies them rather
+        than reloading everything. No, unless the backend says so."""
+        return False
+
     def collect_garbage(self, record: VectorsRecord, blobs: Blobs) -> None:
         """Remove leftovers of interrupted writes that ``record`` does not name (called with
         the index folder's lock)."""

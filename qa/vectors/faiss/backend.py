@@ -108,6 +108,15 @@ class FaissBackend(VectorBackend):
         keep = FaissRecord.parse(new).files() if new is not None else set()
         blobs.remove(FaissRecord.parse(old).files() - keep)
 
+    def follows(self, old: VectorsRecord, new: VectorsRecord) -> bool:
+        """The same kind of index for each store (and the same centroids): the stores live
+        in the process, and another process's writes only added and removed rows."""
+        a, b = FaissRecord.parse(old), FaissRecord.parse(new)
+        return all(
+            same_structure(a.of(w).spec, b.of(w).spec) and a.of(w).centroids == b.of(w).centroids
+            for w in VECTOR_KINDS
+        )
+
     def collect_garbage(self, record: VectorsRecord, blobs: Blobs) -> None:
         blobs.retain(FaissRecord.parse(record).files())
 
