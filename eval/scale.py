@@ -197,4 +197,20 @@ def render_scale(result: dict[str, Any], table: Any) -> list[str]:
             rows,
         ),
         "",
+        *_growth(result["rows"]),
+    ]
+
+
+def _growth(rows: list[dict[str, Any]]) -> list[str]:
+    """RSS per passage between the two largest sizes, and what it makes at a million."""
+    if len(rows) < 2:
+        return []
+    a, b = sorted(rows, key=lambda r: r["passages"])[-2:]
+    per = (b["rss_mb"] - a["rss_mb"]) / (b["passages"] - a["passages"]) * 1024
+    at_million = (b["rss_mb"] + per * (1_000_000 - b["passages"]) / 1024) / 1024
+    return [
+        f"RSS grows by {per:.1f} KB a passage between the two largest sizes "
+        f"({(b['sentences'] / b['passages']):.1f} sentences each): about {at_million:.1f} GB "
+        "at a million passages.",
+        "",
     ]
