@@ -41,6 +41,9 @@ Kind = Literal["read", "write"]
 FREE_PREFIXES = ("/health/live", "/health/ready", "/static/", "/docs", "/redoc", "/openapi.json")
 # A client's refusals make one log line per this many seconds, not one per request.
 LOG_EVERY = 10.0
+# Past this many refused clients remembered, the ones whose wait is over are forgotten
+# (many addresses must not grow the process without bound).
+REMEMBERED = 10_000
 
 
 def kind_of(method: str, path: str, accept: str) -> Kind | None:
@@ -57,7 +60,7 @@ def kind_of(method: str, path: str, accept: str) -> Kind | None:
 class RateLimits:
     """The windows of every client, and who a request counts against."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.defaults: dict[Kind, RateLimitItem | None] = {
             "read": parse(settings.rate_limit) if settings.rate_limit else None,
             "write": parse(settings.write_rate_limit) if settings.write_rate_limit else None,
@@ -65,7 +68,6 @@ class RateLimits:
         self.own = {_digest(k): parse(v) for k, v in settings.key_rate_limits.items()}
         self.known = {_digest(k) for k in (*settings.read_keys, *settings.write_keys)}
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.clock = clock
         self.refused_until: dict[tuple[Kind, str], float] = {}
         self.refusals: dict[str, int] = {}
         self.logged_at: dict[str, float] = {}
@@ -89,21 +91,27 @@ class RateLimits:
         item = self.own.get(who.removeprefix("key:")) or self.defaults[kind]
         if item is None:
             return None
-        now = self.clock()
+        now = time.time()
         until = self.refused_until.get((kind, who), 0.0)
         if now < until:  # the window is full until then: no need to ask the limiter
             return max(1, math.ceil(until - now)), item
         if self.limiter.hit(item, kind, who):
             return None
         reset = self.limiter.get_window_stats(item, kind, who).reset_time
+        if len(self.refused_until) >= REMEMBERED:
+            self.refused_until = {c: t for c, t in self.refused_until.items() if t > now}
         self.refused_until[(kind, who)] = reset
         return max(1, math.ceil(reset - now)), item
 
     def note_refusal(self, who: str) -> None:
         """Log a client's refusals once per ``LOG_EVERY`` seconds."""
         self.refusals[who] = self.refusals.get(who, 0) + 1
-        now = self.clock()
+        now = time.time()
         if now - self.logged_at.get(who, 0.0) >= LOG_EVERY:
+            if len(self.logged_at) >= REMEMBERED:
+                self.logged_at = {c: t for c, t in self.logged_at.items() if now - t < LOG_EVERY}
+                self.refusals = {c: n for c, n in self.refusals.items() if c in self.logged_at}
+                self.refusals[who] = self.refusals.get(who, 0) + 1
             count = self.refusals.pop(who)
             self.logged_at[who] = now
             fields = {"client": who, "refused": count, "status": 429}

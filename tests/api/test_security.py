@@ -241,6 +241,26 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(service: QAService) ->
         assert 'qa_rate_limited_total{limit="write"} 1.0' in metrics
 
 
+def test_refused_clients_are_forgotten_once_their_wait_is_over(monkeypatch) -> None:
+    from qa.api import ratelimit
+
+    monkeypatch.setattr(ratelimit, "REMEMBERED", 3)
+    monkeypatch.setattr(ratelimit, "LOG_EVERY", 1.0)
+    limits = ratelimit.RateLimits(Settings(rate_limit="1/second"))
+    for n in range(5):  # five addresses, each over its limit
+        who = limits.client(None, f"10.0.0.{n}")
+        assert limits.wait("read", who) is None
+        assert limits.wait("read", who) is not None
+        limits.note_refusal(who)
+    assert len(limits.refused_until) == 5  # all still waiting: none forgotten early
+    time.sleep(1.1)  # every wait over, every log line old
+    who = limits.client(None, "10.0.0.9")
+    limits.wait("read", who)
+    assert limits.wait("read", who) is not None
+    limits.note_refusal(who)
+    assert list(limits.refused_until) == [("read", who)] and list(limits.logged_at) == [who]
+
+
 def test_key_rate_limits_are_key_limit_pairs() -> None:
     pairs = Settings(key_rate_limits="a-key==5/second, other=10/minute")  # type: ignore[arg-type]
     assert pairs.key_rate_limits == {"a-key=": "5/second", "other": "10/minute"}
