@@ -45,6 +45,7 @@ class Health:
     vector_store: str
     documents: int
     chunks: int
+    generation: int | None = None  # the live index's commit
     detail: str | None = None
 
 
@@ -215,10 +216,17 @@ class QAService:
         """Whether the service can answer, with its model and the size of the live index."""
         model = self._embedder.name if self._embedder is not None else self.settings.model
         if self.collection is None:
-            return Health("no_index", model, self.settings.vector_store, 0, 0, self.index_error)
+            return Health(
+                "no_index", model, self.settings.vector_store, 0, 0, detail=self.index_error
+            )
         with self.collection.snapshot() as index:
             return Health(
-                "ok", model, index.manifest.vectors.kind, len(index.documents), len(index.chunks)
+                "ok",
+                model,
+                index.manifest.vectors.kind,
+                len(index.documents),
+                len(index.chunks),
+                index.generation,
             )
 
     def copy_index(self, dest: Path) -> Manifest:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -119,6 +120,8 @@ def test_serve_sees_what_other_processes_commit_within_a_second(settings, seed_i
             assert added.returncode == 0, added.stderr
             took = seconds_until(lambda: "festival.txt" in ids())
             assert took < 1.0, f"seen after {took:.2f} s"
+            committed = json.loads((index_dir / "manifest.json").read_text())["generation"]
+            assert httpx.get(f"{url}/health").json()["generation"] == committed
             best = httpx.post(f"{url}/query", json=QUESTION).json()["results"][0]
             assert best["citation"]["doc_id"] == "festival.txt"
             removed = qa("remove", "festival.txt", index_dir=index_dir)

@@ -209,6 +209,11 @@ class HealthOut(BaseModel):
     vector_store: str = Field(description="Where the vectors live: 'faiss' or 'milvus'.")
     documents: int
     chunks: int
+    generation: int | None = Field(
+        None,
+        description="The commit the live index is at (it grows with every write); replicas "
+        "of one index at the same generation serve the same state.",
+    )
     detail: str | None = Field(None, description="Why there is no index, when there is none.")
 
     @classmethod

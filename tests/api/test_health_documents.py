@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
@@ -15,6 +17,8 @@ def test_health_reports_model_store_and_counts(client, seed_index, embedder, bac
     assert body["vector_store"] == backend_settings.vector_store
     assert body["documents"] == 2
     assert body["chunks"] == len(seed_index.chunks) > 2
+    manifest = client.app.state.service.settings.index_dir / "manifest.json"
+    assert body["generation"] == json.loads(manifest.read_text())["generation"]  # committed
 
 
 def test_documents_lists_the_indexed_articles(client, seed_index):
@@ -30,6 +34,7 @@ def test_without_an_index_queries_say_how_to_build_one(backend_settings, embedde
     with TestClient(create_app(empty, service=service), base_url=LOCAL) as client:
         health = client.get("/health").json()
         assert health["status"] == "no_index" and health["documents"] == 0
+        assert health["generation"] is None
         response = client.post("/query", json={"question": "hello"})
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "no_index"
