@@ -216,18 +216,11 @@ class QAService:
         """Whether the service can answer, with its model and the size of the live index."""
         model = self._embedder.name if self._embedder is not None else self.settings.model
         if self.collection is None:
-            return Health(
-                "no_index", model, self.settings.vector_store, 0, 0, detail=self.index_error
-            )
+            store = self.settings.vector_store
+            return Health("no_index", model, store, 0, 0, detail=self.index_error)
         with self.collection.snapshot() as index:
-            return Health(
-                "ok",
-                model,
-                index.manifest.vectors.kind,
-                len(index.documents),
-                len(index.chunks),
-                index.generation,
-            )
+            counts = len(index.documents), len(index.chunks)
+            return Health("ok", model, index.manifest.vectors.kind, *counts, index.generation)
 
     def copy_index(self, dest: Path) -> Manifest:
         """A consistent copy of the committed index in ``dest`` (``qa snapshot``); the
