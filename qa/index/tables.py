@@ -55,6 +55,23 @@ class _Columns:
     def ids(self) -> Iterator[int]:
         return iter(np.flatnonzero(self.live).tolist())
 
+    def put(self, ids: np.ndarray, rows: Sequence[Chunk | Sentence], **more: list[int]) -> None:
+        """Rows ``ids`` from ``rows``' document and offsets, and the ``more`` columns."""
+        self.grow(int(ids.max()) + 1)
+        c = self.columns
+        c["doc"][ids] = _shared([row.doc_id for row in rows])
+        c["start"][ids] = [row.char_start for row in rows]
+        c["end"][ids] = [row.char_end for row in rows]
+        for name, values in more.items():
+            c[name][ids] = values
+        self.mark(ids, True)
+
+    def drop(self, ids: np.ndarray) -> np.ndarray:
+        """Forget rows ``ids`` (unknown ones ignored); returns those that were held."""
+        gone = self.mark(ids, False)
+        self.columns["doc"][gone] = None  # the document's id, no longer held
+        return gone
+
     def held(self, ids: np.ndarray) -> np.ndarray:
         """Whether each of ``ids`` holds a row (one boolean each)."""
         inside = (ids >= 0) & (ids < len(self.live))
@@ -94,19 +111,12 @@ class PassageTable(Mapping[int, Chunk]):
         return self.rows.count
 
     def add(self, ids: np.ndarray, chunks: Sequence[Chunk]) -> None:
-        if not len(ids):
-            return
-        self.rows.grow(int(ids.max()) + 1)
-        c = self.rows.columns
-        c["doc"][ids] = _shared([chunk.doc_id for chunk in chunks])
-        c["start"][ids] = [chunk.char_start for chunk in chunks]
-        c["end"][ids] = [chunk.char_end for chunk in chunks]
-        c["number"][ids] = [int(chunk.chunk_id.rpartition("#")[2]) for chunk in chunks]
-        self.rows.mark(ids, True)
+        if len(ids):
+            numbers = [int(chunk.chunk_id.rpartition("#")[2]) for chunk in chunks]
+            self.rows.put(ids, chunks, number=numbers)
 
     def remove(self, ids: np.ndarray) -> None:
-        gone = self.rows.mark(ids, False)
-        self.rows.columns["doc"][gone] = None  # the document's id, no longer held
+        gone = self.rows.drop(ids)
         if len(self.count):
             self.count[gone[gone < len(self.count)]] = 0
 
@@ -203,11 +213,6 @@ class SentenceTable(Mapping[int, Sentence]):
     def add(self, ids: np.ndarray, sentences: Sequence[Sentence]) -> None:
         if not len(ids):
             return
-        self.rows.grow(int(ids.max()) + 1)
-        c = self.rows.columns
-        c["doc"][ids] = _shared([s.doc_id for s in sentences])
-        c["start"][ids] = [s.char_start for s in sentences]
-        c["end"][ids] = [s.char_end for s in sentences]
         flat: list[int] = []
         firsts = []
         for s in sentences:
@@ -219,12 +224,10 @@ class SentenceTable(Mapping[int, Sentence]):
             self.holders = np.resize(self.holders, max(end, 2 * len(self.holders)))
         self.holders[self.size : end] = flat
         self.size = end
-        c["first"][ids] = firsts
-        self.rows.mark(ids, True)
+        self.rows.put(ids, sentences, first=firsts)
 
     def remove(self, ids: np.ndarray) -> None:
-        gone = self.rows.mark(ids, False)
-        self.rows.columns["doc"][gone] = None
+        self.rows.drop(ids)
 
 
 def _shared(doc_ids: list[str]) -> list[str]:
