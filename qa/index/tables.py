@@ -80,7 +80,22 @@ class _Columns:
         return out
 
 
-class PassageTable(Mapping[int, Chunk]):
+class _Table:
+    """What both tables answer from their rows: membership, ids, size."""
+
+    rows: _Columns
+
+    def __contains__(self, row: object) -> bool:
+        return self.rows.holds(row)
+
+    def __iter__(self) -> Iterator[int]:
+        return self.rows.ids()
+
+    def __len__(self) -> int:
+        return self.rows.count
+
+
+class PassageTable(_Table, Mapping[int, Chunk]):
     """Passages by id: document, offsets, number in the document; and the sentences each
     holds (``sentences_of``)."""
 
@@ -100,15 +115,6 @@ class PassageTable(Mapping[int, Chunk]):
         doc_id, start, end = c["doc"][cid], int(c["start"][cid]), int(c["end"][cid])
         text = self.documents[doc_id].text[start:end]
         return Chunk(f"{doc_id}#{int(c['number'][cid])}", doc_id, text, start, end)
-
-    def __contains__(self, cid: object) -> bool:
-        return self.rows.holds(cid)
-
-    def __iter__(self) -> Iterator[int]:
-        return self.rows.ids()
-
-    def __len__(self) -> int:
-        return self.rows.count
 
     def add(self, ids: np.ndarray, chunks: Sequence[Chunk]) -> None:
         if len(ids):
@@ -172,7 +178,7 @@ class PassageSentences(Mapping[int, list[int]]):
         return len(self.passages)
 
 
-class SentenceTable(Mapping[int, Sentence]):
+class SentenceTable(_Table, Mapping[int, Sentence]):
     """Sentences by id: document, offsets, and the passages holding each."""
 
     def __init__(self) -> None:
@@ -188,15 +194,6 @@ class SentenceTable(Mapping[int, Sentence]):
         count = int(self.holders[at])
         chunks = tuple(self.holders[at + 1 : at + 1 + count].tolist())
         return Sentence(c["doc"][sid], int(c["start"][sid]), int(c["end"][sid]), chunks)
-
-    def __contains__(self, sid: object) -> bool:
-        return self.rows.holds(sid)
-
-    def __iter__(self) -> Iterator[int]:
-        return self.rows.ids()
-
-    def __len__(self) -> int:
-        return self.rows.count
 
     def holders_of(self, ids: Sequence[int]) -> list[list[int]]:
         """The passages holding each of the sentences ``ids`` (which must be held)."""
