@@ -79,6 +79,11 @@ def test_a_follower_applies_other_writes_and_reloads_after_a_compaction(
     assert follower.refresh() is True and loads == []  # three writes, applied in place
     assert state(follower.index, embedder) == state(writer.index, embedder)
     assert follower.refresh() is False
+    # a write of its own first takes what the other process wrote, in place too
+    writer.delete(["festival"])
+    follower.upsert([make_text_document("nota", ARTICLE.replace("inverno", "outono"), "t")])
+    assert writer.refresh() is True and loads == []
+    assert state(follower.index, embedder) == state(writer.index, embedder)
 
     monkeypatch.setattr(collection, "MAX_SEGMENTS", 1)  # the next write merges the segments
     writer.upsert([make_text_document("outro", ARTICLE.replace("inverno", "verão"), "t")])

@@ -218,15 +218,7 @@ class Collection:
                 manifest = self.store.read_manifest()
                 if manifest == self.index.manifest:
                     return False
-                check_index(manifest, self.store.path, self.embedder, self.backend.kind)
-                updates = writes_since(self.store, self.index, manifest, self.backend)
-                if updates is None:
-                    fresh = Index.load(self.store, manifest, self.backend, repair=False)
-            with self._lock.write():
-                if updates is None:
-                    self.index = fresh
-                for update in updates or ():
-                    self.index.apply(update)
+                self._catch_up(manifest, repair=False)
             return True
         finally:
             self._mutex.release()
@@ -282,11 +274,24 @@ class Collection:
         with self._mutex, self.store.lock():
             manifest = self.store.read_manifest()
             if manifest != self.index.manifest:  # another process committed
-                check_index(manifest, self.store.path, self.embedder, self.backend.kind)
-                fresh = Index.load(self.store, manifest, self.backend, repair=True)
-                with self._lock.write():
-                    self.index = fresh
+                self._catch_up(manifest, repair=True)
             yield
+
+    def _catch_up(self, manifest: Manifest, repair: bool) -> None:
+        """Take ``manifest``, committed by another process (the caller holds the write
+        mutex and the folder's lock): its writes applied in place when only writes came in
+        between, else the committed state loaded beside the live one (``repair``: see
+        :meth:`Index.load`) and swapped in whole."""
+        check_index(manifest, self.store.path, self.embedder, self.backend.kind)
+        updates = writes_since(self.store, self.index, manifest, self.backend)
+        fresh = (
+            None if updates is not None else Index.load(self.store, manifest, self.backend, repair)
+        )
+        with self._lock.write():
+            if fresh is not None:
+                self.index = fresh
+            for update in updates or ():
+                self.index.apply(update)
 
     def _commit(self, plan: WritePlan, backend: VectorBackend | None = None) -> None:
         """Persist ``plan`` (a segment, the vector backend's new state, the manifest), then
