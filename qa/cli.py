@@ -171,7 +171,7 @@ def list_documents(
     settings = _settings(index_dir)
     for d in _run(lambda: QAService.open(settings, writable=False).documents()):
         if as_json:
-            row = {k: v for k, v in d.record().items() if k != "text"} | {"chunks": d.n_chunks}
+            row = d.info() | {"chunks": d.n_chunks}
             typer.echo(json.dumps(row, ensure_ascii=False))
         else:
             typer.echo(f"{d.doc_id}\t{d.n_chunks}\t{d.title}")

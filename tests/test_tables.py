@@ -8,7 +8,7 @@ import pytest
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
 from qa.index.tables import PassageSentences, PassageTable, SentenceTable
 from qa.ingest import make_text_document
-from qa.store import StoredDocument
+from qa.store import SegmentData, StoredDocument
 
 from .conftest import CANTOR_DOC, HUANG_DOC, original_text
 
@@ -34,9 +34,10 @@ def test_tables_read_back_what_they_hold_and_forget_what_leaves():
         chunks, ids, held = split(doc_id, first)
         sids = np.arange(next_sentence, next_sentence + len(held))
         next_sentence += len(held) + 3
-        passages.add(ids, chunks)
-        sentences.add(sids, held)
-        passages.link(sids, held)
+        seg = SegmentData.of("s", [], ids, chunks, np.zeros((0, 1)), sids, held, np.zeros((0, 1)))
+        passages.add(ids, seg.chunk_docs, seg.chunk_spans, seg.chunk_numbers)
+        sentences.add(sids, seg.sentence_docs, seg.sentence_spans, seg.holders_ptr, seg.holders)
+        passages.link(sids, seg.holders_ptr, seg.holders)
         expected_chunks |= dict(zip(ids.tolist(), chunks, strict=True))
         expected_sentences |= dict(zip(sids.tolist(), held, strict=True))
 

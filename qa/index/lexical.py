@@ -26,6 +26,8 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from qa.store.segments import Postings
+
 # Snowball stemmer of each language code with a bm25s stopword list.
 STEMMERS = {
     "pt": "portuguese",
@@ -114,20 +116,40 @@ class BM25Index:
         return _idf(self.count, df)
 
     # -------------------------------------------------------------------- updates
-    def add(self, items: Iterable[tuple[int, str]]) -> None:
-        """Index passages given as ``(id, text)``; an id already present is replaced."""
-        items = list(items)
-        if not items:
-            return
-        pids = np.asarray([pid for pid, _ in items], dtype=np.int64)
+    def postings(self, texts: Iterable[str]) -> Postings:
+        """The postings of passages ``texts`` (rows 0, 1, …), in a vocabulary of their own:
+        what a segment stores, so that loading it never tokenises again."""
         tokenized = bm25s.tokenize(
-            [text for _, text in items],
+            list(texts),
             stopwords=self.language,
             stemmer=self.stemmer,
             return_ids=True,
             show_progress=False,
         )
-        term, pid, tf, lengths = postings_of(tokenized.ids, tokenized.vocab, self.vocab, pids)
+        return postings_of(tokenized.ids, tokenized.vocab)
+
+    def add(self, items: Iterable[tuple[int, str]]) -> None:
+        """Index passages given as ``(id, text)``; an id already present is replaced."""
+        items = list(items)
+        if items:
+            pids = np.asarray([pid for pid, _ in items], dtype=np.int64)
+            self.add_postings(pids, self.postings(text for _, text in items))
+
+    def add_postings(self, pids: np.ndarray, postings: Postings) -> None:
+        """Index passages ``pids`` (row i of ``postings`` is passage ``pids[i]``); an id
+        already present is replaced."""
+        if not len(pids):
+            return
+        local = np.fromiter(
+            (self.vocab.setdefault(w, len(self.vocab)) for w in postings.words),
+            dtype=np.int32,
+            count=len(postings.words),
+        )
+        order = np.argsort(local[postings.term], kind="stable")
+        term = local[postings.term][order]
+        pid = pids[postings.row][order].astype(np.int32)
+        tf = postings.tf[order]
+        lengths = postings.lengths.astype(np.float32)
         self._grow(int(pids.max()) + 1)
         self.remove(pids)
         if self.held[pids].any():  # ids given again: their dead postings must go first
@@ -140,12 +162,7 @@ class BM25Index:
         if len(term) > MERGE_MIN:  # a bulk load: straight into the arrays
             self._merge(extra=(term, pid, tf))
             return
-        for t, p, f in zip(term.tolist(), pid.tolist(), tf.tolist(), strict=True):
-            buffered = self.recent.get(t)
-            if buffered is None:
-                buffered = self.recent[t] = (array("i"), array("H"))
-            buffered[0].append(p)
-            buffered[1].append(f)
+        _buffer(self.recent, term, pid, tf)
         self.recent_postings += len(term)
         if self.recent_postings > max(MERGE_MIN, MERGE_SHARE * len(self.ids)):
             self._merge()
@@ -282,6 +299,21 @@ class BM25Index:
         return [(int(ids[i]), float(scores[i])) for i in order]
 
 
+def _buffer(
+    recent: dict[int, tuple[array[int], array[int]]],
+    term: np.ndarray,
+    pid: np.ndarray,
+    tf: np.ndarray,
+) -> None:
+    """Append postings to the buffers, by term."""
+    for t, p, f in zip(term.tolist(), pid.tolist(), tf.tolist(), strict=True):
+        buffered = recent.get(t)
+        if buffered is None:
+            buffered = recent[t] = (array("i"), array("H"))
+        buffered[0].append(p)
+        buffered[1].append(f)
+
+
 def _idf(n: int, df: int) -> float:
     return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
@@ -294,24 +326,49 @@ def _interleave(old: np.ndarray, new: np.ndarray, at: np.ndarray, kept: np.ndarr
     return out
 
 
-def postings_of(
-    tokens: list[list[int]], words: dict[str, int], vocab: dict[str, int], pids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The postings of passages ``pids`` whose ``tokens`` are ids of ``words`` — term ids
-    of ``vocab`` (new words given ids), passage ids, term frequencies, in term order — and
-    each passage's token count."""
-    local = np.zeros(len(words), dtype=np.int64)
-    for word, lid in words.items():
-        local[lid] = vocab.setdefault(word, len(vocab))
+def postings_of(tokens: list[list[int]], vocab: dict[str, int]) -> Postings:
+    """The postings of passages (rows 0, 1, …) whose ``tokens`` are ids of ``vocab``'s
+    words, in (term, row) order."""
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     flat = np.fromiter(chain.from_iterable(tokens), dtype=np.int64, count=int(lengths.sum()))
-    # one (term, passage) key per token, counted
-    width = int(pids.max()) + 1
-    keys, tfs = np.unique(local[flat] * width + np.repeat(pids, lengths), return_counts=True)
-    term, pid = np.divmod(keys, width)
-    return (
+    # one (term, row) key per token, counted
+    width = max(len(tokens), 1)
+    rows = np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)
+    keys, tfs = np.unique(flat * width + rows, return_counts=True)
+    term, row = np.divmod(keys, width)
+    return Postings(
+        sorted(vocab, key=vocab.__getitem__),
         term.astype(np.int32),
-        pid.astype(np.int32),
+        row.astype(np.int32),
         np.minimum(tfs, MAX_TF).astype(np.uint16),
-        lengths.astype(np.float32),
+        lengths.astype(np.int32),
+    )
+
+
+def export_postings(index: BM25Index, pids: np.ndarray) -> Postings:
+    """The postings of passages ``pids`` (live ones) as :meth:`BM25Index.postings` gives them:
+    rows numbered in the order of ``pids``, the index's own vocabulary."""
+    row_of = np.full(len(index.live), -1, dtype=np.int64)
+    row_of[pids] = np.arange(len(pids))
+    # the arrays, then the buffers (read only: searches may run meanwhile)
+    buffered = sorted(index.recent.items())
+    term = np.concatenate(
+        [
+            np.repeat(np.arange(len(index.ptr) - 1, dtype=np.int32), np.diff(index.ptr)),
+            *(np.full(len(p), t, dtype=np.int32) for t, (p, _) in buffered),
+        ]
+    )
+    ids = np.concatenate([index.ids, *(np.frombuffer(p, dtype=np.int32) for _, (p, _) in buffered)])
+    tfs = np.concatenate(
+        [index.tfs, *(np.frombuffer(f, dtype=np.uint16) for _, (_, f) in buffered)]
+    )
+    rows = row_of[ids]
+    keep = rows >= 0
+    words = sorted(index.vocab, key=index.vocab.__getitem__)
+    return Postings(
+        words,
+        term[keep],
+        rows[keep].astype(np.int32),
+        tfs[keep],
+        index.lengths[pids].astype(np.int32),
     )

@@ -23,6 +23,7 @@ from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
 from qa.core.errors import DocumentNotFoundError, IngestError
 from qa.embed import Embedder
 from qa.embed.companion import companion_encoder
+from qa.index.lexical import export_postings
 from qa.index.state import Index
 from qa.ingest import Document
 from qa.store import SegmentData, StoredDocument
@@ -130,7 +131,7 @@ def plan_compaction(index: Index, name: str) -> SegmentData:
     """Every live document of ``index`` in one segment ``name``, under the ids its passages
     and sentences have (merging segments changes nothing else)."""
     chunks, sentences = index.rows("chunks"), index.rows("sentences")
-    return SegmentData(
+    return SegmentData.of(
         name,
         [replace(d, segment=name) for d in index.documents.values()],
         chunks.ids,
@@ -140,6 +141,7 @@ def plan_compaction(index: Index, name: str) -> SegmentData:
         [index.sentences[s] for s in sentences.ids.tolist()],
         sentences.vectors,
         index.companion.of(chunks.ids.tolist()) if index.companion is not None else None,
+        export_postings(index.lexical, chunks.ids),
     )
 
 
@@ -223,7 +225,7 @@ class SegmentBuilder:
             )
             for d in self.documents
         ]
-        return SegmentData(
+        return SegmentData.of(
             self.name,
             stored,
             np.asarray(chunk_ids, dtype=np.int64),
@@ -233,6 +235,7 @@ class SegmentBuilder:
             self.sentences,
             _stack(self.sentence_vectors),
             _stack(self.companion_vectors) if self.index.companion is not None else None,
+            self.index.lexical.postings(c.text for c in self.chunks),
         )
 
 

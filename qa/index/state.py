@@ -145,15 +145,18 @@ class Index:
     def _add(self, segment: SegmentData, replaced: set[VectorKind]) -> None:
         for which in VECTOR_KINDS:
             if which not in replaced:
-                self.stores[which].add(segment_rows(segment, which))
+                ids, block, rows = segment.vector_block(which)
+                self.stores[which].add_block(ids, block, rows, segment.row_documents(which))
         if self.companion is not None and segment.chunk_companion is not None:
             self.companion.add(segment.chunk_ids, segment.chunk_companion)
-        self.chunks.add(segment.chunk_ids, segment.chunks)
-        self.sentences.add(segment.sentence_ids, segment.sentences)
-        self.chunks.link(segment.sentence_ids, segment.sentences)
-        self.lexical.add(
-            zip(segment.chunk_ids.tolist(), (c.text for c in segment.chunks), strict=True)
+        s = segment
+        self.chunks.add(s.chunk_ids, s.chunk_docs, s.chunk_spans, s.chunk_numbers)
+        self.sentences.add(
+            s.sentence_ids, s.sentence_docs, s.sentence_spans, s.holders_ptr, s.holders
         )
+        self.chunks.link(s.sentence_ids, s.holders_ptr, s.holders)
+        postings = s.postings or self.lexical.postings(s.passage_texts())
+        self.lexical.add_postings(s.chunk_ids, postings)
         for doc in segment.documents:
             self.documents[doc.doc_id] = doc
 

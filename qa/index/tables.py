@@ -55,13 +55,14 @@ class _Columns:
     def ids(self) -> Iterator[int]:
         return iter(np.flatnonzero(self.live).tolist())
 
-    def put(self, ids: np.ndarray, rows: Sequence[Chunk | Sentence], **more: list[int]) -> None:
-        """Rows ``ids`` from ``rows``' document and offsets, and the ``more`` columns."""
+    def put(self, ids: np.ndarray, docs: np.ndarray, spans: np.ndarray, **more: np.ndarray) -> None:
+        """Rows ``ids``: their documents' ids, offsets (``spans``: start, end) and the
+        ``more`` columns."""
         self.grow(int(ids.max()) + 1)
         c = self.columns
-        c["doc"][ids] = _shared([row.doc_id for row in rows])
-        c["start"][ids] = [row.char_start for row in rows]
-        c["end"][ids] = [row.char_end for row in rows]
+        c["doc"][ids] = docs
+        c["start"][ids] = spans[:, 0]
+        c["end"][ids] = spans[:, 1]
         for name, values in more.items():
             c[name][ids] = values
         self.mark(ids, True)
@@ -116,26 +117,24 @@ class PassageTable(_Table, Mapping[int, Chunk]):
         text = self.documents[doc_id].text[start:end]
         return Chunk(f"{doc_id}#{int(c['number'][cid])}", doc_id, text, start, end)
 
-    def add(self, ids: np.ndarray, chunks: Sequence[Chunk]) -> None:
+    def add(
+        self, ids: np.ndarray, docs: np.ndarray, spans: np.ndarray, numbers: np.ndarray
+    ) -> None:
+        """Passages ``ids``: document ids, offsets, numbers in their documents."""
         if len(ids):
-            numbers = [int(chunk.chunk_id.rpartition("#")[2]) for chunk in chunks]
-            self.rows.put(ids, chunks, number=numbers)
+            self.rows.put(ids, docs, spans, number=numbers)
 
     def remove(self, ids: np.ndarray) -> None:
         gone = self.rows.drop(ids)
         if len(self.count):
             self.count[gone[gone < len(self.count)]] = 0
 
-    def link(self, sentence_ids: np.ndarray, sentences: Sequence[Sentence]) -> None:
-        """Record which of the passages holds which of ``sentences`` (ids ascending)."""
-        pairs = [
-            (cid, sid)
-            for sid, s in zip(sentence_ids.tolist(), sentences, strict=True)
-            for cid in s.chunks
-        ]
-        if not pairs:
+    def link(self, sentence_ids: np.ndarray, ptr: np.ndarray, holders: np.ndarray) -> None:
+        """Record which passages hold sentences ``sentence_ids`` (sentence i is held by
+        ``holders[ptr[i]:ptr[i + 1]]``)."""
+        if not len(holders):
             return
-        table = np.asarray(pairs, dtype=np.int64)
+        table = np.stack([holders, np.repeat(sentence_ids, np.diff(ptr))], axis=1)
         table = table[np.lexsort((table[:, 1], table[:, 0]))]
         passages, starts, counts = np.unique(table[:, 0], return_index=True, return_counts=True)
         size = len(self.rows.live)
@@ -207,28 +206,29 @@ class SentenceTable(_Table, Mapping[int, Sentence]):
             k += count
         return out
 
-    def add(self, ids: np.ndarray, sentences: Sequence[Sentence]) -> None:
+    def add(
+        self,
+        ids: np.ndarray,
+        docs: np.ndarray,
+        spans: np.ndarray,
+        ptr: np.ndarray,
+        holders: np.ndarray,
+    ) -> None:
+        """Sentences ``ids``: document ids, offsets, and the passages holding each
+        (sentence i: ``holders[ptr[i]:ptr[i + 1]]``)."""
         if not len(ids):
             return
-        flat: list[int] = []
-        firsts = []
-        for s in sentences:
-            firsts.append(self.size + len(flat))
-            flat.append(len(s.chunks))
-            flat.extend(s.chunks)
-        end = self.size + len(flat)
+        counts = np.diff(ptr)
+        # each sentence's count, then its passages
+        firsts = self.size + ptr[:-1] + np.arange(len(ids))
+        end = self.size + len(ids) + len(holders)
         if end > len(self.holders):
             self.holders = np.resize(self.holders, max(end, 2 * len(self.holders)))
-        self.holders[self.size : end] = flat
+        self.holders[firsts] = counts
+        owner = np.repeat(np.arange(len(ids)), counts)
+        self.holders[self.size + np.arange(len(holders)) + owner + 1] = holders
         self.size = end
-        self.rows.put(ids, sentences, first=firsts)
+        self.rows.put(ids, docs, spans, first=firsts)
 
     def remove(self, ids: np.ndarray) -> None:
         self.rows.drop(ids)
-
-
-def _shared(doc_ids: list[str]) -> list[str]:
-    """``doc_ids`` with equal ids as one string object (rows parsed from a file each carry
-    their own copy)."""
-    one: dict[str, str] = {}
-    return [one.setdefault(d, d) for d in doc_ids]

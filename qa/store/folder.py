@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import time
@@ -33,7 +34,13 @@ from pathlib import Path
 from qa.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
 from qa.store import segments
 from qa.store.manifest import FileRef, Manifest, ManifestError, SegmentEntry, parse
-from qa.store.segments import COMPANION_FILE, SEGMENT_FILES, SegmentData
+from qa.store.segments import (
+    COMPANION_FILE,
+    LEGACY_FILES,
+    MAPPED_FILES,
+    SEGMENT_FILES,
+    SegmentData,
+)
 
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
@@ -62,6 +69,27 @@ def write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _damaged(root: Path, file: str) -> IndexMismatchError:
+    return IndexMismatchError(
+        f"index in {root}/ is damaged ({file} fails its checksum); {rebuild_hint(root)}"
+    )
+
+
+def map_checked(root: Path, file: str, sha256: str | None) -> mmap.mmap | bytes:
+    """``root / file`` memory-mapped (read-only), after checking its checksum by streaming
+    it: its pages stay in the page cache, outside the process, until they are read."""
+    try:
+        with open(root / file, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            if digest != sha256:
+                raise _damaged(root, file)
+            if os.fstat(fh.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError:
+        raise _damaged(root, file) from None
+
+
 def read_checked(root: Path, file: str, sha256: str | None) -> bytes:
     """The bytes of ``root / file``; a missing file or another checksum than ``sha256`` is a
     damaged index."""
@@ -70,9 +98,7 @@ def read_checked(root: Path, file: str, sha256: str | None) -> bytes:
     except OSError:
         data = b""
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise IndexMismatchError(
-            f"index in {root}/ is damaged ({file} fails its checksum); {rebuild_hint(root)}"
-        )
+        raise _damaged(root, file)
     return data
 
 
@@ -214,14 +240,16 @@ class Store:
             return False
 
     def read_segment(self, entry: SegmentEntry) -> SegmentData:
-        """A segment's live documents, its files checked against the manifest's checksums."""
-        payload = {
-            name: read_checked(self.path, f"{SEGMENTS}/{entry.name}/{name}", entry.files.get(name))
-            for name in (
-                *SEGMENT_FILES,
-                *([COMPANION_FILE] if COMPANION_FILE in entry.files else []),
-            )
-        }
+        """A segment's live documents, its files checked against the manifest's checksums;
+        its vectors and texts memory-mapped."""
+        names = SEGMENT_FILES if "texts.txt" in entry.files else LEGACY_FILES
+        payload: dict[str, mmap.mmap | bytes] = {}
+        for name in (*names, *([COMPANION_FILE] if COMPANION_FILE in entry.files else [])):
+            file, sha256 = f"{SEGMENTS}/{entry.name}/{name}", entry.files.get(name)
+            if name in MAPPED_FILES and names is SEGMENT_FILES:
+                payload[name] = map_checked(self.path, file, sha256)
+            else:
+                payload[name] = read_checked(self.path, file, sha256)
         return segments.decode(entry, payload)
 
     def document_ids(self, manifest: Manifest) -> set[str]:

@@ -3,10 +3,30 @@ sentences."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from qa.ingest import MetadataValue
+
+
+class TextSource(Protocol):
+    """Where a document's text is read from when it is not held in memory."""
+
+    def read(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class TextRef:
+    """A document's text in a segment's texts file (UTF-8 bytes ``start:end`` of a
+    memory-mapped buffer), decoded on each read: a loaded index keeps no copy of it."""
+
+    buffer: Any  # mmap.mmap, or bytes
+    start: int
+    end: int
+
+    def read(self) -> str:
+        return bytes(self.buffer[self.start : self.end]).decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -15,23 +35,28 @@ class StoredDocument:
     title: str
     source: str
     sha256: str
-    text: str
+    body: str | TextSource  # the text, or where to read it from (:attr:`text`)
     published: str | None = None  # ISO date
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
-    chunk_ids: tuple[int, ...] = ()
-    sentence_ids: tuple[int, ...] = ()
+    chunk_ids: Sequence[int] = ()
+    sentence_ids: Sequence[int] = ()
     segment: str = ""  # name of the segment holding this version
+
+    @property
+    def text(self) -> str:
+        """The document's text (read from its segment when the index does not hold it)."""
+        return self.body if isinstance(self.body, str) else self.body.read()
 
     @property
     def n_chunks(self) -> int:
         return len(self.chunk_ids)
 
-    def vector_ids(self, which: str) -> tuple[int, ...]:
+    def vector_ids(self, which: str) -> Sequence[int]:
         """Ids of the document's passages (``chunks``) or sentences (``sentences``)."""
         return self.chunk_ids if which == "chunks" else self.sentence_ids
 
-    def record(self) -> dict[str, Any]:
-        """The document's line in a segment's ``documents.jsonl``."""
+    def info(self) -> dict[str, Any]:
+        """The document's fields but its text and ids."""
         return {
             "doc_id": self.doc_id,
             "title": self.title,
@@ -39,5 +64,4 @@ class StoredDocument:
             "sha256": self.sha256,
             "published": self.published,
             "metadata": self.metadata,
-            "text": self.text,
         }

@@ -91,6 +91,18 @@ class VectorStore(ABC):
     def add(self, rows: Rows) -> None:
         """Store ``rows``."""
 
+    def add_block(
+        self,
+        ids: np.ndarray,
+        block: np.ndarray,
+        rows: np.ndarray | None,
+        docs: Sequence[StoredDocument],
+    ) -> None:
+        """Store rows ``rows`` of ``block`` (``None``: every row) under ``ids``: a segment's
+        vectors as read from disk. A store that reads vectors where they lie (a memory map)
+        keeps the block rather than a copy."""
+        self.add(Rows(ids, block if rows is None else block[rows], docs))
+
     @abstractmethod
     def remove(self, ids: np.ndarray) -> None:
         """Forget ``ids``."""
