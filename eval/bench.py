@@ -704,13 +704,13 @@ def ann_curve(
     """Exact, hnsw at each ``--efs`` and ivf at each ``--nprobes`` over ``vectors``: recall
     for each query set, latency over the first (in-domain) one."""
     from qa.vectors.base import HNSW_EF_CONSTRUCTION
-    from qa.vectors.faiss.index import VectorIndex, train_centroids
+    from qa.vectors.faiss.index import make_index, train_centroids
     from qa.vectors.faiss.spec import AnnSpec, default_nlist
 
     n = len(vectors)
     ids = np.arange(n, dtype=np.int64)
     lat_queries = next(iter(queries.values()))[: args.ann_latency_queries]
-    exact = VectorIndex(vectors.shape[1], AnnSpec(kind="flat"))
+    exact = make_index(vectors.shape[1], AnnSpec(kind="flat"))
     t0 = time.perf_counter()
     exact.add_vectors(ids, vectors)
     flat_build = time.perf_counter() - t0
@@ -750,7 +750,7 @@ def ann_curve(
     spec = AnnSpec(
         kind="hnsw", m=args.hnsw_m, ef_search=args.efs[0], ef_construction=HNSW_EF_CONSTRUCTION
     )
-    graph = VectorIndex(vectors.shape[1], spec)
+    graph = make_index(vectors.shape[1], spec)
     t0 = time.perf_counter()
     graph.add_vectors(ids, vectors)
     build = time.perf_counter() - t0
@@ -767,7 +767,7 @@ def ann_curve(
         if not candidates:
             continue
         log(f"ann: {label} {n} vectors, {kind}")
-        codes = VectorIndex(vectors.shape[1], AnnSpec(kind=kind, candidates=candidates[0]))
+        codes = make_index(vectors.shape[1], AnnSpec(kind=kind, candidates=candidates[0]))
         t0 = time.perf_counter()
         codes.add_vectors(ids, vectors)
         build = time.perf_counter() - t0
@@ -782,7 +782,7 @@ def ann_curve(
         t0 = time.perf_counter()
         centroids = train_centroids(vectors, default_nlist(n))
         spec = AnnSpec(kind="ivf", nlist=len(centroids), nprobe=1, trained_on=n)
-        index = VectorIndex(vectors.shape[1], spec, centroids)
+        index = make_index(vectors.shape[1], spec, centroids)
         index.add_vectors(ids, vectors)
         build = time.perf_counter() - t0
         memory = round((vectors.nbytes + centroids.nbytes + n * 8) / 2**20)

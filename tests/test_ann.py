@@ -14,10 +14,11 @@ from qa.core.config import Settings
 from qa.index import Collection
 from qa.ingest import make_text_document
 from qa.search import DenseRetriever, search
+from qa.vectors import VectorStore
 from qa.vectors.faiss import backend as backend_module
 from qa.vectors.faiss import codes as codes_module
 from qa.vectors.faiss import index as index_module
-from qa.vectors.faiss.index import VectorIndex, train_centroids
+from qa.vectors.faiss.index import make_index, train_centroids
 from qa.vectors.faiss.spec import (
     CANDIDATES,
     CODE_KINDS,
@@ -58,8 +59,8 @@ def data():
     vectors = clustered(6000)
     ids = np.arange(1000, 7000, dtype=np.int64)  # ids unlike row numbers
     centroids = train_centroids(vectors, 64)
-    flat = VectorIndex(64, AnnSpec(kind="flat"))
-    ivf = VectorIndex(
+    flat = make_index(64, AnnSpec(kind="flat"))
+    ivf = make_index(
         64, AnnSpec(kind="ivf", nlist=len(centroids), nprobe=8, trained_on=6000), centroids
     )
     for index in (flat, ivf):
@@ -84,7 +85,7 @@ def test_ivf_recall_against_exact(data):
 def test_ivf_reconstruct_remove_and_filter(data):
     vectors, ids, flat, _ = data
     centroids = train_centroids(vectors, 64)
-    ivf = VectorIndex(
+    ivf = make_index(
         64, AnnSpec(kind="ivf", nlist=len(centroids), nprobe=8, trained_on=6000), centroids
     )
     ivf.add_vectors(ids, vectors)
@@ -147,7 +148,7 @@ def dense_top(embedder, index, text: str = QUESTION, k: int = 5) -> list[str]:
     return [h.chunk.chunk_id for h in search(DenseRetriever(embedder), index, text, k).hits]
 
 
-def recall(index: VectorIndex, exact: VectorIndex, queries: np.ndarray) -> float:
+def recall(index: VectorStore, exact: VectorStore, queries: np.ndarray) -> float:
     found = [
         len({i for i, _ in exact.search(q, 10)} & {i for i, _ in index.search(q, 10)}) / 10
         for q in queries
@@ -158,7 +159,7 @@ def recall(index: VectorIndex, exact: VectorIndex, queries: np.ndarray) -> float
 def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
     vectors, ids, flat, _ = data
     spec = AnnSpec(kind="hnsw", m=16, ef_search=64, ef_construction=40)
-    hnsw = VectorIndex(64, spec)
+    hnsw = make_index(64, spec)
     hnsw.add_vectors(ids, vectors)
     queries = clustered(50, seed=1)
     assert recall(hnsw, flat, queries) >= 0.95
@@ -186,7 +187,7 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
 
     # a saved graph comes back with the same answers; adding what it holds is a no-op,
     # and ``retain`` tombstones what the collection no longer has
-    loaded = VectorIndex(64, spec, graph=hnsw.graph_bytes())
+    loaded = make_index(64, spec, graph=hnsw.graph_bytes())
     loaded.add_vectors(ids[:100], vectors[:100])
     assert loaded.faiss.ntotal == len(ids)
     loaded.retain(np.setdiff1d(ids, ids[10:20]))
@@ -200,7 +201,7 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
     fresh = hnsw.compacted()
     assert fresh is not hnsw and not fresh.tombstones
     assert fresh.ntotal == fresh.faiss.ntotal == hnsw.ntotal == len(ids) - 2000
-    flat_live = VectorIndex(64, AnnSpec(kind="flat"))
+    flat_live = make_index(64, AnnSpec(kind="flat"))
     flat_live.add_vectors(ids[2000:], vectors[2000:])
     assert recall(fresh, flat_live, queries) >= 0.95
     assert recall(hnsw, flat_live, queries) >= 0.95
@@ -209,8 +210,10 @@ def test_hnsw_recall_tombstones_filters_and_saved_graph(data):
 @pytest.mark.parametrize("kind", CODE_KINDS)
 def test_codes_recall_removal_filters_and_rebuild(kind, data, monkeypatch):
     vectors, ids, flat, _ = data
-    index = VectorIndex(64, AnnSpec(kind=kind, candidates=200))
+    index = make_index(64, AnnSpec(kind=kind, candidates=200))
     index.add_vectors(ids[:500], vectors[:500])
+    assert index.codes is None  # built when first searched (or asked to)
+    index.prepare()
     assert index.codes is None  # below CODES_MIN: exact
     index.add_vectors(ids[500:], vectors[500:])  # built from every vector so far
     assert index.codes is not None and index.codes.ntotal == len(ids)
@@ -234,15 +237,15 @@ def test_codes_recall_removal_filters_and_rebuild(kind, data, monkeypatch):
     assert index.search(query, 1)[0][0] == ids[10]
     index.remove(ids[10:20])
     assert index.ntotal == len(ids) - 10 and index.codes.ntotal == len(ids)
-    assert index.codes.dead == 10 and (index.codes.rows[10:20] == -1).all()
-    assert index.codes.rows[20] == 10  # later rows shift down with the store
+    assert index.codes.dead(index.vectors.live) == 10
+    assert index.codes.rows[20] == 20  # rows never move
     assert not set(ids[10:20].tolist()) & {i for i, _ in index.search(query, 50)}
     # filters are exact, whatever their width
     for allowed in (ids[3000:3040], ids[20::3]):
         assert index.search(query, 5, allowed) == flat.search(query, 5, allowed)
     # fewer than k live candidates: exact search answers
     index.spec = AnnSpec(kind=kind, candidates=10)
-    monkeypatch.setattr(index.codes, "rows", np.where(ids < ids[5990], -1, index.codes.rows))
+    monkeypatch.setattr(index.codes, "rows", np.where(ids < ids[5990], 10, index.codes.rows))
     assert len(index.search(vectors[0], 10)) == 10
     monkeypatch.undo()
     index.spec = AnnSpec(kind=kind, candidates=200)
@@ -254,8 +257,8 @@ def test_codes_recall_removal_filters_and_rebuild(kind, data, monkeypatch):
     assert index.search(extra[3], 1)[0][0] == 9003
     index.remove(ids[:2000])
     assert index.codes.ntotal == index.ntotal == len(ids) - 2000 + 10
-    assert index.codes.dead == 0
-    live = VectorIndex(64, AnnSpec(kind="flat"))
+    assert index.codes.dead(index.vectors.live) == 0
+    live = make_index(64, AnnSpec(kind="flat"))
     live.add_vectors(ids[2000:], vectors[2000:])
     live.add_vectors(np.arange(9000, 9010), extra)
     assert recall(index, live, queries) >= 0.95
@@ -273,8 +276,9 @@ def test_codes_shards_scanned_in_parallel(kind, data, monkeypatch):
     vectors, ids, flat, _ = data
     monkeypatch.setattr(codes_module, "SHARD_MIN", 1500)
     monkeypatch.setattr(codes_module, "SCAN_THREADS", 3)
-    index = VectorIndex(64, AnnSpec(kind=kind, candidates=300))
+    index = make_index(64, AnnSpec(kind=kind, candidates=300))
     index.add_vectors(ids, vectors)
+    index.prepare()
     assert index.codes is not None
     assert [s.ntotal for s in index.codes.shards] == [2000, 2000, 2000]
     queries = clustered(50, seed=1)
@@ -287,7 +291,7 @@ def test_codes_shards_scanned_in_parallel(kind, data, monkeypatch):
     # a removal across the shards: never returned, later rows shift in every shard
     gone = np.concatenate([ids[1990:2010], ids[3995:4005]])
     index.remove(gone)
-    assert index.codes.dead == 30 and index.codes.rows[4010] == 4010 - 30
+    assert index.codes.dead(index.vectors.live) == 30 and index.codes.rows[4010] == 4010
     for q in (vectors[2000], vectors[4000], vectors[5999]):
         hits = index.search(q, 20)
         assert not set(gone.tolist()) & {i for i, _ in hits}
@@ -299,7 +303,8 @@ def test_codes_shards_scanned_in_parallel(kind, data, monkeypatch):
     assert index.search(extra[3], 1)[0][0] == 9003
     index.add_vectors(np.arange(10_000, 11_500), clustered(1500, seed=8))
     assert [s.ntotal for s in index.codes.shards] == [2824, 2823, 2823]
-    assert index.codes.dead == 0 and index.search(extra[5], 1)[0][0] == 9005
+    assert index.codes.dead(index.vectors.live) == 0
+    assert index.search(extra[5], 1)[0][0] == 9005
 
 
 def test_collection_switches_kind_without_reembedding(settings, seed_index, embedder, tmp_path):

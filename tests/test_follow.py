@@ -49,16 +49,22 @@ def seconds_until(check, limit: float = 10.0) -> float:
 
 def state(index: Index, embedder) -> tuple[object, ...]:
     """What a reader can tell of an index: its manifest, documents, passages, sentences,
-    and what three searches return."""
+    and what three searches return (scores to 5 decimals: vectors read from a file or from
+    memory may differ in the last bit of a float32 product)."""
     query = embedder.encode_queries(["festival de inverno e visitantes"])[0]
     return (
         index.manifest,
         {d: (doc.text, doc.chunk_ids, doc.sentence_ids) for d, doc in index.documents.items()},
         dict(index.chunks),
         dict(index.sentences),
-        index.search("chunks", query, 5),
-        index.search("sentences", query, 5),
-        index.search_lexical("festival de inverno", 5),
+        *(
+            [(i, round(s, 5)) for i, s in hits]
+            for hits in (
+                index.search("chunks", query, 5),
+                index.search("sentences", query, 5),
+                index.search_lexical("festival de inverno", 5),
+            )
+        ),
     )
 
 

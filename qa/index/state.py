@@ -84,6 +84,7 @@ class Index:
         for which in VECTOR_KINDS:  # the stores now hold exactly the live ids
             live = index.chunks if which == "chunks" else index.sentences
             index.stores[which].settle(np.fromiter(live, dtype=np.int64), repair)
+        index.stores["chunks"].prepare()  # the sentences' store is only read by id
         return index
 
     @property
@@ -114,6 +115,8 @@ class Index:
         if update.added is not None:
             self._add(update.added, replaced)
         self.stores.update(update.stores)
+        if "chunks" in update.stores:
+            update.stores["chunks"].prepare()
         if update.moved_to is not None:
             for d, doc in self.documents.items():
                 self.documents[d] = replace(doc, segment=update.moved_to)

@@ -127,6 +127,9 @@ class VectorStore(ABC):
     def count(self) -> int:
         """Live vectors."""
 
+    def prepare(self) -> None:
+        """Get ready to be searched now rather than at the first search (after loading)."""
+
     def configure(self, record: VectorsRecord, which: VectorKind, next_id: int) -> None:
         """Take the settings of a newly committed state: its vectors record, and the first
         id no committed write has used (for a store that may hold uncommitted rows)."""

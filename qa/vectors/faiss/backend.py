@@ -29,7 +29,8 @@ from qa.vectors.base import (
     VectorStore,
     VectorTransaction,
 )
-from qa.vectors.faiss.index import VectorIndex, train_centroids
+from qa.vectors.faiss.flat import FlatIndex
+from qa.vectors.faiss.index import VectorIndex, make_index, train_centroids
 from qa.vectors.faiss.spec import AnnPolicy, AnnRecord, GraphRef, same_structure
 
 # A saved hnsw graph is saved again once the vectors added to or removed from the store
@@ -84,13 +85,15 @@ class FaissBackend(VectorBackend):
     def empty_record(self) -> VectorsRecord:
         return FaissRecord().to_record()
 
-    def open(self, record: VectorsRecord, which: VectorKind, dim: int, blobs: Blobs) -> VectorIndex:
+    def open(
+        self, record: VectorsRecord, which: VectorKind, dim: int, blobs: Blobs
+    ) -> FlatIndex | VectorIndex:
         entry = FaissRecord.parse(record).of(which)
         centroids = None
         if entry.centroids is not None:
             centroids = np.load(io.BytesIO(blobs.read(entry.centroids)), allow_pickle=False)
         graph = blobs.read(entry.graph) if entry.graph is not None else None
-        return VectorIndex(dim, entry.spec, centroids, graph)
+        return make_index(dim, entry.spec, centroids, graph)
 
     def begin(
         self,
@@ -162,7 +165,7 @@ class FaissTransaction(VectorTransaction):
         """Remove the files this write added."""
         self.blobs.remove(self.written)
 
-    def _prepare(self, which: VectorKind) -> tuple[AnnRecord, VectorIndex | None]:
+    def _prepare(self, which: VectorKind) -> tuple[AnnRecord, FlatIndex | VectorIndex | None]:
         current = self.current.of(which)
         change = self.changes[which]
         spec = self.policy.spec(change.count, current.spec)
@@ -181,9 +184,9 @@ class FaissTransaction(VectorTransaction):
                 trained_on=len(rows),
                 centroids=self._write(npy(centroids.astype(np.float32)), ".npy"),
             )
-        store = VectorIndex(self.dim, entry.spec, centroids)
+        store = make_index(self.dim, entry.spec, centroids)
         store.add_vectors(rows.ids, rows.vectors)
-        if spec.kind == "hnsw":
+        if isinstance(store, VectorIndex) and spec.kind == "hnsw":
             entry = entry.model_copy(update={"graph": self._save_graph(store)})
         return entry, store
 

@@ -1,5 +1,6 @@
 """Short codes of a flat store's vectors, scanned with SIMD table lookups (FAISS fast-scan)
-in shards, each on its own thread; the best estimates are re-scored exactly.
+in shards, each on its own thread; the best estimates are re-scored exactly (from the
+vectors, read where they lie).
 
 ``pq``: 4-bit product quantisation after a random rotation (one sub-quantizer per two
 dimensions: 96 bytes for 384 dimensions; ``IndexPQFastScan``). ``rabitq``: 1-bit RaBitQ
@@ -11,15 +12,20 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import faiss
 import numpy as np
 
+from qa.vectors.faiss.rows import BATCH, VectorRows
+
 # Below this many vectors there are no codes: an exact scan is as fast.
 CODES_MIN = 1000
-# pq: vectors sampled to train the sub-quantizers (FAISS uses 256 per centroid at most)
+# pq: vectors sampled to train the sub-quantizers (FAISS uses 256 per centroid at most);
+# rabitq: vectors sampled for the centre (their mean)
 PQ_TRAIN = 16 * 256
+RABITQ_TRAIN = 65_536
 # The codes are split into shards scanned (and their candidates re-scored) in parallel, one
 # thread each: at most one per CPU core (4 at most), each of at least SHARD_MIN codes.
 SCAN_THREADS = max(1, min(os.cpu_count() or 1, 4))
@@ -37,69 +43,70 @@ def _pool() -> ThreadPoolExecutor:
     return _scan_pool
 
 
-def code_index(kind: str, vectors: np.ndarray) -> faiss.Index:
-    """An empty fast-scan code index of ``kind`` (pq or rabitq), trained on ``vectors``."""
-    dim = vectors.shape[1]
+def code_index(kind: str, sample: np.ndarray) -> faiss.Index:
+    """An empty fast-scan code index of ``kind`` (pq or rabitq), trained on ``sample``."""
+    dim = sample.shape[1]
     if kind == "pq":
         # one 4-bit sub-quantizer per two dimensions, after a random rotation (which
         # spreads the variance evenly over them)
         index = faiss.index_factory(
             dim, f"RR{dim},PQ{dim // 2 if dim % 2 == 0 else dim}x4fs", faiss.METRIC_INNER_PRODUCT
         )
-        rng = np.random.default_rng(1234)
-        sample = vectors[np.sort(rng.choice(len(vectors), min(len(vectors), PQ_TRAIN), False))]
         index.train(np.resize(sample, (max(len(sample), 16), dim)))  # k-means: ≥ 16 points
     else:
         index = faiss.IndexRaBitQFastScan(dim, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)  # the centre: the mean of the vectors
+        index.train(sample)  # the centre: the mean of the vectors
     return index
 
 
 class CodeScan:
-    """Codes of the rows of a flat store, in shards scanned in parallel.
+    """Codes of rows of a :class:`VectorRows`, in shards scanned in parallel.
 
-    ``rows[i]`` is the store row of code ``i`` (codes are numbered across the shards in
-    order), −1 once its vector is removed; removing rows from the store shifts the later
-    ones down (FAISS keeps the order), and :meth:`remove_rows` follows."""
+    ``rows[i]`` is the row of code ``i`` (codes are numbered across the shards in order).
+    Rows never move; a code whose row has died stays until the codes are rebuilt, and
+    searches skip it."""
 
-    def __init__(self, kind: str, vectors: np.ndarray, shards: int) -> None:
-        trained = faiss.serialize_index(code_index(kind, vectors))
+    def __init__(self, kind: str, vectors: VectorRows, rows: np.ndarray, shards: int) -> None:
+        rng = np.random.default_rng(1234)
+        train = PQ_TRAIN if kind == "pq" else RABITQ_TRAIN
+        sample = np.sort(rng.choice(len(rows), min(len(rows), train), replace=False))
+        trained = faiss.serialize_index(code_index(kind, vectors.take(rows[sample])))
         self.shards: list[faiss.Index] = []
-        for part in np.array_split(vectors, shards):
+        for part in np.array_split(rows, shards):
             shard = faiss.deserialize_index(trained)  # the same training in every shard
-            shard.add(part)
+            for at in range(0, len(part), BATCH):
+                shard.add(vectors.take(part[at : at + BATCH]))
             self.shards.append(shard)
-        self.rows = np.arange(len(vectors), dtype=np.int64)
-        self.dead = 0
+        self.rows = np.asarray(rows, dtype=np.int64).copy()
 
     @property
     def ntotal(self) -> int:
         return len(self.rows)
 
-    def add(self, vectors: np.ndarray, first_row: int) -> None:
-        """Code ``vectors``, stored from row ``first_row`` on, in the last shard."""
-        self.shards[-1].add(vectors)
-        self.rows = np.concatenate([self.rows, np.arange(first_row, first_row + len(vectors))])
+    def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        """Code ``vectors`` (of ``rows``) in the last shard."""
+        self.shards[-1].add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.rows = np.concatenate([self.rows, rows])
 
     def balanced(self) -> bool:
         """Whether the last shard (which takes every added vector) is still at most
         twice the first."""
         return self.shards[-1].ntotal <= 2 * self.shards[0].ntotal
 
-    def remove_rows(self, removed: np.ndarray) -> None:
-        """The store dropped ``removed`` rows (sorted): their codes die, later rows shift."""
-        if not len(removed):
-            return
-        at = np.searchsorted(removed, self.rows)
-        hit = removed[np.minimum(at, len(removed) - 1)] == self.rows
-        self.rows = np.where((self.rows < 0) | hit, -1, self.rows - at)
-        self.dead = int((self.rows < 0).sum())
+    def dead(self, live: np.ndarray) -> int:
+        """Codes whose rows are no longer ``live``."""
+        return int((~live[self.rows]).sum())
 
     def search(
-        self, q: np.ndarray, k: int, candidates: int, store: np.ndarray
+        self,
+        q: np.ndarray,
+        k: int,
+        candidates: int,
+        live: np.ndarray,
+        score: Callable[[np.ndarray], np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Store rows and exact scores of the ``k`` best of each shard's best
-        ``candidates / shards`` estimates (removed ones skipped), best first."""
+        """Rows and exact scores (``score(rows)``) of the ``k`` best of each shard's best
+        ``candidates / shards`` estimates (dead rows skipped), best first."""
         per = math.ceil(max(candidates, k) / len(self.shards))
         starts = np.cumsum([0] + [s.ntotal for s in self.shards])
 
@@ -107,18 +114,8 @@ class CodeScan:
             shard = self.shards[j]
             _, found = shard.search(q.reshape(1, -1), min(per, shard.ntotal))
             rows = self.rows[starts[j] + found[0][found[0] >= 0]]
-            rows = np.ascontiguousarray(rows[rows >= 0])
-            scores = np.empty(len(rows), dtype=np.float32)
-            # store[rows] @ q, without the copy
-            faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # not in faiss's stubs
-                faiss.swig_ptr(scores),
-                faiss.swig_ptr(q),
-                faiss.swig_ptr(store),
-                faiss.swig_ptr(rows),
-                store.shape[1],
-                1,
-                len(rows),
-            )
+            rows = rows[live[rows]]
+            scores = score(rows)
             if len(rows) > k:
                 top = np.argpartition(-scores, k - 1)[:k]
                 rows, scores = rows[top], scores[top]
@@ -131,7 +128,7 @@ class CodeScan:
             parts = [scan(0), *(f.result() for f in others)]
         rows = np.concatenate([r for r, _ in parts])
         scores = np.concatenate([s for _, s in parts])
-        order = np.lexsort((rows, -scores))[:k]  # best first; ties in store order
+        order = np.lexsort((rows, -scores))[:k]  # best first; ties in row order
         return rows[order], scores[order]
 
 

@@ -1,7 +1,7 @@
-"""FAISS vector stores: exact (Flat), inverted lists (IVF), a graph (HNSW), or the exact
-store plus a scan of short codes (PQ, RaBitQ; :mod:`qa.vectors.faiss.codes`).
+"""FAISS vector stores: inverted lists (IVF) or a graph (HNSW); the exact kinds (flat, and
+flat plus codes: PQ, RaBitQ) are :mod:`qa.vectors.faiss.flat`. :func:`make_index` makes the
+store of a spec.
 
-* ``flat`` — ``IndexIDMap2(IndexFlatIP)``: exact; one query reads every vector.
 * ``ivf`` — ``IndexIVFFlat``: vectors grouped around k-means centroids, trained once from
   the stored vectors and saved beside the segments, so loading never retrains; vectors
   added later join their nearest group.
@@ -10,9 +10,6 @@ store plus a scan of short codes (PQ, RaBitQ; :mod:`qa.vectors.faiss.codes`).
   ``MAX_TOMBSTONES`` and the graph is rebuilt (:meth:`VectorIndex.compacted`). Linking a
   graph takes minutes per million vectors, so the graph is saved beside the segments
   (:meth:`VectorIndex.graph_bytes`) and loaded rather than rebuilt.
-* ``pq`` / ``rabitq`` — the exact store and its codes; a query re-scores the best code
-  estimates exactly, so its scores are true inner products. A removed vector's code
-  stays until removed codes pass ``MAX_TOMBSTONES`` (re-scoring skips it).
 
 A filtered query that allows few ids is answered exactly over just those vectors (an
 approximate index could miss them all); otherwise the filter is pushed into FAISS.
@@ -27,17 +24,11 @@ import numpy as np
 
 from qa.store import Filters, VectorsRecord
 from qa.vectors.base import Rows, VectorKind, VectorStore
-from qa.vectors.faiss import codes as code_scan
-from qa.vectors.faiss.codes import CodeScan, shard_count
-from qa.vectors.faiss.spec import CODE_KINDS, FLAT_KINDS, AnnSpec, ann_record
+from qa.vectors.faiss.flat import EXACT_FILTER_MAX, MAX_TOMBSTONES, FlatIndex
+from qa.vectors.faiss.spec import FLAT_KINDS, AnnSpec, ann_record
 
-# Filtered queries allowing at most this many vectors are answered exactly.
-EXACT_FILTER_MAX = 20_000
 TRAIN_POINTS_PER_LIST = 64
 MIN_POINTS_PER_LIST = 39  # fewer and k-means has too little to go on (FAISS warns)
-# A graph (or code set) whose removed vectors pass this share of it is rebuilt from the
-# live ones.
-MAX_TOMBSTONES = 0.25
 
 
 def train_centroids(vectors: np.ndarray, nlist: int, seed: int = 1234) -> np.ndarray:
@@ -67,9 +58,6 @@ def _faiss_index(
 ) -> tuple[faiss.Index, list[Any]]:
     """The FAISS index of ``spec`` (a saved ``graph`` loaded as it is), and the objects it
     uses but does not own, to keep alive beside it."""
-    if spec.kind in FLAT_KINDS:
-        flat = faiss.IndexFlatIP(dim)
-        return faiss.IndexIDMap2(flat), [flat]
     if spec.kind == "hnsw":
         if graph is not None:
             index = faiss.deserialize_index(np.frombuffer(graph, dtype=np.uint8))
@@ -91,8 +79,17 @@ def _faiss_index(
     return ivf, [quantizer]
 
 
+def make_index(
+    dim: int, spec: AnnSpec, centroids: np.ndarray | None = None, graph: bytes | None = None
+) -> FlatIndex | VectorIndex:
+    """The store of ``spec``: exact kinds are :class:`FlatIndex`, the others FAISS's."""
+    if spec.kind in FLAT_KINDS:
+        return FlatIndex(dim, spec)
+    return VectorIndex(dim, spec, centroids, graph)
+
+
 class VectorIndex(VectorStore):
-    """Global id → vector, searchable by inner product (see the module docstring)."""
+    """Global id → vector in an IVF or HNSW index (see the module docstring)."""
 
     def __init__(
         self,
@@ -108,11 +105,7 @@ class VectorIndex(VectorStore):
         self.tombstones: set[int] = set()
         self._live_selector: faiss.IDSelector | None = None
         self._dead_selector: faiss.IDSelector | None = None
-        # pq and rabitq: the codes (none below CODES_MIN vectors)
-        self.codes: CodeScan | None = None
         self.faiss, self._keep = _faiss_index(dim, spec, centroids, graph)
-        # flat, pq and rabitq: the exact index holding the vectors, row by row
-        self._flat = self._keep[0] if spec.kind in FLAT_KINDS else None
         # a loaded graph: the ids it already holds, which loading its segments skips
         self.loaded_ids = np.sort(self.ids()) if graph is not None else None
 
@@ -122,7 +115,7 @@ class VectorIndex(VectorStore):
         return int(self.faiss.ntotal) - len(self.tombstones)
 
     def ids(self) -> np.ndarray:
-        """Every id the index holds, tombstones included (flat and hnsw only)."""
+        """Every id the index holds, tombstones included (hnsw only)."""
         return faiss.vector_to_array(self.faiss.id_map).astype(np.int64)  # type: ignore[attr-defined]  # not in faiss's stubs
 
     def count(self) -> int:
@@ -139,30 +132,7 @@ class VectorIndex(VectorStore):
             ids, vectors = ids[fresh], vectors[fresh]
         if len(ids):
             ids = ids.astype(np.int64)
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            first_row = self.faiss.ntotal
-            self.faiss.add_with_ids(vectors, ids)
-            if self.spec.kind not in CODE_KINDS:
-                return
-            if self.codes is not None:
-                self.codes.add(vectors, first_row)
-            if self.codes is None or not self.codes.balanced():
-                self._recode()
-
-    def _stored(self) -> np.ndarray:
-        """flat, pq and rabitq: the stored vectors, one per row (a view, valid until the next
-        write)."""
-        assert self._flat is not None
-        n = self._flat.ntotal
-        return faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim).reshape(n, self.dim)
-
-    def _recode(self) -> None:
-        """Codes for every stored vector (none removed), in ``shard_count`` shards; no
-        codes below ``CODES_MIN`` vectors."""
-        self.codes = None
-        n = self.faiss.ntotal
-        if n >= code_scan.CODES_MIN:
-            self.codes = CodeScan(self.spec.kind, self._stored(), shard_count(n))
+            self.faiss.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
 
     def remove(self, ids: np.ndarray) -> None:
         if not len(ids):
@@ -174,15 +144,7 @@ class VectorIndex(VectorStore):
             self._dead_selector = dead  # IDSelectorNot does not own it: keep it alive
             self._live_selector = faiss.IDSelectorNot(dead)
             return
-        ids = ids.astype(np.int64)
-        if self.codes is None:
-            self.faiss.remove_ids(ids)  # type: ignore[arg-type]  # not in faiss's stubs
-            return
-        removed = np.flatnonzero(np.isin(self.ids(), ids))  # their rows, before the shift
-        self.faiss.remove_ids(ids)  # type: ignore[arg-type]  # not in faiss's stubs
-        self.codes.remove_rows(removed)
-        if self.codes.dead > MAX_TOMBSTONES * self.codes.ntotal:
-            self._recode()
+        self.faiss.remove_ids(ids.astype(np.int64))  # type: ignore[arg-type]  # not in faiss's stubs
 
     def retain(self, live: np.ndarray) -> None:
         """Remove every id not in ``live``; ends the loading of a saved graph."""
@@ -196,7 +158,7 @@ class VectorIndex(VectorStore):
             self.retain(live)
 
     def configure(self, record: VectorsRecord, which: VectorKind, next_id: int) -> None:
-        """Search-time parameters (hnsw ``ef_search``, candidates) change without a rebuild."""
+        """Search-time parameters (hnsw ``ef_search``) change without a rebuild."""
         self.spec = ann_record(record, which).spec
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
@@ -242,24 +204,12 @@ class VectorIndex(VectorStore):
         if k <= 0:
             return []
         q = query.reshape(1, -1).astype(np.float32)
-        if self.codes is not None and allowed is None:
-            hits = self._search_codes(q[0], k)
-            if len(hits) == k:
-                return hits
-            # fewer than k live candidates (many removed codes): exact search below
-        if (
-            allowed is not None
-            and self.spec.kind not in FLAT_KINDS
-            and len(allowed) <= self.exact_filter_max
-        ):
+        if allowed is not None and len(allowed) <= self.exact_filter_max:
             scores = self.reconstruct(allowed) @ q[0]
             top = np.argsort(-scores, kind="stable")[:k]
             return [(int(allowed[i]), float(scores[i])) for i in top]
         selector = None if allowed is None else faiss.IDSelectorBatch(allowed.astype(np.int64))
-        if self.spec.kind in FLAT_KINDS:
-            params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # not in faiss's stubs
-            scores, ids = self.faiss.search(q, k, params=params)
-        elif self.spec.kind == "hnsw":
+        if self.spec.kind == "hnsw":
             scores, ids = self._search_hnsw(q, k, selector, limit)
         else:
             # The probed lists may hold fewer than k (allowed) vectors: probe more until
@@ -272,14 +222,6 @@ class VectorIndex(VectorStore):
                     break
                 nprobe *= 4
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
-    def _search_codes(self, q: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The best ``candidates`` code estimates (split between the shards), re-scored
-        exactly; removed ones skipped."""
-        assert self.codes is not None
-        rows, scores = self.codes.search(q, k, self.spec.candidates, self._stored())
-        ids = faiss.rev_swig_ptr(self.faiss.id_map.data(), self.faiss.ntotal)[rows]  # type: ignore[attr-defined]  # not in faiss's stubs
-        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
     def _search_hnsw(
         self, q: np.ndarray, k: int, selector: faiss.IDSelector | None, limit: int

@@ -1,0 +1,157 @@
+"""Vectors in blocks, each row under an id: the storage of the exact FAISS kinds.
+
+A block is an array of vectors: a segment's vector file memory-mapped as it lies on disk
+(its pages stay in the page cache; the process reads the rows a query needs), or the rows
+written in this process (appended to one growing array). Rows never move: a removed row is
+only marked dead, so the row numbers codes refer to stay valid until the codes are rebuilt.
+"""
+
+from __future__ import annotations
+
+import mmap
+from typing import Any
+
+import numpy as np
+
+# Rows gathered at a time when every vector is read (coding, exact scans).
+BATCH = 65_536
+
+
+def _mapping(array: Any) -> mmap.mmap | None:
+    """The memory map an array's data lies in, if any."""
+    seen = 0
+    while array is not None and seen < 8:
+        if isinstance(array, mmap.mmap):
+            return array
+        array = getattr(array, "base", None) if not isinstance(array, memoryview) else array.obj
+        seen += 1
+    return None
+
+
+class VectorRows:
+    """Rows of vectors in blocks (see the module docstring)."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.blocks: list[np.ndarray] = []
+        self.starts = np.zeros(1, dtype=np.int64)  # first row of each block, then the end
+        self.tail = np.zeros((0, dim), dtype=np.float32)  # rows written here
+        self.tail_size = 0
+        self.tail_last = False  # whether the tail is the last block (then it grows)
+        self.ids = np.zeros(0, dtype=np.int64)  # id of each row (−1: dead from the start)
+        self.live = np.zeros(0, dtype=bool)
+        self.row_of = np.zeros(0, dtype=np.int64)  # id -> row (−1: none)
+        self.count = 0
+
+    @property
+    def size(self) -> int:
+        """Rows, dead ones included."""
+        return int(self.starts[-1])
+
+    def add(self, ids: np.ndarray, block: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``rows`` of ``block`` (``None``: all) under ``ids``; a memory-mapped block
+        is kept as it is, other vectors are copied into the tail. An id held already
+        moves to its new row. Returns the new rows of ``ids``."""
+        ids = np.asarray(ids, dtype=np.int64)
+        self.remove(ids)
+        first = self.size
+        if _mapping(block) is not None:
+            self.blocks.append(block)
+            self.starts = np.append(self.starts, first + len(block))
+            self.tail_last = False
+            row_ids = ids if rows is None else np.full(len(block), -1, dtype=np.int64)
+            if rows is not None:
+                row_ids[rows] = ids
+            new_rows = first + (np.arange(len(block)) if rows is None else rows)
+        else:
+            vectors = np.ascontiguousarray(block if rows is None else block[rows], dtype=np.float32)
+            if not self.tail_last:
+                self.tail, self.tail_size, self.tail_last = self.tail[:0], 0, True
+                self.blocks.append(self.tail)
+                self.starts = np.append(self.starts, first)
+            self._append_tail(vectors)
+            self.blocks[-1] = self.tail[: self.tail_size]
+            self.starts[-1] = first + len(vectors)
+            row_ids, new_rows = ids, first + np.arange(len(vectors))
+        self.ids = np.concatenate([self.ids, row_ids])
+        self.live = np.concatenate([self.live, row_ids >= 0])
+        if len(ids) and int(ids.max()) >= len(self.row_of):
+            grown = np.full(max(int(ids.max()) + 1, 2 * len(self.row_of)), -1, dtype=np.int64)
+            grown[: len(self.row_of)] = self.row_of
+            self.row_of = grown
+        self.row_of[ids] = new_rows
+        self.count += len(ids)
+        return np.asarray(new_rows, dtype=np.int64)
+
+    def _append_tail(self, vectors: np.ndarray) -> None:
+        end = self.tail_size + len(vectors)
+        if end > len(self.tail):
+            grown = np.zeros((max(end, 2 * len(self.tail), 1024), self.dim), dtype=np.float32)
+            grown[: self.tail_size] = self.tail[: self.tail_size]
+            self.tail = grown
+        self.tail[self.tail_size : end] = vectors
+        self.tail_size = end
+
+    def remove(self, ids: np.ndarray) -> np.ndarray:
+        """Mark the rows of ``ids`` dead (unknown ids ignored); returns those rows."""
+        ids = np.asarray(ids, dtype=np.int64)
+        ids = ids[(ids >= 0) & (ids < len(self.row_of))]
+        rows = self.row_of[ids]
+        rows = np.unique(rows[rows >= 0])
+        self.live[rows] = False
+        self.row_of[self.ids[rows]] = -1
+        self.count -= len(rows)
+        return rows
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of ``ids`` (−1 for ids not held)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.full(len(ids), -1, dtype=np.int64)
+        inside = (ids >= 0) & (ids < len(self.row_of))
+        out[inside] = self.row_of[ids[inside]]
+        return out
+
+    def live_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.live)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of ``rows``, one each, in that order (float32)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        if not len(rows):
+            return out
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        if len(self.blocks) == 1:
+            out[:] = self.blocks[0][rows]
+            return out
+        for b in np.unique(which).tolist():
+            at = np.flatnonzero(which == b)
+            out[at] = self.blocks[b][rows[at] - self.starts[b]]
+        return out
+
+    def scan(
+        self, query: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and inner products with ``query`` of every live row (of ``rows`` when
+        given): whole blocks read in place, a selection gathered a batch at a time."""
+        if rows is None:
+            scores = np.empty(self.size, dtype=np.float32)
+            for b, block in enumerate(self.blocks):
+                start = int(self.starts[b])
+                for at in range(0, len(block), BATCH):
+                    end = min(at + BATCH, len(block))
+                    scores[start + at : start + end] = block[at:end] @ query
+            rows = self.live_rows()
+            return rows, scores[rows]
+        scores = np.empty(len(rows), dtype=np.float32)
+        for at in range(0, len(rows), BATCH):
+            scores[at : at + BATCH] = self.take(rows[at : at + BATCH]) @ query
+        return rows, scores
+
+    def release(self) -> None:
+        """Let go of the pages of mapped blocks the process has read (they stay in the page
+        cache; the next read maps them again)."""
+        for block in self.blocks:
+            mapped = _mapping(block)
+            if mapped is not None:
+                mapped.madvise(mmap.MADV_DONTNEED)
