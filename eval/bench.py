@@ -271,6 +271,19 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def rss_parts_mb(pid: int) -> dict[str, float]:
+    """Resident memory of a process by kind, in MB: anonymous (its own heap) and file
+    pages (memory-mapped files: the page cache's, given back whenever memory is short)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return {
+        "anon_mb": round(int(fields["RssAnon"].split()[0]) / 1024),
+        "file_mb": round(int(fields["RssFile"].split()[0]) / 1024),
+    }
+
+
 async def load(
     url: str, questions: list[str], clients: int, seconds: float, key: str | None = None
 ) -> dict[str, Any]:

@@ -110,10 +110,12 @@ def serve_and_measure(
     with running_server(folder, timeout=1800, QA_FOLLOW_INTERVAL="0") as (url, pid):
         opened = time.perf_counter() - started
         rss, _ = bench.rss_mb(pid)
+        parts = bench.rss_parts_mb(pid)
         for question in questions[:5]:  # the translator's cache, like a warmed server
             httpx.post(f"{url}/query", json={"question": question}, timeout=60)
         queries = asyncio.run(bench.load(f"{url}/query", questions, 1, seconds))
         rss_after, peak = bench.rss_mb(pid)
+        parts_after = bench.rss_parts_mb(pid)
         adds, deletes = [], []
         for i in range(3):
             body = {"id": f"scale-article-{i}", "text": text.replace("escala", f"escala {i}")}
@@ -128,6 +130,8 @@ def serve_and_measure(
         "open_s": round(opened, 1),
         "rss_mb": round(rss),
         "rss_after_queries_mb": round(rss_after),
+        "rss_parts": parts,
+        "rss_parts_after_queries": parts_after,
         "peak_mb": round(peak),
         "query": queries,
         "add_s": round(statistics.median(adds), 3),

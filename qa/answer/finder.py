@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
-
 from qa.answer.spans import looks_like_heading, sentence_ranks
 from qa.embed import Embedder
 from qa.embed.companion import CompanionEncoder
@@ -124,7 +122,20 @@ class AnswerFinder:
         ids = list(ranks)
         cosines = (index.vectors_of("sentences", ids) @ queries.T).max(axis=1)
         passage = float((index.vectors_of("chunks", [hits[0].row]) @ queries.T).max())
-        margin = max(_margin(index, q) for q in queries)
+        enough = min(MARGIN_NEIGHBOURS, len(index.chunks))
+        if (
+            result.nearest is not None
+            and len(result.nearest) == len(queries)
+            and all(len(near) >= enough for near in result.nearest)
+        ):
+            margin = max(
+                _margin([s for _, s in near[:MARGIN_NEIGHBOURS]]) for near in result.nearest
+            )
+        else:
+            margin = max(
+                _margin([s for _, s in index.search("chunks", q, MARGIN_NEIGHBOURS)])
+                for q in queries
+            )
         terms = _Terms(index, self._lexical_form(index, result))
         scored = [
             self._score(index, sid, float(cos), ranks[sid], terms)
@@ -204,9 +215,8 @@ def _adjacent(index: Index, a: int, b: int) -> bool:
     return first.doc_id == second.doc_id and first.char_end <= second.char_start
 
 
-def _margin(index: Index, query: np.ndarray) -> float:
-    """The nearest passage's cosine less the mean of the :data:`MARGIN_NEIGHBOURS` nearest:
-    a question the collection answers has passages that stand out; one it does not, a flat
-    neighbourhood."""
-    scores = [s for _, s in index.search("chunks", query, MARGIN_NEIGHBOURS)]
+def _margin(scores: list[float]) -> float:
+    """The nearest passage's cosine less the mean of the :data:`MARGIN_NEIGHBOURS` nearest
+    (``scores``, best first; the retriever's when it has them, unfiltered): a question the
+    collection answers has passages that stand out; one it does not, a flat neighbourhood."""
     return scores[0] - sum(scores) / len(scores) if scores else 0.0

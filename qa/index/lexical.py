@@ -261,7 +261,7 @@ class BM25Index:
             return empty
         avgdl = self.total_length / self.count
         total = np.zeros(len(self.lengths), dtype=np.float32)
-        touched: list[np.ndarray] = []
+        touched = False
         for term in query_terms:
             tid = self.vocab.get(term)
             if tid is None:
@@ -272,10 +272,10 @@ class BM25Index:
             tfs = counts.astype(np.float32)
             norm = K1 * (1.0 - B + B * self.lengths[ids] / avgdl)
             total[ids] += (_idf(self.count, len(ids)) * tfs / (tfs + norm)).astype(np.float32)
-            touched.append(ids)
+            touched = True
         if not touched:
             return empty
-        ids = np.unique(np.concatenate(touched)).astype(np.int64)
+        ids = np.flatnonzero(total)  # every term's weight is positive: the passages touched
         return ids, total[ids]
 
     def search(

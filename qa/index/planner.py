@@ -27,6 +27,7 @@ from qa.index.lexical import export_postings
 from qa.index.state import Index
 from qa.ingest import Document
 from qa.store import SegmentData, StoredDocument
+from qa.store.records import id_run
 
 Status = Literal["new", "updated", "unchanged", "deleted"]
 
@@ -219,8 +220,8 @@ class SegmentBuilder:
                 d.text,
                 d.published,
                 dict(d.metadata),
-                tuple(per_doc[d.doc_id]),
-                tuple(per_doc_sentences[d.doc_id]),
+                id_run(per_doc[d.doc_id]),
+                id_run(per_doc_sentences[d.doc_id]),
                 self.name,
             )
             for d in self.documents

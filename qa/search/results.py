@@ -36,6 +36,8 @@ class SearchResult:
     vectors: np.ndarray | None = None  # the question's embeddings, when the retriever made them
     forms: QueryForms | None = None  # the question's language and forms (hybrid)
     embed_ms: float = 0.0  # of ``took_ms``, the time spent embedding the question
+    # with no filter: each query vector's nearest passages (the retriever's, reused)
+    nearest: tuple[list[tuple[int, float]], ...] | None = None
 
 
 def _words(text: str) -> frozenset[str]:
@@ -75,4 +77,6 @@ def search(
         if len(hits) == top_k:
             break
     took = (time.perf_counter() - started) * 1000
-    return SearchResult(question, hits, took, ranking.vectors, ranking.forms, ranking.embed_ms)
+    return SearchResult(
+        question, hits, took, ranking.vectors, ranking.forms, ranking.embed_ms, ranking.nearest
+    )

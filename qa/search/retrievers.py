@@ -55,6 +55,8 @@ class Ranking:
     vectors: np.ndarray | None = None  # one row per form of the question that was embedded
     forms: QueryForms | None = None
     embed_ms: float = 0.0  # of the retrieval, the time spent embedding the question
+    # with no filter: each query vector's nearest passages, best first (for the answer stage)
+    nearest: tuple[list[tuple[int, float]], ...] | None = None
 
 
 class Retriever(Protocol):
@@ -105,11 +107,13 @@ class DenseRetriever:
         started = time.perf_counter()
         query = self.embedder.encode_queries([question])
         embed_ms = (time.perf_counter() - started) * 1000
+        hits = index.search("chunks", query[0], k, selection)
         return Ranking(
-            index.search("chunks", query[0], k, selection),
+            hits,
             lambda row: best_sentence_by_vectors(index, row, query),
             query,
             embed_ms=embed_ms,
+            nearest=(hits,) if selection is None else None,
         )
 
 
@@ -186,6 +190,8 @@ class HybridRetriever:
         ]
         if len(vectors) > 1:
             signals.append((w.cross * w.dense, index.search("chunks", vectors[1], n, selection)))
+        # the passage cosines of the question (and of its translation), before the others
+        nearest = tuple(ranked for _, ranked in signals[:: 2 if len(vectors) > 1 else 3])
         pool = sorted({row for _, ranked in signals for row, _ in ranked})
         signals.append((w.sentence, sentence_signal(index, vectors[0], pool, n)))
         if len(vectors) > 1:
@@ -198,6 +204,7 @@ class HybridRetriever:
             vectors,
             forms,
             embed_ms,
+            nearest if selection is None else None,
         )
 
     def _companion_signal(

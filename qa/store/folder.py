@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import mmap
 import os
 import shutil
 import time
@@ -34,10 +33,11 @@ from pathlib import Path
 from qa.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
 from qa.store import segments
 from qa.store.manifest import FileRef, Manifest, ManifestError, SegmentEntry, parse
+from qa.store.ondisk import SegmentFile
 from qa.store.segments import (
     COMPANION_FILE,
     LEGACY_FILES,
-    MAPPED_FILES,
+    ON_DISK_FILES,
     SEGMENT_FILES,
     SegmentData,
 )
@@ -75,19 +75,17 @@ def _damaged(root: Path, file: str) -> IndexMismatchError:
     )
 
 
-def map_checked(root: Path, file: str, sha256: str | None) -> mmap.mmap | bytes:
-    """``root / file`` memory-mapped (read-only), after checking its checksum by streaming
-    it: its pages stay in the page cache, outside the process, until they are read."""
+def open_checked(root: Path, file: str, sha256: str | None) -> SegmentFile:
+    """``root / file`` opened for reading where it lies (:mod:`qa.store.ondisk`), after
+    checking its checksum by streaming it."""
     try:
-        with open(root / file, "rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-            if digest != sha256:
-                raise _damaged(root, file)
-            if os.fstat(fh.fileno()).st_size == 0:
-                return b""
-            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        handle = open(root / file, "rb")  # noqa: SIM115  # kept open by its readers
     except OSError:
         raise _damaged(root, file) from None
+    if hashlib.file_digest(handle, "sha256").hexdigest() != sha256:
+        handle.close()
+        raise _damaged(root, file)
+    return SegmentFile(handle)
 
 
 def read_checked(root: Path, file: str, sha256: str | None) -> bytes:
@@ -241,13 +239,13 @@ class Store:
 
     def read_segment(self, entry: SegmentEntry) -> SegmentData:
         """A segment's live documents, its files checked against the manifest's checksums;
-        its vectors and texts memory-mapped."""
+        its vectors and texts left on disk, read when used."""
         names = SEGMENT_FILES if "texts.txt" in entry.files else LEGACY_FILES
-        payload: dict[str, mmap.mmap | bytes] = {}
+        payload: dict[str, SegmentFile | bytes] = {}
         for name in (*names, *([COMPANION_FILE] if COMPANION_FILE in entry.files else [])):
             file, sha256 = f"{SEGMENTS}/{entry.name}/{name}", entry.files.get(name)
-            if name in MAPPED_FILES and names is SEGMENT_FILES:
-                payload[name] = map_checked(self.path, file, sha256)
+            if name in ON_DISK_FILES and names is SEGMENT_FILES:
+                payload[name] = open_checked(self.path, file, sha256)
             else:
                 payload[name] = read_checked(self.path, file, sha256)
         return segments.decode(entry, payload)

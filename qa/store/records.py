@@ -16,12 +16,24 @@ class TextSource(Protocol):
     def read(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class TextRef:
-    """A document's text in a segment's texts file (UTF-8 bytes ``start:end`` of a
-    memory-mapped buffer), decoded on each read: a loaded index keeps no copy of it."""
+def id_run(ids: Sequence[int]) -> Sequence[int]:
+    """``ids`` as a ``range`` when they are consecutive (as a document's passage and
+    sentence ids are when written: 48 bytes however many), else as a tuple."""
+    if (
+        len(ids) > 1
+        and ids[-1] - ids[0] + 1 == len(ids)
+        and list(ids) == [*range(ids[0], ids[-1] + 1)]
+    ):
+        return range(ids[0], ids[-1] + 1)
+    return tuple(ids)
 
-    buffer: Any  # mmap.mmap, or bytes
+
+@dataclass(frozen=True, slots=True)
+class TextRef:
+    """A document's text in a segment's texts file (its UTF-8 bytes ``start:end``), read
+    and decoded on each use: a loaded index keeps no copy of it."""
+
+    buffer: Any  # an open segment file (qa.store.ondisk.SegmentFile), or bytes
     start: int
     end: int
 
@@ -29,7 +41,7 @@ class TextRef:
         return bytes(self.buffer[self.start : self.end]).decode("utf-8")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredDocument:
     doc_id: str
     title: str

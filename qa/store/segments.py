@@ -19,8 +19,8 @@ Files of a segment folder::
 
 Every file but documents.jsonl is an array or raw text, so opening a segment parses one
 JSON line per document and nothing per passage or sentence: the tables become columns, the
-vectors and texts are memory-mapped (read from the page cache when used, never copied
-into the process), and the postings are merged without tokenising again.
+vectors and texts stay on disk (read from the page cache when used: :mod:`qa.store.ondisk`),
+and the postings are merged without tokenising again.
 
 Passage and sentence texts are not stored: they are sliced from the stored original text
 when read, so a citation's offsets and its text cannot disagree. Segments of the earlier
@@ -39,7 +39,8 @@ import numpy as np
 
 from qa.chunk import Chunk, Sentence
 from qa.store.manifest import Counts, SegmentEntry
-from qa.store.records import StoredDocument, TextRef
+from qa.store.ondisk import FileVectors, SegmentFile
+from qa.store.records import StoredDocument, TextRef, id_run
 
 SEGMENT_FILES = (
     "documents.jsonl",
@@ -52,8 +53,8 @@ SEGMENT_FILES = (
     "postings.npy",
     "terms.txt",
 )
-# files read through a memory map rather than into the process
-MAPPED_FILES = ("texts.txt", "chunks.npy", "sentences.npy")
+# files left on disk and read when used (:mod:`qa.store.ondisk`) rather than loaded
+ON_DISK_FILES = ("texts.txt", "chunks.npy", "sentences.npy")
 COMPANION_FILE = "chunks.companion.npy"  # only in the segments of an index with a companion
 LEGACY_FILES = ("documents.jsonl", "chunks.jsonl", "chunks.npy", "sentences.jsonl", "sentences.npy")
 
@@ -308,9 +309,8 @@ def document_ids(entry: SegmentEntry, documents_jsonl: bytes) -> list[str]:
     return [row["doc_id"] for row in _lines(documents_jsonl) if row["doc_id"] not in deleted]
 
 
-def load_npy(payload: bytes | memoryview) -> np.ndarray:
-    """The array of an ``.npy`` file's bytes, without copying them (a memory map's bytes
-    stay in the page cache)."""
+def load_npy(payload: bytes) -> np.ndarray:
+    """The array of an ``.npy`` file's bytes, without copying them."""
     view = memoryview(payload)
     stream = io.BytesIO(view[:4096])  # the header, at most a few hundred bytes
     version = np.lib.format.read_magic(stream)
@@ -328,7 +328,7 @@ def load_npy(payload: bytes | memoryview) -> np.ndarray:
 
 def decode(entry: SegmentEntry, payload: dict[str, Any]) -> SegmentData:
     """A segment's live documents (those the manifest does not list as deleted); the
-    mapped files (``MAPPED_FILES``) may be memory maps, which the segment then reads."""
+    files of ``ON_DISK_FILES`` may be open files, which the segment then reads from."""
     if "texts.txt" not in payload:
         return decode_legacy(entry, payload)
     deleted = set(entry.deleted)
@@ -354,18 +354,23 @@ def decode(entry: SegmentEntry, payload: dict[str, Any]) -> SegmentData:
         docs[chunks["doc"]],
         np.stack([chunks["start"], chunks["end"]], axis=1).astype(np.int32),
         chunks["number"].astype(np.int32),
-        load_npy(payload["chunks.npy"]),
+        _vectors(payload["chunks.npy"]),
         sentences["id"].astype(np.int64),
         docs[sentences["doc"]],
         np.stack([sentences["start"], sentences["end"]], axis=1).astype(np.int32),
         ptr,
         holders,
-        load_npy(payload["sentences.npy"]),
+        _vectors(payload["sentences.npy"]),
         None if companion is None else load_npy(companion)[chunk_rows].astype(np.float16),
         postings if every_chunk else postings.rows(chunk_rows),
         None if every_chunk else chunk_rows,
         None if every_sentence else sentence_rows,
     )
+
+
+def _vectors(payload: SegmentFile | bytes) -> Any:
+    """A vectors file's matrix: read on demand from an open file, or from its bytes."""
+    return FileVectors(payload) if isinstance(payload, SegmentFile) else load_npy(payload)
 
 
 def _live_holders(
@@ -417,12 +422,12 @@ def _documents(
     ]
 
 
-def _ids_by_doc(table: np.ndarray, documents: int) -> list[tuple[int, ...]]:
+def _ids_by_doc(table: np.ndarray, documents: int) -> list[Sequence[int]]:
     """The ids of each document's rows of ``table`` (ordered by document)."""
     order = np.argsort(table["doc"], kind="stable")
     ids = table["id"][order].tolist()
     bounds = np.searchsorted(table["doc"][order], np.arange(documents + 1)).tolist()
-    return [tuple(ids[bounds[i] : bounds[i + 1]]) for i in range(documents)]
+    return [id_run(ids[bounds[i] : bounds[i + 1]]) for i in range(documents)]
 
 
 def decode_legacy(entry: SegmentEntry, payload: dict[str, Any]) -> SegmentData:
@@ -461,8 +466,8 @@ def decode_legacy(entry: SegmentEntry, payload: dict[str, Any]) -> SegmentData:
             r["text"],
             r.get("published"),
             r.get("metadata") or {},
-            tuple(per_doc[doc_id]),
-            tuple(doc_sentences[doc_id]),
+            id_run(per_doc[doc_id]),
+            id_run(doc_sentences[doc_id]),
             entry.name,
         )
         for doc_id, r in texts.items()

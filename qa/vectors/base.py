@@ -28,7 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -94,14 +94,15 @@ class VectorStore(ABC):
     def add_block(
         self,
         ids: np.ndarray,
-        block: np.ndarray,
+        block: Any,
         rows: np.ndarray | None,
         docs: Sequence[StoredDocument],
     ) -> None:
         """Store rows ``rows`` of ``block`` (``None``: every row) under ``ids``: a segment's
-        vectors as read from disk. A store that reads vectors where they lie (a memory map)
-        keeps the block rather than a copy."""
-        self.add(Rows(ids, block if rows is None else block[rows], docs))
+        vectors (an array, or :class:`~qa.store.ondisk.FileVectors`). A store that reads
+        vectors where they lie keeps the block rather than a copy."""
+        vectors = np.asarray(block if rows is None else block[rows], dtype=np.float32)
+        self.add(Rows(ids, vectors, docs))
 
     @abstractmethod
     def remove(self, ids: np.ndarray) -> None:

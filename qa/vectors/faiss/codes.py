@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import faiss
 import numpy as np
 
-from qa.vectors.faiss.rows import BATCH, VectorRows
+from qa.vectors.faiss.rows import BATCH
 
 # Below this many vectors there are no codes: an exact scan is as fast.
 CODES_MIN = 1000
@@ -60,22 +60,25 @@ def code_index(kind: str, sample: np.ndarray) -> faiss.Index:
 
 
 class CodeScan:
-    """Codes of rows of a :class:`VectorRows`, in shards scanned in parallel.
+    """Codes of rows of a store, in shards scanned in parallel.
 
     ``rows[i]`` is the row of code ``i`` (codes are numbered across the shards in order).
     Rows never move; a code whose row has died stays until the codes are rebuilt, and
     searches skip it."""
 
-    def __init__(self, kind: str, vectors: VectorRows, rows: np.ndarray, shards: int) -> None:
+    def __init__(
+        self, kind: str, vectors: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, shards: int
+    ) -> None:
+        """Codes of ``rows``, whose vectors ``vectors(rows)`` gives."""
         rng = np.random.default_rng(1234)
         train = PQ_TRAIN if kind == "pq" else RABITQ_TRAIN
         sample = np.sort(rng.choice(len(rows), min(len(rows), train), replace=False))
-        trained = faiss.serialize_index(code_index(kind, vectors.take(rows[sample])))
+        trained = faiss.serialize_index(code_index(kind, vectors(rows[sample])))
         self.shards: list[faiss.Index] = []
         for part in np.array_split(rows, shards):
             shard = faiss.deserialize_index(trained)  # the same training in every shard
             for at in range(0, len(part), BATCH):
-                shard.add(vectors.take(part[at : at + BATCH]))
+                shard.add(np.ascontiguousarray(vectors(part[at : at + BATCH])))
             self.shards.append(shard)
         self.rows = np.asarray(rows, dtype=np.int64).copy()
 
@@ -105,7 +108,7 @@ class CodeScan:
         live: np.ndarray,
         score: Callable[[np.ndarray], np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and exact scores (``score(rows)``) of the ``k`` best of each shard's best
+        """Rows and scores (``score(rows)``) of the ``k`` best of each shard's best
         ``candidates / shards`` estimates (dead rows skipped), best first."""
         per = math.ceil(max(candidates, k) / len(self.shards))
         starts = np.cumsum([0] + [s.ntotal for s in self.shards])

@@ -2,17 +2,20 @@
 same vectors plus short codes scanned for candidates, re-scored exactly).
 
 The vectors are rows of :class:`~qa.vectors.faiss.rows.VectorRows`: a loaded segment's
-vectors stay in its memory-mapped file, so a store of millions of vectors costs the process
-its ids and codes, not the vectors. Codes are built when the store is first searched (or
-:meth:`FlatIndex.prepare` asks), so a store only read by id — the sentences' — never pays
-for them. A removed vector's code stays until removed codes pass ``MAX_TOMBSTONES``
-(searches skip it).
+vectors stay in its file, read when used. A store that is searched also keeps a copy of
+every row for the first pass of a search — float32 for the flat kind (small by policy),
+float16 for the code kinds (half the memory) — and re-scores the best of that pass exactly
+from the float32 rows, so the scores it returns are exact inner products. That copy and the
+codes are made when the store is first searched (or :meth:`FlatIndex.prepare` asks): a
+store only read by id — the sentences' — never pays for them. A removed vector's code
+stays until removed codes pass ``MAX_TOMBSTONES`` (searches skip it).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +23,7 @@ from qa.store import Filters, StoredDocument, VectorsRecord
 from qa.vectors.base import Rows, VectorKind, VectorStore
 from qa.vectors.faiss import codes as code_scan
 from qa.vectors.faiss.codes import CodeScan, shard_count
-from qa.vectors.faiss.rows import VectorRows
+from qa.vectors.faiss.rows import BATCH, VectorRows
 from qa.vectors.faiss.spec import CODE_KINDS, AnnSpec, ann_record
 
 # Filtered queries allowing at most this many vectors are answered exactly.
@@ -44,8 +47,10 @@ class FlatIndex(VectorStore):
     def __init__(self, dim: int, spec: AnnSpec) -> None:
         self.dim, self.spec = dim, spec
         self.vectors = VectorRows(dim)
+        # searched stores: every row for the first pass, and the codes
+        self.resident = np.zeros((0, dim), dtype=np.float32 if spec.kind == "flat" else np.float16)
         self.codes: CodeScan | None = None
-        self.coded = False  # whether codes are kept up to date (after the first search)
+        self.coded = False  # whether the copy and codes are kept (after the first search)
         self.exact_filter_max = EXACT_FILTER_MAX
         self._coding = threading.Lock()  # searches run in parallel; one builds the codes
 
@@ -66,7 +71,7 @@ class FlatIndex(VectorStore):
     def add_block(
         self,
         ids: np.ndarray,
-        block: np.ndarray,
+        block: Any,
         rows: np.ndarray | None,
         docs: Sequence[StoredDocument],
     ) -> None:
@@ -80,10 +85,24 @@ class FlatIndex(VectorStore):
     def _added(self, rows: np.ndarray) -> None:
         if not self.coded or not len(rows):
             return
+        vectors = self.vectors.take(rows)
+        self._keep(rows, vectors)
         if self.codes is not None:
-            self.codes.add(self.vectors.take(rows), rows)
+            self.codes.add(vectors, rows)
         if self.codes is None or not self.codes.balanced():
             self._recode()
+
+    def _keep(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Copy ``vectors`` (of ``rows``) into the resident rows."""
+        size = self.vectors.size
+        if size > len(self.resident):
+            grown = np.zeros((max(size, 2 * len(self.resident)), self.dim), self.resident.dtype)
+            grown[: len(self.resident)] = self.resident
+            self.resident = grown
+        self.resident[rows] = vectors
+
+    def _first_pass(self, rows: np.ndarray) -> np.ndarray:
+        return self.resident[rows].astype(np.float32, copy=False)
 
     def _recode(self) -> None:
         """Codes for every live vector, in ``shard_count`` shards; none below
@@ -91,18 +110,21 @@ class FlatIndex(VectorStore):
         self.codes = None
         n = self.vectors.count
         if self.spec.kind in CODE_KINDS and n >= code_scan.CODES_MIN:
-            self.codes = CodeScan(
-                self.spec.kind, self.vectors, self.vectors.live_rows(), shard_count(n)
-            )
+            rows = self.vectors.live_rows()
+            self.codes = CodeScan(self.spec.kind, self._first_pass, rows, shard_count(n))
 
     def prepare(self) -> None:
-        """Build the codes now (rather than at the first search), then let go of the vector
-        pages building them read."""
+        """Copy the rows and build the codes now rather than at the first search."""
         with self._coding:
-            if not self.coded:
-                self._recode()
-                self.coded = True
-        self.vectors.release()
+            if self.coded:
+                return
+            for b, block in enumerate(self.vectors.blocks):  # read once, in order
+                start = int(self.vectors.starts[b])
+                for at in range(0, len(block), BATCH):
+                    end = min(at + BATCH, len(block))
+                    self._keep(np.arange(start + at, start + end), block[at:end])
+            self._recode()
+            self.coded = True
 
     def remove(self, ids: np.ndarray) -> None:
         if not len(ids):
@@ -138,30 +160,39 @@ class FlatIndex(VectorStore):
         if k <= 0:
             return []
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        if self.spec.kind in CODE_KINDS and not self.coded:
+        if not self.coded:
             self.prepare()
         rows = None if allowed is None else self.vectors.rows_of(allowed)
         if rows is not None:
             rows = np.unique(rows[rows >= 0])
+        first = max(2 * k, k + 32)  # the first pass's best, re-scored exactly
+        found = np.zeros(0, dtype=np.int64)
         if self.codes is not None and (rows is None or len(rows) > self.exact_filter_max):
-            hits = self._search_codes(q, k, rows)
-            if len(hits[0]) == k:
-                return self._hits(*hits)
-            # fewer than k live candidates (many removed codes, a narrow filter): exact
-        return self._hits(*top_k(*self.vectors.scan(q, rows), k))
+            found, _ = self._search_codes(q, first, rows)
+        if len(found) < min(first, limit):
+            # no codes, a narrow filter, or fewer live candidates than wanted
+            if rows is None:  # every row, read in place
+                rows = self.vectors.live_rows()
+                scores = (self.resident[: self.vectors.size] @ q)[rows]
+            else:
+                scores = np.empty(len(rows), dtype=np.float32)
+                for at in range(0, len(rows), BATCH):
+                    scores[at : at + BATCH] = self._first_pass(rows[at : at + BATCH]) @ q
+            found, _ = top_k(rows, scores.astype(np.float32, copy=False), first)
+        return self._hits(*top_k(found, self.vectors.take(found) @ q, k))
 
     def _search_codes(
         self, q: np.ndarray, k: int, rows: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The best code estimates re-scored exactly; with ``rows`` (a filter), more
-        candidates in proportion to what it leaves out, and only its rows."""
+        """The ``k`` best code estimates by their first-pass scores; with ``rows`` (a
+        filter), more candidates in proportion to what it leaves out, and only its rows."""
         assert self.codes is not None
         live, candidates = self.vectors.live, self.spec.candidates
         if rows is not None:
             live = np.zeros(len(live), dtype=bool)
             live[rows] = self.vectors.live[rows]
             candidates = int(min(candidates * self.ntotal / max(len(rows), 1), 8 * candidates))
-        return self.codes.search(q, k, candidates, live, lambda r: self.vectors.take(r) @ q)
+        return self.codes.search(q, k, candidates, live, lambda r: self._first_pass(r) @ q)
 
     def _hits(self, rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
         ids = self.vectors.ids[rows]

@@ -1,31 +1,21 @@
 """Vectors in blocks, each row under an id: the storage of the exact FAISS kinds.
 
-A block is an array of vectors: a segment's vector file memory-mapped as it lies on disk
-(its pages stay in the page cache; the process reads the rows a query needs), or the rows
-written in this process (appended to one growing array). Rows never move: a removed row is
-only marked dead, so the row numbers codes refer to stay valid until the codes are rebuilt.
+A block is a segment's vectors file, read where it lies (:class:`~qa.store.ondisk.FileVectors`:
+the process reads the rows it needs), or the rows written in this process (appended to one
+growing array). Rows never move: a removed row is only marked dead, so the row numbers
+codes refer to stay valid until the codes are rebuilt.
 """
 
 from __future__ import annotations
 
-import mmap
 from typing import Any
 
 import numpy as np
 
+from qa.store.ondisk import FileVectors
+
 # Rows gathered at a time when every vector is read (coding, exact scans).
 BATCH = 65_536
-
-
-def _mapping(array: Any) -> mmap.mmap | None:
-    """The memory map an array's data lies in, if any."""
-    seen = 0
-    while array is not None and seen < 8:
-        if isinstance(array, mmap.mmap):
-            return array
-        array = getattr(array, "base", None) if not isinstance(array, memoryview) else array.obj
-        seen += 1
-    return None
 
 
 class VectorRows:
@@ -33,7 +23,7 @@ class VectorRows:
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
-        self.blocks: list[np.ndarray] = []
+        self.blocks: list[Any] = []  # FileVectors or float32 arrays
         self.starts = np.zeros(1, dtype=np.int64)  # first row of each block, then the end
         self.tail = np.zeros((0, dim), dtype=np.float32)  # rows written here
         self.tail_size = 0
@@ -48,14 +38,14 @@ class VectorRows:
         """Rows, dead ones included."""
         return int(self.starts[-1])
 
-    def add(self, ids: np.ndarray, block: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Rows ``rows`` of ``block`` (``None``: all) under ``ids``; a memory-mapped block
-        is kept as it is, other vectors are copied into the tail. An id held already
+    def add(self, ids: np.ndarray, block: Any, rows: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``rows`` of ``block`` (``None``: all) under ``ids``; a block on disk is
+        kept as it is, other vectors are copied into the tail. An id held already
         moves to its new row. Returns the new rows of ``ids``."""
         ids = np.asarray(ids, dtype=np.int64)
         self.remove(ids)
         first = self.size
-        if _mapping(block) is not None:
+        if isinstance(block, FileVectors):
             self.blocks.append(block)
             self.starts = np.append(self.starts, first + len(block))
             self.tail_last = False
@@ -147,11 +137,3 @@ class VectorRows:
         for at in range(0, len(rows), BATCH):
             scores[at : at + BATCH] = self.take(rows[at : at + BATCH]) @ query
         return rows, scores
-
-    def release(self) -> None:
-        """Let go of the pages of mapped blocks the process has read (they stay in the page
-        cache; the next read maps them again)."""
-        for block in self.blocks:
-            mapped = _mapping(block)
-            if mapped is not None:
-                mapped.madvise(mmap.MADV_DONTNEED)
