@@ -275,7 +275,7 @@ class BM25Index:
             touched = True
         if not touched:
             return empty
-        ids = np.flatnonzero(total)  # every term's weight is positive: the passages touched
+        ids = np.flatnonzero(total > 0)  # every term weighs more than 0: the passages touched
         return ids, total[ids]
 
     def search(

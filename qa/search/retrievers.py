@@ -69,30 +69,31 @@ class Retriever(Protocol):
         ...
 
 
-def sentence_signal(
-    index: Index, query: np.ndarray, rows: Sequence[int], n: int
-) -> list[tuple[int, float]]:
-    """The ``n`` best of passages ``rows`` by their best sentence's cosine with ``query``.
+def sentence_signals(
+    index: Index, queries: np.ndarray, rows: Sequence[int], n: int
+) -> list[list[tuple[int, float]]]:
+    """For each query vector, the ``n`` best of passages ``rows`` by their best sentence's
+    cosine with it.
 
     Scored over the candidates the other signals found rather than searched over every
     sentence: the same MRR@10 on the seed set, pira_xling and faquad_pt (eval/RESULTS.md),
-    and a query reads a few hundred sentence vectors instead of searching four times as
-    many vectors as there are passages."""
-    owners: list[int] = []
-    ids: list[int] = []
-    for row in rows:
-        held = index.chunks.sentences_of(row)
-        ids.extend(held)
-        owners.extend([row] * len(held))
+    and a query reads a few hundred sentence vectors (once for every query vector) instead
+    of searching four times as many vectors as there are passages."""
+    held = [index.chunks.sentences_of(row) for row in rows]
+    ids = [sid for sentences in held for sid in sentences]
     if not ids:
-        return []
-    best: dict[int, float] = {}
-    for row, score in zip(
-        owners, (index.vectors_of("sentences", ids) @ query).tolist(), strict=True
-    ):
-        if score > best.get(row, -2.0):
-            best[row] = score
-    return sorted(best.items(), key=lambda item: -item[1])[:n]
+        return [[] for _ in queries]
+    owners = np.repeat(np.asarray(rows, dtype=np.int64), [len(h) for h in held])
+    scores = index.vectors_of("sentences", ids) @ np.atleast_2d(queries).T
+    out = []
+    for column in scores.T:
+        # each passage's best sentence: sort by (passage, score), keep each passage's last
+        order = np.lexsort((column, owners))
+        last = np.r_[owners[order][1:] != owners[order][:-1], True]
+        best_rows, best = owners[order][last], column[order][last]
+        top = np.lexsort((best_rows, -best))[:n]
+        out.append([(int(r), float(v)) for r, v in zip(best_rows[top], best[top], strict=True)])
+    return out
 
 
 class DenseRetriever:
@@ -193,9 +194,10 @@ class HybridRetriever:
         # the passage cosines of the question (and of its translation), before the others
         nearest = tuple(ranked for _, ranked in signals[:: 2 if len(vectors) > 1 else 3])
         pool = sorted({row for _, ranked in signals for row, _ in ranked})
-        signals.append((w.sentence, sentence_signal(index, vectors[0], pool, n)))
+        best = sentence_signals(index, vectors, pool, n)
+        signals.append((w.sentence, best[0]))
         if len(vectors) > 1:
-            signals.append((w.cross * w.sentence, sentence_signal(index, vectors[1], pool, n)))
+            signals.append((w.cross * w.sentence, best[1]))
         if forms.companion and index.companion is not None and self.companion is not None:
             signals.append((w.companion, self._companion_signal(index, question, signals)))
         return Ranking(

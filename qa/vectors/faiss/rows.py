@@ -110,13 +110,16 @@ class VectorRows:
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         if not len(rows):
             return out
-        which = np.searchsorted(self.starts, rows, side="right") - 1
         if len(self.blocks) == 1:
             out[:] = self.blocks[0][rows]
             return out
-        for b in np.unique(which).tolist():
-            at = np.flatnonzero(which == b)
-            out[at] = self.blocks[b][rows[at] - self.starts[b]]
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(self.blocks) + 1)).tolist()
+        for b in range(len(self.blocks)):
+            if bounds[b] < bounds[b + 1]:
+                at = order[bounds[b] : bounds[b + 1]]
+                out[at] = self.blocks[b][rows[at] - self.starts[b]]
         return out
 
     def scan(
