@@ -214,3 +214,33 @@ def test_a_write_interrupted_at_any_file_operation_leaves_old_or_new_state(
     assert {p.name for p in (path / "segments").iterdir()} == {
         s.name for s in Store(path).read_manifest().segments
     }
+
+
+def test_compaction_merges_the_small_segments_and_leaves_the_large(collection, monkeypatch):
+    """Past MAX_SEGMENTS the smaller half merges (ids kept, in place in the writer); the
+    seed segment, the largest, is not rewritten; a segment whose every row is gone lets
+    its files go."""
+    import qa.index.collection
+    from qa.store.records import TextRef
+
+    monkeypatch.setattr(qa.index.collection, "MAX_SEGMENTS", 3)
+    seed_segment = collection.index.manifest.segments[0].name
+    for i, text in enumerate((PETRO, VALE, PETRO + " Mais.", VALE + " Mais.")):
+        collection.upsert([make_text_document(f"n{i}.txt", text, "t")])
+    names = [s.name for s in collection.index.manifest.segments]
+    assert len(names) <= 3 and seed_segment in names  # the large one stays
+    assert all(isinstance(d.body, TextRef) for d in collection.index.documents.values())
+    loaded = open_index(collection.store.path)
+    assert dict(loaded.chunks) == dict(collection.index.chunks)
+    assert {d: doc.segment for d, doc in loaded.documents.items()} == {
+        d: doc.segment for d, doc in collection.index.documents.items()
+    }
+    query = loaded.vectors_of("chunks", [next(iter(loaded.chunks))])[0]
+    assert loaded.search("chunks", query, 5) == collection.index.search("chunks", query, 5)
+    consistent(collection.index)
+    # every document of a segment deleted: the store lets go of its file
+    newest = [d for d, doc in collection.index.documents.items() if doc.segment == names[-1]]
+    collection.delete(newest)
+    blocks = collection.index.stores["chunks"].vectors.blocks  # type: ignore[attr-defined]
+    assert sum(type(b).__name__ == "_Gone" for b in blocks) >= 1
+    consistent(collection.index)

@@ -45,6 +45,7 @@ from qa.index.planner import (
     plan_compaction,
     plan_delete,
     plan_upsert,
+    segments_to_merge,
     unknown_document,
 )
 from qa.index.state import Index, IndexUpdate, segment_rows
@@ -55,6 +56,7 @@ from qa.store import (
     Counts,
     Manifest,
     ModelInfo,
+    SegmentData,
     SegmentEntry,
     Store,
     StoredDocument,
@@ -63,7 +65,7 @@ from qa.store import (
 )
 from qa.vectors import VECTOR_KINDS, Rows, VectorBackend, VectorChange, VectorKind
 
-# Past this many segments, a write merges them into one (keeping every id).
+# Past this many segments, a write merges the smaller half into one (keeping every id).
 MAX_SEGMENTS = 16
 
 
@@ -299,7 +301,7 @@ class Collection:
         started = time.perf_counter()
         index = self.index
         gone = [index.documents[d] for d in plan.removed]
-        entry, manifest = None, None
+        entry, manifest, added = None, None, None
         transaction = (backend or self.backend).begin(
             index.manifest.vectors,
             index.stores,
@@ -309,7 +311,9 @@ class Collection:
             rebuild=backend is not None,
         )
         try:
-            entry = self.store.write_segment(plan.segment) if plan.segment is not None else None
+            if plan.segment is not None:
+                entry = self.store.write_segment(plan.segment)
+                added = self.store.written(plan.segment)
             prepared = transaction.prepare()
             manifest = next_manifest(index.manifest, plan, gone, entry, prepared.record, started)
             self.store.commit(manifest)
@@ -320,7 +324,7 @@ class Collection:
                     self.store.discard_segment(entry.name)
             raise
         with self._lock.write():
-            index.apply(IndexUpdate(manifest, plan.segment, plan.removed, prepared.stores))
+            index.apply(IndexUpdate(manifest, added, plan.removed, prepared.stores))
         transaction.commit()
         kept = {s.name for s in manifest.segments}
         for doc in gone:
@@ -343,23 +347,39 @@ class Collection:
         return changes
 
     def _compact_if_needed(self) -> None:
-        """Merge every segment into one, dropping deleted documents, once there are more
-        than ``MAX_SEGMENTS`` (ids are kept: nothing else changes)."""
+        """Past ``MAX_SEGMENTS`` segments, merge the smaller half into one (ids kept), so a
+        merge costs what the small segments hold, not the large ones of bulk loads."""
         index = self.index
-        if len(index.manifest.segments) <= MAX_SEGMENTS:
+        names = segments_to_merge(index.manifest, MAX_SEGMENTS)
+        if not names:
             return
-        name = self.store.new_segment_name()
-        segment = plan_compaction(index, name)
-        manifest = index.manifest.compacted(self.store.write_segment(segment))
-        try:
-            self.store.commit(manifest)
-        except BaseException:
-            if not self.store.committed(manifest.generation):
-                self.store.discard_segment(name)
-            raise
-        with self._lock.write():
-            index.apply(IndexUpdate(manifest, moved_to=name))
+        segment, manifest = _commit_merge(self.store, index, names)
+        if self.backend.follows(index.manifest.vectors, manifest.vectors) and all(
+            store.takes_back() for store in index.stores.values()
+        ):  # the documents leave their segments and come back, under the same ids
+            with self._lock.write():
+                moved = [d.doc_id for d in segment.documents]
+                index.apply(IndexUpdate(manifest, self.store.written(segment), moved))
+        else:  # stores that cannot drop an id and take it back: loaded anew
+            fresh = Index.load(self.store, manifest, self.backend, repair=True)
+            with self._lock.write():
+                self.index = fresh
         self.store.collect_garbage(manifest)
+
+
+def _commit_merge(store: Store, index: Index, names: set[str]) -> tuple[SegmentData, Manifest]:
+    """Write the live documents of segments ``names`` as one segment and commit the
+    manifest naming it instead of them."""
+    name = store.new_segment_name()
+    segment = plan_compaction(index, name, names)
+    manifest = index.manifest.compacted(store.write_segment(segment), names)
+    try:
+        store.commit(manifest)
+    except BaseException:
+        if not store.committed(manifest.generation):
+            store.discard_segment(name)
+        raise
+    return segment, manifest
 
 
 def next_manifest(

@@ -13,7 +13,7 @@ whose stored version leaves the index, and each document's result. Nothing is wr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -26,7 +26,7 @@ from qa.embed.companion import companion_encoder
 from qa.index.lexical import export_postings
 from qa.index.state import Index
 from qa.ingest import Document
-from qa.store import SegmentData, StoredDocument
+from qa.store import Manifest, SegmentData, StoredDocument
 from qa.store.records import id_run
 
 Status = Literal["new", "updated", "unchanged", "deleted"]
@@ -128,13 +128,24 @@ def plan_delete(index: Index, doc_ids: Sequence[str]) -> WritePlan:
     return WritePlan(None, unique, tuple(WriteResult(d, "deleted", 0) for d in unique))
 
 
-def plan_compaction(index: Index, name: str) -> SegmentData:
-    """Every live document of ``index`` in one segment ``name``, under the ids its passages
-    and sentences have (merging segments changes nothing else)."""
-    chunks, sentences = index.rows("chunks"), index.rows("sentences")
+def segments_to_merge(manifest: Manifest, most: int) -> set[str]:
+    """Past ``most`` segments, the smaller half (by live documents) to merge into one;
+    otherwise none."""
+    if len(manifest.segments) <= most:
+        return set()
+    by_size = sorted(manifest.segments, key=lambda e: e.documents - len(e.deleted))
+    return {e.name for e in by_size[: len(by_size) - most // 2]}
+
+
+def plan_compaction(index: Index, name: str, segments: Collection[str]) -> SegmentData:
+    """The live documents of ``segments`` in one segment ``name``, under the ids their
+    passages and sentences have (merging segments changes nothing else)."""
+    docs = [d.doc_id for d in index.documents.values() if d.segment in segments]
+    keep = set(index.documents) - set(docs)
+    chunks, sentences = index.rows("chunks", keep), index.rows("sentences", keep)
     return SegmentData.of(
         name,
-        [replace(d, segment=name) for d in index.documents.values()],
+        [replace(index.documents[d], segment=name) for d in docs],
         chunks.ids,
         [index.chunks[c] for c in chunks.ids.tolist()],
         chunks.vectors,

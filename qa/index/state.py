@@ -9,8 +9,8 @@ readers hold the read side, so every answer comes from one consistent state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,7 +44,6 @@ class IndexUpdate:
     added: SegmentData | None = None
     removed: Sequence[str] = ()  # ids of documents whose stored version leaves
     stores: Mapping[VectorKind, VectorStore] = field(default_factory=dict)  # replacements
-    moved_to: str | None = None  # compaction: every document now lives in this segment
 
 
 class Index:
@@ -117,9 +116,6 @@ class Index:
         self.stores.update(update.stores)
         if "chunks" in update.stores:
             update.stores["chunks"].prepare()
-        if update.moved_to is not None:
-            for d, doc in self.documents.items():
-                self.documents[d] = replace(doc, segment=update.moved_to)
         self.manifest = update.manifest
         self._configure()
 
@@ -164,7 +160,7 @@ class Index:
             self.documents[doc.doc_id] = doc
 
     # -------------------------------------------------------------------- reading
-    def rows(self, which: VectorKind, exclude: Sequence[str] = ()) -> Rows:
+    def rows(self, which: VectorKind, exclude: Collection[str] = ()) -> Rows:
         """Ids, stored vectors and documents of every passage (``chunks``) or sentence of
         the live documents but ``exclude``."""
         gone = set(exclude)

@@ -250,6 +250,13 @@ class Store:
                 payload[name] = read_checked(self.path, file, sha256)
         return segments.decode(entry, payload)
 
+    def written(self, data: SegmentData) -> SegmentData:
+        """``data``, which this process has just written, reading its vectors and texts from
+        its files (not checked again) like a segment read from disk."""
+        folder = self.path / SEGMENTS / data.name
+        files = {name: SegmentFile(open(folder / name, "rb")) for name in ON_DISK_FILES}  # noqa: SIM115  # kept open by their readers
+        return segments.on_disk(data, files)
+
     def document_ids(self, manifest: Manifest) -> set[str]:
         """The ids of every document of ``manifest`` (no passage or vector read)."""
         ids: set[str] = set()

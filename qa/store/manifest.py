@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -197,9 +197,11 @@ class Manifest(_Record):
             write_seconds=round(seconds, 3),
         )
 
-    def compacted(self, merged: SegmentEntry) -> Manifest:
-        """The same documents in the one segment ``merged``."""
-        return self.successor(segments=(merged,))
+    def compacted(self, merged: SegmentEntry, names: Collection[str]) -> Manifest:
+        """The same documents, those of the segments ``names`` now in the one segment
+        ``merged``."""
+        kept = tuple(s for s in self.segments if s.name not in names)
+        return self.successor(segments=(*kept, merged))
 
     # ---------------------------------------------------------------- on disk
     def to_json(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
 import numpy as np
@@ -114,13 +114,13 @@ class SegmentData:
     chunk_docs: np.ndarray  # the document id of each passage (objects)
     chunk_spans: np.ndarray  # int32 (n, 2): char_start, char_end
     chunk_numbers: np.ndarray  # int32: the passage's number in its document
-    chunk_vectors: np.ndarray  # float32
+    chunk_vectors: np.ndarray | FileVectors  # float32
     sentence_ids: np.ndarray
     sentence_docs: np.ndarray
     sentence_spans: np.ndarray
     holders_ptr: np.ndarray  # int64 (n + 1): sentence i is held by holders[ptr[i]:ptr[i+1]]
     holders: np.ndarray  # int64 passage ids
-    sentence_vectors: np.ndarray
+    sentence_vectors: np.ndarray | FileVectors
     chunk_companion: np.ndarray | None = None  # float16, one row per passage
     postings: Postings | None = None  # None: tokenise the passages when loading
     chunk_rows: np.ndarray | None = None
@@ -203,9 +203,11 @@ class SegmentData:
     def vectors_of(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids and vectors of the live passages (``chunks``) or sentences (``sentences``)."""
         ids, block, rows = self.vector_block(which)
-        return ids, block if rows is None else block[rows]
+        return ids, np.asarray(block if rows is None else block[rows], dtype=np.float32)
 
-    def vector_block(self, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def vector_block(
+        self, which: str
+    ) -> tuple[np.ndarray, np.ndarray | FileVectors, np.ndarray | None]:
         """Ids of the live passages (or sentences), the vectors array holding them, and
         their rows in it (``None``: every row, in order)."""
         if which == "chunks":
@@ -297,6 +299,26 @@ def encode(data: SegmentData) -> dict[str, bytes]:
     if data.chunk_companion is not None:
         files[COMPANION_FILE] = npy(data.chunk_companion.astype(np.float16, copy=False))
     return files
+
+
+def on_disk(data: SegmentData, files: dict[str, SegmentFile]) -> SegmentData:
+    """``data``, just written as ``files`` (``ON_DISK_FILES``, open), reading its vectors
+    and texts from them rather than holding them: a writer's index then holds no more of a
+    new segment than one loaded from disk does."""
+    documents, at = [], 0
+    for d in data.documents:
+        end = at + len(d.text.encode("utf-8"))
+        documents.append(replace(d, body=TextRef(files["texts.txt"], at, end)))
+        at = end
+    return replace(
+        data,
+        documents=documents,
+        chunk_vectors=FileVectors(files["chunks.npy"]),
+        sentence_vectors=FileVectors(files["sentences.npy"]),
+        chunk_rows=None,
+        sentence_rows=None,
+        _documents_by_id={},
+    )
 
 
 def _lines(payload: bytes) -> list[dict[str, Any]]:

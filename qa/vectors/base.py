@@ -131,6 +131,11 @@ class VectorStore(ABC):
     def prepare(self) -> None:
         """Get ready to be searched now rather than at the first search (after loading)."""
 
+    def takes_back(self) -> bool:
+        """Whether an id removed can be added again at once (merging segments moves
+        documents that way)."""
+        return True
+
     def configure(self, record: VectorsRecord, which: VectorKind, next_id: int) -> None:
         """Take the settings of a newly committed state: its vectors record, and the first
         id no committed write has used (for a store that may hold uncommitted rows)."""

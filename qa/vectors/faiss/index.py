@@ -121,6 +121,10 @@ class VectorIndex(VectorStore):
     def count(self) -> int:
         return self.ntotal
 
+    def takes_back(self) -> bool:
+        """Not an hnsw graph: a removed id stays in it as a tombstone."""
+        return self.spec.kind != "hnsw"
+
     def add(self, rows: Rows) -> None:
         """Store ``rows`` (their documents are not needed: filters come as ids)."""
         self.add_vectors(rows.ids, rows.vectors)

@@ -18,6 +18,20 @@ from qa.store.ondisk import FileVectors
 BATCH = 65_536
 
 
+class _Gone:
+    """A block whose rows are all dead: read as zeros, holds nothing."""
+
+    def __init__(self, rows: int, dim: int) -> None:
+        self.shape = (rows, dim)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        count = len(range(*key.indices(self.shape[0]))) if isinstance(key, slice) else len(key)
+        return np.zeros((count, self.shape[1]), dtype=np.float32)
+
+
 class VectorRows:
     """Rows of vectors in blocks (see the module docstring)."""
 
@@ -91,6 +105,12 @@ class VectorRows:
         self.live[rows] = False
         self.row_of[self.ids[rows]] = -1
         self.count -= len(rows)
+        for b in np.unique(np.searchsorted(self.starts, rows, side="right") - 1).tolist():
+            start, end = int(self.starts[b]), int(self.starts[b + 1])
+            if isinstance(self.blocks[b], FileVectors) and not self.live[start:end].any():
+                # every row of a segment's file dead: let the file go (a merge or a
+                # deletion may remove it from the disk)
+                self.blocks[b] = _Gone(end - start, self.dim)
         return rows
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
