@@ -164,6 +164,7 @@ def render_scale(result: dict[str, Any], table: Any) -> list[str]:
             r["build_s"],
             r["open_s"],
             r["rss_mb"],
+            r.get("rss_parts", {}).get("anon_mb", "—"),
             r["rss_after_queries_mb"],
             r["query"]["median_ms"],
             r["query"]["p95_ms"],
@@ -178,12 +179,13 @@ def render_scale(result: dict[str, Any], table: Any) -> list[str]:
         "`python eval/bench.py --only scale` — collections written through the store code "
         "(real fakebr_news passages repeated under new ids; random unit vectors in place of "
         "the model's), then served by `qa serve`: seconds from start to ready (model load "
-        "included), RSS when ready and after the queries, `POST /query` (default method, one "
-        f"client, {result['seconds']} s) and adding / deleting one article over HTTP (median "
-        "of 3, the article's embedding included: the same at every size, so what grows "
-        "with the collection is the write's own cost). Targets at 1M passages: RSS ≤ 4 GB, "
-        "open ≤ 60 s, query median ≤ 30 ms and p95 ≤ 80 ms, add or delete ≤ 1 s beyond the "
-        "embedding.",
+        "included), RSS when ready (and of it, the process's own anonymous memory: the rest "
+        "is mapped files, the model's weights and libraries) and after the queries, "
+        f"`POST /query` (default method, one client, {result['seconds']} s) and adding / "
+        "deleting one article over HTTP (median of 3, the article's embedding included: the "
+        "same at every size, so what grows with the collection is the write's own cost). "
+        "Targets at 1M passages: RSS ≤ 4 GB, open ≤ 60 s, query median ≤ 30 ms and p95 ≤ 80 "
+        "ms, add or delete ≤ 1 s beyond the embedding.",
         "",
         table(
             [
@@ -192,6 +194,7 @@ def render_scale(result: dict[str, Any], table: Any) -> list[str]:
                 "write s",
                 "open s",
                 "RSS MB",
+                "of it anonymous MB",
                 "RSS after queries MB",
                 "query median ms",
                 "query p95 ms",
@@ -212,9 +215,10 @@ def _growth(rows: list[dict[str, Any]]) -> list[str]:
     a, b = sorted(rows, key=lambda r: r["passages"])[-2:]
     per = (b["rss_mb"] - a["rss_mb"]) / (b["passages"] - a["passages"]) * 1024
     at_million = (b["rss_mb"] + per * (1_000_000 - b["passages"]) / 1024) / 1024
+    where = "measured" if b["passages"] >= 1_000_000 else "about"
     return [
         f"RSS grows by {per:.1f} KB a passage between the two largest sizes "
-        f"({(b['sentences'] / b['passages']):.1f} sentences each): about {at_million:.1f} GB "
+        f"({(b['sentences'] / b['passages']):.1f} sentences each): {where} {at_million:.1f} GB "
         "at a million passages.",
         "",
     ]
