@@ -449,3 +449,24 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
     before = sorted(p.name for p in ann_dir.iterdir())
     collection.upsert([make_text_document("petro4.txt", "Lucro da Petrobras sobe.", "test")])
     assert sorted(p.name for p in ann_dir.iterdir()) == before
+
+
+def test_codes_with_a_float16_first_pass_return_exact_scores(data, monkeypatch):
+    """Past FLOAT32_COPY_MAX vectors the first pass reads a float16 copy; the best are
+    re-scored from the float32 vectors, so scores stay exact and recall holds."""
+    from qa.vectors.faiss import flat as flat_module
+
+    vectors, ids, flat, _ = data
+    monkeypatch.setattr(flat_module, "FLOAT32_COPY_MAX", 1000)
+    index = make_index(64, AnnSpec(kind="pq", candidates=300))
+    index.add_vectors(ids, vectors)
+    index.prepare()
+    assert index.resident.dtype == np.float16
+    queries = clustered(50, seed=1)
+    assert recall(index, flat, queries) >= 0.95
+    hits = index.search(queries[0], 10)
+    for i, score in hits:
+        assert score == pytest.approx(float(vectors[i - 1000] @ queries[0]), abs=1e-6)
+    added = clustered(5, seed=9)
+    index.add_vectors(np.arange(9000, 9005), added)  # joins the float16 copy
+    assert index.search(added[2], 1)[0][0] == 9002

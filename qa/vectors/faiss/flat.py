@@ -3,9 +3,10 @@ same vectors plus short codes scanned for candidates, re-scored exactly).
 
 The vectors are rows of :class:`~qa.vectors.faiss.rows.VectorRows`: a loaded segment's
 vectors stay in its file, read when used. A store that is searched also keeps a copy of
-every row for the first pass of a search — float32 for the flat kind (small by policy),
-float16 for the code kinds (half the memory) — and re-scores the best of that pass exactly
-from the float32 rows, so the scores it returns are exact inner products. That copy and the
+every row for the first pass of a search — float32 up to ``FLOAT32_COPY_MAX`` vectors,
+float16 above (half the memory, and a little slower to score) — and re-scores the best of
+that pass exactly from the float32 rows, so the scores it returns are exact inner
+products. That copy and the
 codes are made when the store is first searched (or :meth:`FlatIndex.prepare` asks): a
 store only read by id — the sentences' — never pays for them. A removed vector's code
 stays until removed codes pass ``MAX_TOMBSTONES`` (searches skip it).
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import faiss
 import numpy as np
 
 from qa.store import Filters, StoredDocument, VectorsRecord
@@ -28,6 +30,9 @@ from qa.vectors.faiss.spec import CODE_KINDS, AnnSpec, ann_record
 
 # Filtered queries allowing at most this many vectors are answered exactly.
 EXACT_FILTER_MAX = 20_000
+# A searched store's first-pass copy is float32 up to this many vectors (1.5 KB each),
+# float16 above (half the memory; the best are re-scored exactly either way).
+FLOAT32_COPY_MAX = 250_000
 # Codes whose vectors were removed are rebuilt past this share of them.
 MAX_TOMBSTONES = 0.25
 
@@ -48,7 +53,7 @@ class FlatIndex(VectorStore):
         self.dim, self.spec = dim, spec
         self.vectors = VectorRows(dim)
         # searched stores: every row for the first pass, and the codes
-        self.resident = np.zeros((0, dim), dtype=np.float32 if spec.kind == "flat" else np.float16)
+        self.resident = np.zeros((0, dim), dtype=np.float32)
         self.codes: CodeScan | None = None
         self.coded = False  # whether the copy and codes are kept (after the first search)
         self.exact_filter_max = EXACT_FILTER_MAX
@@ -104,6 +109,23 @@ class FlatIndex(VectorStore):
     def _first_pass(self, rows: np.ndarray) -> np.ndarray:
         return self.resident[rows].astype(np.float32, copy=False)
 
+    def _scores(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """First-pass inner products of ``rows`` with ``q`` (float32 rows read in place)."""
+        if self.resident.dtype != np.float32:
+            return self._first_pass(rows) @ q
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        scores = np.empty(len(rows), dtype=np.float32)
+        faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # not in faiss's stubs
+            faiss.swig_ptr(scores),
+            faiss.swig_ptr(q),
+            faiss.swig_ptr(self.resident),
+            faiss.swig_ptr(rows),
+            self.dim,
+            1,
+            len(rows),
+        )
+        return scores
+
     def _recode(self) -> None:
         """Codes for every live vector, in ``shard_count`` shards; none below
         ``CODES_MIN`` vectors (or for the flat kind)."""
@@ -118,6 +140,8 @@ class FlatIndex(VectorStore):
         with self._coding:
             if self.coded:
                 return
+            if self.spec.kind in CODE_KINDS and self.vectors.count > FLOAT32_COPY_MAX:
+                self.resident = self.resident.astype(np.float16)
             for b, block in enumerate(self.vectors.blocks):  # read once, in order
                 start = int(self.vectors.starts[b])
                 for at in range(0, len(block), BATCH):
@@ -192,7 +216,7 @@ class FlatIndex(VectorStore):
             live = np.zeros(len(live), dtype=bool)
             live[rows] = self.vectors.live[rows]
             candidates = int(min(candidates * self.ntotal / max(len(rows), 1), 8 * candidates))
-        return self.codes.search(q, k, candidates, live, lambda r: self._first_pass(r) @ q)
+        return self.codes.search(q, k, candidates, live, lambda r: self._scores(r, q))
 
     def _hits(self, rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
         ids = self.vectors.ids[rows]
