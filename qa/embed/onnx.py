@@ -62,6 +62,8 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        # no spinning after a run: its threads would take the cores the search needs next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(folder / ONNX_FILES[backend]), options, providers=["CPUExecutionProvider"]
         )

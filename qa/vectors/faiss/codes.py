@@ -108,30 +108,29 @@ class CodeScan:
         live: np.ndarray,
         score: Callable[[np.ndarray], np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and scores (``score(rows)``) of the ``k`` best of each shard's best
-        ``candidates / shards`` estimates (dead rows skipped), best first."""
+        """Rows and scores (``score(rows)``) of the ``k`` best of the shards' best
+        ``candidates / shards`` estimates each (dead rows skipped), best first."""
         per = math.ceil(max(candidates, k) / len(self.shards))
         starts = np.cumsum([0] + [s.ntotal for s in self.shards])
 
-        def scan(j: int) -> tuple[np.ndarray, np.ndarray]:
+        def scan(j: int) -> np.ndarray:  # FAISS releases the GIL: the shards run in parallel
             shard = self.shards[j]
             _, found = shard.search(q.reshape(1, -1), min(per, shard.ntotal))
-            rows = self.rows[starts[j] + found[0][found[0] >= 0]]
-            rows = rows[live[rows]]
-            scores = score(rows)
-            if len(rows) > k:
-                top = np.argpartition(-scores, k - 1)[:k]
-                rows, scores = rows[top], scores[top]
-            return rows, scores
+            return self.rows[starts[j] + found[0][found[0] >= 0]]
 
         if len(self.shards) == 1:
             parts = [scan(0)]
         else:
             others = [_pool().submit(scan, j) for j in range(1, len(self.shards))]
             parts = [scan(0), *(f.result() for f in others)]
-        rows = np.concatenate([r for r, _ in parts])
-        scores = np.concatenate([s for _, s in parts])
-        order = np.lexsort((rows, -scores))[:k]  # best first; ties in row order
+        # every shard's candidates scored at once, in this thread
+        rows = np.concatenate(parts)
+        rows = np.sort(rows[live[rows]])  # in row order: the copy is read front to back
+        scores = score(rows)
+        if len(rows) > k:
+            top = np.argpartition(-scores, k - 1)[:k]
+            rows, scores = rows[top], scores[top]
+        order = np.lexsort((rows, -scores))  # best first; ties in row order
         return rows[order], scores[order]
 
 
