@@ -49,25 +49,33 @@ class SegmentFile:
         return self.size
 
 
+def npy_header(head: bytes) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of an ``.npy`` file from its first bytes (the header is
+    at most a few hundred); only C-ordered arrays of plain values, as segments write."""
+    stream = io.BytesIO(head)
+    version = np.lib.format.read_magic(stream)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, fortran, dtype = read_header(stream)
+    if fortran or dtype.hasobject:
+        raise ValueError("unexpected array layout in a segment file")
+    return tuple(int(n) for n in shape), np.dtype(dtype), stream.tell()
+
+
 class FileVectors:
     """The rows of an ``.npy`` matrix in a segment file, read on demand (see the module
     docstring). Indexing reads: ``v[a:b]`` a range of rows, ``v[rows]`` (integer array)
     those rows in that order, ``v[i]`` one row; each returns an array of the process's own."""
 
     def __init__(self, file: SegmentFile) -> None:
-        header = io.BytesIO(file.read(0, min(file.size, 4096)))
-        version = np.lib.format.read_magic(header)
-        read_header = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        shape, fortran, dtype = read_header(header)
-        if fortran or dtype.hasobject or len(shape) != 2:
-            raise ValueError("a segment's vectors file is not a row-major matrix")
-        self.file, self.offset = file, header.tell()
-        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
-        self.dtype = np.dtype(dtype)
+        shape, self.dtype, self.offset = npy_header(file.read(0, min(file.size, 4096)))
+        if len(shape) != 2:
+            raise ValueError("a segment's vectors file is not a matrix")
+        self.file = file
+        self.shape: tuple[int, int] = (shape[0], shape[1])
         self.row_bytes = self.shape[1] * self.dtype.itemsize
         if self.offset + self.shape[0] * self.row_bytes > file.size:
             raise ValueError("a segment's vectors file is shorter than its header says")

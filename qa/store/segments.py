@@ -39,7 +39,7 @@ import numpy as np
 
 from qa.chunk import Chunk, Sentence
 from qa.store.manifest import Counts, SegmentEntry
-from qa.store.ondisk import FileVectors, SegmentFile
+from qa.store.ondisk import FileVectors, SegmentFile, npy_header
 from qa.store.records import StoredDocument, TextRef, id_run
 
 SEGMENT_FILES = (
@@ -333,19 +333,9 @@ def document_ids(entry: SegmentEntry, documents_jsonl: bytes) -> list[str]:
 
 def load_npy(payload: bytes) -> np.ndarray:
     """The array of an ``.npy`` file's bytes, without copying them."""
-    view = memoryview(payload)
-    stream = io.BytesIO(view[:4096])  # the header, at most a few hundred bytes
-    version = np.lib.format.read_magic(stream)
-    read_header = (
-        np.lib.format.read_array_header_1_0
-        if version == (1, 0)
-        else np.lib.format.read_array_header_2_0
-    )
-    shape, fortran, dtype = read_header(stream)
-    if fortran or dtype.hasobject:
-        raise ValueError("unexpected array layout in a segment file")
+    shape, dtype, offset = npy_header(payload[:4096])
     count = int(np.prod(shape))
-    return np.frombuffer(view, dtype=dtype, count=count, offset=stream.tell()).reshape(shape)
+    return np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
 def decode(entry: SegmentEntry, payload: dict[str, Any]) -> SegmentData:
