@@ -10,7 +10,7 @@ live rows; a reload packs nothing (it reads the live rows only) but starts from 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -193,18 +193,6 @@ class SentenceTable(_Table, Mapping[int, Sentence]):
         count = int(self.holders[at])
         chunks = tuple(self.holders[at + 1 : at + 1 + count].tolist())
         return Sentence(c["doc"][sid], int(c["start"][sid]), int(c["end"][sid]), chunks)
-
-    def holders_of(self, ids: Sequence[int]) -> list[list[int]]:
-        """The passages holding each of the sentences ``ids`` (which must be held)."""
-        at = self.rows.columns["first"][np.asarray(ids, dtype=np.int64)]
-        counts = self.holders[at]
-        starts = np.repeat(at + 1 - np.cumsum(counts) + counts, counts)
-        flat = self.holders[starts + np.arange(int(counts.sum()))].tolist()
-        out, k = [], 0
-        for count in counts.tolist():
-            out.append(flat[k : k + count])
-            k += count
-        return out
 
     def add(
         self,

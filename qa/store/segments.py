@@ -263,12 +263,11 @@ def encode(data: SegmentData) -> dict[str, bytes]:
     """The files of a segment, by name (its postings must be computed)."""
     assert data.postings is not None, "a segment is written with its BM25 postings"
     doc_row = {d.doc_id: i for i, d in enumerate(data.documents)}
-    texts, lines, at = [], [], 0
-    for d in data.documents:
-        raw = d.text.encode("utf-8")
-        texts.append(raw)
-        lines.append(json.dumps({**d.info(), "text_at": [at, at + len(raw)]}, ensure_ascii=False))
-        at += len(raw)
+    texts = [d.text.encode("utf-8") for d in data.documents]
+    lines = [
+        json.dumps({**d.info(), "text_at": list(span)}, ensure_ascii=False)
+        for d, span in zip(data.documents, _text_spans(texts), strict=True)
+    ]
     chunks = np.zeros(len(data.chunk_ids), dtype=CHUNK_ROW)
     chunks["id"] = data.chunk_ids
     chunks["doc"] = [doc_row[d] for d in data.chunk_docs]
@@ -301,18 +300,23 @@ def encode(data: SegmentData) -> dict[str, bytes]:
     return files
 
 
+def _text_spans(texts: list[bytes]) -> list[tuple[int, int]]:
+    """Where each of ``texts`` lies in ``texts.txt``, which holds them one after another."""
+    ends = np.cumsum([len(t) for t in texts], dtype=np.int64).tolist()
+    return [(end - len(t), end) for t, end in zip(texts, ends, strict=True)]
+
+
 def on_disk(data: SegmentData, files: dict[str, SegmentFile]) -> SegmentData:
     """``data``, just written as ``files`` (``ON_DISK_FILES``, open), reading its vectors
     and texts from them rather than holding them: a writer's index then holds no more of a
     new segment than one loaded from disk does."""
-    documents, at = [], 0
-    for d in data.documents:
-        end = at + len(d.text.encode("utf-8"))
-        documents.append(replace(d, body=TextRef(files["texts.txt"], at, end)))
-        at = end
+    spans = _text_spans([d.text.encode("utf-8") for d in data.documents])
     return replace(
         data,
-        documents=documents,
+        documents=[
+            replace(d, body=TextRef(files["texts.txt"], *span))
+            for d, span in zip(data.documents, spans, strict=True)
+        ],
         chunk_vectors=FileVectors(files["chunks.npy"]),
         sentence_vectors=FileVectors(files["sentences.npy"]),
         chunk_rows=None,

@@ -201,7 +201,7 @@ class FlatIndex(VectorStore):
             else:
                 scores = np.empty(len(rows), dtype=np.float32)
                 for at in range(0, len(rows), BATCH):
-                    scores[at : at + BATCH] = self._first_pass(rows[at : at + BATCH]) @ q
+                    scores[at : at + BATCH] = self._scores(rows[at : at + BATCH], q)
             found, _ = top_k(rows, scores.astype(np.float32, copy=False), first)
         return self._hits(*top_k(found, self.vectors.take(found) @ q, k))
 

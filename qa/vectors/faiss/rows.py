@@ -141,22 +141,3 @@ class VectorRows:
                 at = order[bounds[b] : bounds[b + 1]]
                 out[at] = self.blocks[b][rows[at] - self.starts[b]]
         return out
-
-    def scan(
-        self, query: np.ndarray, rows: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and inner products with ``query`` of every live row (of ``rows`` when
-        given): whole blocks read in place, a selection gathered a batch at a time."""
-        if rows is None:
-            scores = np.empty(self.size, dtype=np.float32)
-            for b, block in enumerate(self.blocks):
-                start = int(self.starts[b])
-                for at in range(0, len(block), BATCH):
-                    end = min(at + BATCH, len(block))
-                    scores[start + at : start + end] = block[at:end] @ query
-            rows = self.live_rows()
-            return rows, scores[rows]
-        scores = np.empty(len(rows), dtype=np.float32)
-        for at in range(0, len(rows), BATCH):
-            scores[at : at + BATCH] = self.take(rows[at : at + BATCH]) @ query
-        return rows, scores
