@@ -36,7 +36,10 @@ Sections (``--only`` takes a comma-separated subset):
   of the same size;
 * ``scale`` — collections of ``--scale-sizes`` passages (real texts, random vectors; see
   eval/scale.py) served by ``qa serve``: open time, RSS, query latency, adding and
-  deleting one article.
+  deleting one article;
+* ``replicas`` — the same collections at ``--replica-sizes`` in an index folder and in
+  Milvus (a Milvus Lite server on loopback), each served by ``qa serve``: RSS, query
+  latency, writes, and how soon a second replica serves another's write (eval/replicas.py).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ import numpy as np
 from qa.eval.metrics import percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from replicas import bench_replicas, render_replicas
 from scale import bench_scale, render_scale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +74,7 @@ sys.path.insert(0, str(ROOT))  # for tests.server: `qa serve` in a child process
 SHARED = ROOT.parent / "shared" / "benchmarks"
 FAKEBR = SHARED / "fakebr_news" / "corpus.jsonl.gz"
 PIRA = SHARED / "pira_xling"
-SECTIONS = ("embed", "index", "http", "answer", "limits", "stores", "ann", "scale")
+SECTIONS = ("embed", "index", "http", "answer", "limits", "stores", "ann", "scale", "replicas")
 # Real vectors needed before the ann section calibrates its synthetic data against them.
 CALIBRATION_MIN = 50_000
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -1126,6 +1130,8 @@ def render(results: dict[str, Any], command: str) -> str:
         ]
     if "scale" in results:
         out += render_scale(results["scale"], table)
+    if "replicas" in results:
+        out += render_replicas(results["replicas"], table)
     if "ann" in results:
         a = results["ann"]
         headers = [
@@ -1207,6 +1213,9 @@ def main() -> None:
     parser.add_argument(
         "--scale-sizes", default="10000,100000,1000000", help="scale: passages per collection"
     )
+    parser.add_argument(
+        "--replica-sizes", default="10000,100000", help="replicas: passages per collection"
+    )
     parser.add_argument("--ann-queries", type=int, default=300)
     parser.add_argument("--ann-latency-queries", type=int, default=100)
     parser.add_argument("--nprobes", default="16,64,256", help="ivf runs ('' for none)")
@@ -1234,6 +1243,7 @@ def main() -> None:
     args = parser.parse_args()
     args.ann_sizes = [int(x) for x in args.ann_sizes.split(",")]
     args.scale_sizes = [int(x) for x in args.scale_sizes.split(",")]
+    args.replica_sizes = [int(x) for x in args.replica_sizes.split(",")]
     args.nprobes = [int(x) for x in args.nprobes.split(",") if x]
     args.efs = [int(x) for x in args.efs.split(",") if x]
     args.candidates = [int(x) for x in args.candidates.split(",") if x]
@@ -1286,6 +1296,10 @@ def main() -> None:
         if "scale" in only:
             results["scale"] = bench_scale(
                 args.scale_sizes, work, args.seconds, sys.modules[__name__]
+            )
+        if "replicas" in only:
+            results["replicas"] = bench_replicas(
+                args.replica_sizes, work, args.seconds, sys.modules[__name__]
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

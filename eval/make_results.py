@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -83,57 +86,73 @@ def section(title: str, run: runner.EvalRun) -> str:
 
 
 STORE_METHODS = ["dense", "default"]
+# the Milvus runs: label -> how the settings differ from FAISS's
+STORES = {
+    "milvus (vectors)": {"vector_store": "milvus", "milvus_mode": "vectors"},
+    "milvus (replica)": {"vector_store": "milvus", "milvus_mode": "replica"},
+}
 
 
 def store_section(
-    faiss_runs: dict[str, runner.EvalRun], milvus_runs: dict[str, runner.EvalRun]
+    faiss_runs: dict[str, runner.EvalRun], store_runs: dict[str, dict[str, runner.EvalRun]]
 ) -> str:
-    """The same questions on both vector stores, side by side, with the differences."""
+    """The same questions on every store, side by side, with the largest difference."""
+    labels = list(store_runs)
     rows = [
         [
             "collection",
             "method",
             "group",
             "MRR@10 faiss",
-            "MRR@10 milvus",
-            "|Δ|",
+            *(f"MRR@10 {label}" for label in labels),
+            "largest |Δ|",
             "Recall@10 faiss",
-            "Recall@10 milvus",
+            *(f"Recall@10 {label}" for label in labels),
             "median ms faiss",
-            "median ms milvus",
+            *(f"median ms {label}" for label in labels),
         ]
     ]
     worst = 0.0
-    for key, milvus in milvus_runs.items():
-        faiss = {r.method: r for r in faiss_runs[key].runs}
-        for r in milvus.runs:
-            f = faiss[r.method]
-            for group, m in r.groups().items():
-                g = f.groups()[group]
-                delta = abs(m["MRR@10"] - g["MRR@10"])
+    for key, faiss_run in faiss_runs.items():
+        if not all(key in runs for runs in store_runs.values()):
+            continue
+        others = [{r.method: r for r in store_runs[label][key].runs} for label in labels]
+        for f in faiss_run.runs:
+            if f.method not in STORE_METHODS:
+                continue
+            for group, g in f.groups().items():
+                found = [o[f.method].groups()[group] for o in others]
+                delta = max(abs(m["MRR@10"] - g["MRR@10"]) for m in found)
                 worst = max(worst, delta)
+                latency = group == "all"
                 rows.append(
                     [
-                        milvus.dataset,
-                        r.label,
+                        faiss_run.dataset,
+                        f.label,
                         group,
                         f"{g['MRR@10']:.3f}",
-                        f"{m['MRR@10']:.3f}",
+                        *(f"{m['MRR@10']:.3f}" for m in found),
                         f"{delta:.3f}",
                         f"{g['Recall@10']:.3f}",
-                        f"{m['Recall@10']:.3f}",
-                        f"{f.latency()[0]:.1f}" if group == "all" else "",
-                        f"{r.latency()[0]:.1f}" if group == "all" else "",
+                        *(f"{m['Recall@10']:.3f}" for m in found),
+                        f"{f.latency()[0]:.1f}" if latency else "",
+                        *(f"{o[f.method].latency()[0]:.1f}" if latency else "" for o in others),
                     ]
                 )
-    commands = "; ".join(f"`QA_VECTOR_STORE=milvus {run.command}`" for run in milvus_runs.values())
     return "\n".join(
         [
-            "## Vector stores: FAISS and Milvus (Lite)",
+            STORE_HEADING,
             "",
-            "The FAISS figures are the runs above; the Milvus runs index the same collections "
-            f"into Milvus Lite (HNSW, the default `QA_MILVUS_INDEX`) and ask the same questions: "
-            f"{commands}. Largest MRR@10 difference: **{worst:.3f}**.",
+            "The same collections indexed into each store, the same questions asked: FAISS in "
+            "the process; Milvus Lite beside the index folder (`QA_MILVUS_MODE=vectors`, a "
+            "file; HNSW, the default `QA_MILVUS_INDEX`); and the whole collection in Milvus, "
+            "served by a stateless replica (`QA_MILVUS_MODE=replica`; a Milvus Lite server "
+            "on loopback standing in for a cluster; docs/scaling-milvus.md). Commands: "
+            f"`{STORE_COMMAND}` for all three, or per store `QA_VECTOR_STORE=milvus "
+            "QA_MILVUS_MODE=… qa eval --method dense --method default` (and `--beir "
+            "../shared/benchmarks/pira_xling --rebuild`). Largest MRR@10 difference from "
+            f"FAISS: **{worst:.3f}**. The replica's latency is Milvus Lite's, a Python "
+            'engine (eval/BENCH.md, "Replicas").',
             "",
             markdown_table(rows),
         ]
@@ -141,6 +160,84 @@ def store_section(
 
 
 OTHER_LANGUAGES = ("es", "ro", "de", "ru", "hi", "tr", "el", "zh", "vi", "th", "ar")
+STORE_HEADING = "## Vector stores: FAISS and Milvus"
+STORE_COMMAND = "python eval/make_results.py --only-stores"
+
+
+def evaluate_stores(
+    settings: Settings, embedder: Any, benchmarks: Path, stores: dict[str, Settings]
+) -> dict[str, dict[str, runner.EvalRun]]:
+    """The seed set and pira_xling, with :data:`STORE_METHODS`, on each of ``stores``."""
+    flags = " ".join(f"--method {m}" for m in STORE_METHODS)
+    out = {}
+    for label, store in stores.items():
+        out[label] = {
+            "seed": runner.evaluate_seed_set(
+                store,
+                REPO / "eval" / "questions.jsonl",
+                REPO / "seeds",
+                STORE_METHODS,
+                f"qa eval {flags}",
+                embedder,
+            ),
+            "pira": runner.evaluate_beir(
+                store,
+                benchmarks / "pira_xling",
+                STORE_METHODS,
+                f"qa eval --beir ../shared/benchmarks/pira_xling {flags} --rebuild",
+                embedder,
+                rebuild=True,
+            ),
+        }
+    return out
+
+
+def only_stores(args: argparse.Namespace, settings: Settings, embedder: Any) -> None:
+    """Re-run the store comparison alone and put it in place of that section of the
+    report (its other sections, and their runs in the JSON, stay as they were)."""
+    text = args.out.read_text(encoding="utf-8")
+    if STORE_HEADING not in text:
+        raise SystemExit(f"{args.out} has no section {STORE_HEADING!r}: run make eval")
+    with milvus_server(args.out.parent) as uri:
+        runs = evaluate_stores(
+            settings, embedder, args.benchmarks, store_settings(settings, uri, faiss=True)
+        )
+    faiss = runs.pop("faiss")
+    head, _, rest = text.partition(STORE_HEADING)
+    tail = rest[rest.find("\n## ") :] if "\n## " in rest else "\n"
+    args.out.write_text(head + store_section(faiss, runs) + "\n" + tail, encoding="utf-8")
+    json_path = args.out.with_suffix(".json")
+    saved = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    for label, by_key in runs.items():
+        for key, run in by_key.items():
+            saved[f"{key}_{label.replace(' ', '_')}"] = report.to_json(run)
+    json_path.write_text(json.dumps(saved, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"wrote the store section of {args.out.name}")
+
+
+def store_settings(settings: Settings, uri: str, faiss: bool = False) -> dict[str, Settings]:
+    stores = {"faiss": settings} if faiss else {}
+    for label, update in STORES.items():
+        if update["milvus_mode"] == "replica":
+            update = {**update, "milvus_uri": uri, "milvus_collection": "results"}
+        stores[label] = settings.model_copy(update=update)
+    return stores
+
+
+@contextmanager
+def milvus_server(where: Path) -> Iterator[str]:
+    """A Milvus Lite server on loopback for the replica runs, its data in a temporary
+    folder."""
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from tests.server import running_milvus
+
+    with (
+        tempfile.TemporaryDirectory(prefix="qa-milvus-") as data,
+        running_milvus(Path(data)) as uri,
+    ):
+        yield uri
 
 
 def language_table(run: runner.EvalRun) -> str:
@@ -292,10 +389,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", type=Path, default=REPO.parent / "shared" / "benchmarks")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--only-stores",
+        action="store_true",
+        help="re-run the store comparison alone, in place of that section of the report",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     settings = Settings()
     embedder = load_embedder(settings)
+    if args.only_stores:
+        only_stores(args, settings, embedder)
+        return
 
     method_flags = " ".join(f"--method {m}" for m in METHOD_ARGS)
     runs = {
@@ -319,27 +424,10 @@ def main() -> None:
             rebuild=True,
         )
     off_topic = off_topic_runs(settings, embedder, args.benchmarks)
-    milvus_settings = settings.model_copy(update={"vector_store": "milvus"})
-    store_runs = {
-        "seed": runner.evaluate_seed_set(
-            milvus_settings,
-            REPO / "eval" / "questions.jsonl",
-            REPO / "seeds",
-            STORE_METHODS,
-            "qa eval " + " ".join(f"--method {m}" for m in STORE_METHODS),
-            embedder,
-        ),
-        "pira": runner.evaluate_beir(
-            milvus_settings,
-            args.benchmarks / "pira_xling",
-            STORE_METHODS,
-            "qa eval --beir ../shared/benchmarks/pira_xling "
-            + " ".join(f"--method {m}" for m in STORE_METHODS)
-            + " --rebuild",
-            embedder,
-            rebuild=True,
-        ),
-    }
+    with milvus_server(args.out.parent) as uri:
+        store_runs = evaluate_stores(
+            settings, embedder, args.benchmarks, store_settings(settings, uri)
+        )
     chart(runs, args.out.with_name("methods.png"))
     seed = runs["seed"]
     text = [
@@ -382,7 +470,11 @@ def main() -> None:
     json_path.write_text(
         json.dumps(
             {k: report.to_json(v) for k, v in runs.items()}
-            | {f"{k}_milvus": report.to_json(v) for k, v in store_runs.items()}
+            | {
+                f"{k}_{label.replace(' ', '_')}": report.to_json(v)
+                for label, by_key in store_runs.items()
+                for k, v in by_key.items()
+            }
             | {"off_topic": [asdict(o) | {"null_rate": o.null_rate} for o in off_topic]},
             ensure_ascii=False,
             indent=1,

@@ -100,7 +100,7 @@ def article(seed: Path) -> str:
 
 
 def serve_and_measure(
-    folder: Path, questions: list[str], seconds: float, text: str, bench: Any
+    folder: Path, questions: list[str], seconds: float, text: str, bench: Any, warm: int = 5
 ) -> dict[str, Any]:
     import httpx
 
@@ -111,7 +111,7 @@ def serve_and_measure(
         opened = time.perf_counter() - started
         rss, _ = bench.rss_mb(pid)
         parts = bench.rss_parts_mb(pid)
-        for question in questions[:5]:  # the translator's cache, like a warmed server
+        for question in questions[:warm]:  # the translator's cache, like a warmed server
             httpx.post(f"{url}/query", json={"question": question}, timeout=60)
         queries = asyncio.run(bench.load(f"{url}/query", questions, 1, seconds))
         rss_after, peak = bench.rss_mb(pid)

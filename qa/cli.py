@@ -21,7 +21,7 @@ from qa.core.config import AnnKind, Method, Settings, VectorStoreKind
 from qa.core.errors import QAError
 
 if TYPE_CHECKING:
-    from qa.store import Manifest
+    pass
 
 app = typer.Typer(
     help="Multilingual retrieval QA: index articles, ask questions, serve the HTTP API.",
@@ -98,19 +98,21 @@ def index(
     An index holding documents the sources do not (added with `qa add` or over HTTP) is
     left alone unless --replace. Default sources: QA_SOURCES (seeds/)."""
     from qa.ingest import load_documents
-    from qa.service import QAService
+    from qa.service import Health, QAService
 
     settings = _settings(index_dir)
     started = time.perf_counter()
 
-    def build() -> Manifest:
+    def build() -> tuple[Health, str]:
         documents = load_documents(source or settings.sources)
-        return QAService(settings).build(documents, sys.stderr.isatty(), replace)
+        service = QAService(settings)
+        service.build(documents, sys.stderr.isatty(), replace)
+        return service.health(), service.where
 
-    counts = _run(build).counts
+    health, where = _run(build)
     typer.echo(
-        f"indexed {counts.documents} documents as {counts.chunks} passages into "
-        f"{settings.index_dir}/ in {time.perf_counter() - started:.1f} s"
+        f"indexed {health.documents} documents as {health.chunks} passages into "
+        f"{where} in {time.perf_counter() - started:.1f} s"
     )
 
 
@@ -295,7 +297,8 @@ def migrate(
     """Move the index's vectors between FAISS and Milvus, without re-embedding.
 
     Texts, offsets and metadata stay in the index folder. Milvus is reached as
-    QA_MILVUS_URI / QA_MILVUS_TOKEN say."""
+    QA_MILVUS_URI / QA_MILVUS_TOKEN say. With a Milvus server (replica mode) the whole
+    collection is copied into the Milvus collection QA_MILVUS_COLLECTION names."""
     from qa.service import QAService
 
     _choice(to, get_args(VectorStoreKind), "--to")
@@ -303,7 +306,15 @@ def migrate(
     started = time.perf_counter()
     service = _run(lambda: QAService.open(settings, follow_index=True))
     held = service.health().vector_store
-    manifest = _run(lambda: service.migrate(to))
+    manifest = _run(lambda: service.migrate(to, sys.stderr.isatty()))
+    counts = manifest.counts
+    if to == "milvus" and service.where != f"{settings.index_dir}/":
+        typer.echo(
+            f"copied {counts.documents} documents ({counts.chunks} passages, "
+            f"{counts.sentences} sentences) from {settings.index_dir}/ into {service.where} in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        return
     where = ", ".join(f"{k}={v}" for k, v in manifest.vectors.state().items() if k == "collections")
     typer.echo(
         f"moved {manifest.counts.chunks} passage and {manifest.counts.sentences} sentence "

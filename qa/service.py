@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +26,22 @@ from qa.core.errors import IndexMismatchError, IndexNotFoundError, QAError
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.embed.batching import QueryBatcher
 from qa.embed.companion import companion_encoder
-from qa.index import Collection, Index, WriteResult, corpus_language, unknown_document
+from qa.index import IndexView, WriteResult, corpus_language, unknown_document
 from qa.index.follow import Follower
 from qa.ingest import Document
 from qa.ingest.language import detector
+from qa.place import (
+    AnyCollection,
+    copy_folder,
+    create_collection,
+    in_folder,
+    open_collection,
+    replica_mode,
+    where,
+)
 from qa.search import Retriever, make_retriever, search
 from qa.search.translation import translator
-from qa.store import Chunking, Filters, Manifest, Store, StoredDocument
+from qa.store import Filters, Manifest, Store, StoredDocument
 from qa.vectors import make_backend
 
 log = logging.getLogger(__name__)
@@ -55,7 +64,7 @@ class QAService:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
-        self.collection: Collection | None = None
+        self.collection: AnyCollection | None = None
         self.index_error: str | None = None
         self._retrievers: dict[str, Retriever] = {}
         self._finder: AnswerFinder | None = None
@@ -81,9 +90,9 @@ class QAService:
             log.warning("%s", exc)
         if settings.translate or settings.translate_answers:
             translator().warm_up()
-        if service.collection is not None and service.collection.index.documents:
+        if service.health().documents:
             service.ask("What is this collection about?", 1)
-        if settings.follow_interval > 0:
+        if settings.follow_interval > 0 and not replica_mode(settings):
             service.follower = Follower(
                 settings.index_dir, service.catch_up, settings.follow_interval
             ).start()
@@ -95,8 +104,17 @@ class QAService:
             if opened := self.collection is None:
                 self.collection, self.index_error = self._open(writable=True), None
         if changed := opened or self.collection.refresh():
-            log.info("index (re)loaded: %d documents", len(self.collection.index.documents))
+            log.info("index (re)loaded: %d documents", self.health().documents)
         return changed
+
+    def _replica_appeared(self) -> None:
+        """A replica started before its collection existed opens it once another has
+        created it (an index folder is taken by the follower instead)."""
+        if self.collection is None and replica_mode(self.settings):
+            with self._lock:
+                if self.collection is None:
+                    with suppress(IndexNotFoundError):
+                        self.collection, self.index_error = self._open(writable=True), None
 
     @classmethod
     def open(
@@ -121,16 +139,13 @@ class QAService:
             service.index_error = str(exc)
         return service
 
-    def _open(self, writable: bool, follow_index: bool = False) -> Collection:
-        kind = None
-        if follow_index:
-            kind = Store(self.settings.index_dir).read_manifest().vectors.kind
-        return Collection.open(
-            self.settings.index_dir,
-            make_backend(self.settings, kind),
-            self._embedder,
-            writable,
-        )
+    def _open(self, writable: bool, follow_index: bool = False) -> AnyCollection:
+        return open_collection(self.settings, self._embedder, writable, follow_index)
+
+    @property
+    def where(self) -> str:
+        """Where the collection is kept: the index folder, or the Milvus collection."""
+        return where(self.settings)
 
     @property
     def embedder(self) -> Embedder:
@@ -144,8 +159,9 @@ class QAService:
                     self._embedder = embedder
         return self._embedder
 
-    def _collection(self, embeds: bool = False) -> Collection:
+    def _collection(self, embeds: bool = False) -> AnyCollection:
         """The open collection; ``embeds``: with the model, for a write that may embed."""
+        self._replica_appeared()
         if self.collection is None:
             raise IndexNotFoundError(self.index_error or "no index loaded")
         if embeds and self.collection.embedder is None:
@@ -164,7 +180,7 @@ class QAService:
 
     # ------------------------------------------------------------------- reading
     @contextmanager
-    def snapshot(self) -> Iterator[Index]:
+    def snapshot(self) -> Iterator[IndexView]:
         """The index as it is, unchanged while the caller reads it."""
         with self._collection().snapshot() as index:
             yield index
@@ -215,6 +231,7 @@ class QAService:
     def health(self) -> Health:
         """Whether the service can answer, with its model and the size of the live index."""
         model = self._embedder.name if self._embedder is not None else self.settings.model
+        self._replica_appeared()
         if self.collection is None:
             store = self.settings.vector_store
             return Health("no_index", model, store, 0, 0, detail=self.index_error)
@@ -225,6 +242,8 @@ class QAService:
     def copy_index(self, dest: Path) -> Manifest:
         """A consistent copy of the committed index in ``dest`` (``qa snapshot``); the
         service keeps serving meanwhile, and a write waits for the copy."""
+        if replica_mode(self.settings):
+            in_folder(self._collection(), "copy")  # not a folder: says what to do instead
         return Store(self.settings.index_dir).copy_to(dest)
 
     def documents(self) -> list[StoredDocument]:
@@ -243,9 +262,10 @@ class QAService:
         """Add or replace documents; creates the index if there is none yet."""
         with self._lock:
             if self.collection is None:
-                if Store(self.settings.index_dir).exists():
+                if not replica_mode(self.settings) and Store(self.settings.index_dir).exists():
                     raise IndexNotFoundError(self.index_error or "the index cannot be opened")
-                self.collection = self._create([], corpus_language([d.text for d in documents]))
+                language = corpus_language([d.text for d in documents])
+                self.collection = create_collection(self.settings, self.embedder, [], language)
                 self.index_error = None
         return self._collection(embeds=True).upsert(documents, progress)
 
@@ -262,37 +282,27 @@ class QAService:
     ) -> Manifest:
         """A new index of ``documents`` in place of the one there was (``qa index``); one
         holding documents ``documents`` does not is only replaced with ``replace``."""
-        self.collection = self._create(documents, None, progress, replace)
-        self.index_error = None
-        return self.collection.index.manifest
-
-    def _create(
-        self,
-        documents: Sequence[Document],
-        language: str | None,
-        progress: bool = False,
-        replace: bool = True,
-    ) -> Collection:
-        return Collection.create(
-            self.settings.index_dir,
-            make_backend(self.settings),
-            self.embedder,
-            documents,
-            Chunking(size=self.settings.chunk_size, overlap=self.settings.chunk_overlap),
-            language,
-            progress,
-            self.settings.companion,
-            replace,
+        self.collection = create_collection(
+            self.settings, self.embedder, documents, None, progress, replace
         )
+        self.index_error = None
+        with self.snapshot() as index:
+            return index.manifest
 
     def reindex(self) -> Manifest:
         """Rebuild the vector stores with the settings' index kinds (nothing re-embedded)."""
-        collection = self._collection()
+        collection = in_folder(self._collection(), "reindex")
         return collection.rebuild_vectors(make_backend(self.settings, collection.backend.kind))
 
-    def migrate(self, to: str) -> Manifest:
-        """Move every vector to the vector store ``to`` (nothing re-embedded)."""
-        collection = self._collection()
+    def migrate(self, to: str, progress: bool = False) -> Manifest:
+        """Move every vector to the vector store ``to`` (nothing re-embedded); to Milvus in
+        replica mode, copy the index folder's whole collection there (the folder is left as
+        it is, and its manifest returned)."""
+        collection = in_folder(self._collection(), "migrate")
+        if to == "milvus" and replica_mode(self.settings):
+            with collection.snapshot() as index:
+                copy_folder(index, self.settings, progress)
+                return index.manifest
         if collection.backend.kind == to:
             raise IndexMismatchError(
                 f"the index in {self.settings.index_dir}/ already keeps its vectors in {to}"

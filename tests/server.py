@@ -66,3 +66,39 @@ def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterato
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@contextmanager
+def running_milvus(data_dir: Path, timeout: float = 60) -> Iterator[str]:
+    """A Milvus Lite server on loopback over ``data_dir`` (the stand-in for a Milvus
+    cluster); yields its URI once it answers, stops it on exit."""
+    from pymilvus import MilvusClient
+
+    port = free_port()
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir)),
+                *("--host", "127.0.0.1", "--port", str(port)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        uri = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    errors.seek(0)
+                    raise RuntimeError(f"milvus-lite exited: {errors.read().decode()[-2000:]}")
+                try:
+                    MilvusClient(uri=uri, timeout=2).list_collections()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.3)
+            yield uri
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -11,12 +11,12 @@ import pytest
 
 from qa.index import Collection
 from qa.ingest import make_text_document
+from qa.milvus.expressions import filter_expression, metadata_tag, quote
 from qa.search import DenseRetriever, search
 from qa.store import Chunking, Filters, Store
 from qa.vectors import make_backend
 from qa.vectors.milvus.backend import MilvusBackend, MilvusTransaction
 from qa.vectors.milvus.collection import MilvusVectors
-from qa.vectors.milvus.expressions import filter_expression, metadata_tag, quote
 
 from .conftest import HUANG_DOC, faiss_backend, open_index
 from .test_collection import PETRO, VALE, CountingEmbedder

@@ -19,13 +19,19 @@ LAYERS = {
     "chunk": {"core", "ingest"},
     "embed": {"core"},
     "store": {"core", "ingest", "chunk"},
-    "vectors": {"core", "store"},
+    "milvus": {"core", "ingest", "store"},
+    "vectors": {"core", "store", "milvus"},
     "index": {"core", "ingest", "chunk", "embed", "store", "vectors"},
+    "replica": {"core", "ingest", "chunk", "embed", "store", "vectors", "milvus", "index"},
     "search": {"core", "ingest", "chunk", "embed", "store", "index"},
     "answer": {"core", "ingest", "embed", "index", "search"},
-    "service": {"core", "ingest", "embed", "store", "vectors", "index", "search", "answer"},
+    "place": {"core", "ingest", "embed", "store", "vectors", "index", "replica"},
+    "service": {
+        *("core", "ingest", "embed", "store", "vectors", "index", "place", "search"),
+        "answer",
+    },
     "api": {"core", "ingest", "store", "index", "search", "answer", "service"},
-    "eval": {"core", "ingest", "embed", "store", "search", "answer", "service"},
+    "eval": {"core", "ingest", "embed", "store", "search", "answer", "place", "service"},
     "cli": {"core", "ingest", "store", "api", "service", "eval"},
 }
 BACKENDS = ("qa.vectors.faiss", "qa.vectors.milvus")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qa.answer.finder import AnswerFinder, Candidate
-from qa.index import Index
+from qa.index import IndexView
 from qa.search import SearchResult
 from qa.search.translation import Translator
 
@@ -49,7 +49,7 @@ class Reply:
 
 
 def answer(
-    index: Index,
+    index: IndexView,
     result: SearchResult,
     finder: AnswerFinder,
     translator: Translator | None,

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from qa.answer.spans import looks_like_heading, sentence_ranks
 from qa.embed import Embedder
 from qa.embed.companion import CompanionEncoder
-from qa.index import Index
+from qa.index import IndexView
 from qa.ingest.language import LanguageDetector
 from qa.search import SearchResult
 
@@ -83,7 +83,7 @@ class _Scored(NamedTuple):
 class _Terms:
     """Stemmed question terms, their IDF weights, and those a stored sentence holds."""
 
-    def __init__(self, index: Index, question: str | None) -> None:
+    def __init__(self, index: IndexView, question: str | None) -> None:
         self.index = index
         self.question = index.lexical.terms(question) if question else set()
         self.idf = {t: index.lexical.idf(t) for t in self.question}
@@ -111,7 +111,7 @@ class AnswerFinder:
         """The question's language."""
         return result.forms.language if result.forms else self.detector.detect(result.question)
 
-    def find(self, index: Index, result: SearchResult) -> Candidate | None:
+    def find(self, index: IndexView, result: SearchResult) -> Candidate | None:
         hits = result.hits[:ANSWER_PASSAGES]
         ranks = sentence_ranks(index, hits)
         if not ranks:
@@ -150,7 +150,9 @@ class AnswerFinder:
         signals = Signals(best.cosine, share, bool(terms.question), passage, margin)
         return Candidate(first.doc_id, first.char_start, last.char_end, kind, signals)
 
-    def _second_opinion(self, index: Index, question: str, scored: list[_Scored]) -> list[_Scored]:
+    def _second_opinion(
+        self, index: IndexView, question: str, scored: list[_Scored]
+    ) -> list[_Scored]:
         """For a question the retriever gave the second encoder (a language far from the
         collection's, no term overlap to go by): its cosine added to the best candidates'
         scores — they are few, so encoding them costs a few milliseconds."""
@@ -170,14 +172,14 @@ class AnswerFinder:
             out[i] = out[i]._replace(score=-1.0)  # never above a re-scored one
         return out
 
-    def _lexical_form(self, index: Index, result: SearchResult) -> str | None:
+    def _lexical_form(self, index: IndexView, result: SearchResult) -> str | None:
         """The question in the collection's language, when there is such a form."""
         if result.forms is not None:
             return result.forms.lexical if result.forms.lexical_native else None
         return result.question if self.language(result) == index.language else None
 
     @staticmethod
-    def _score(index: Index, sid: int, cosine: float, rank: int, terms: _Terms) -> _Scored:
+    def _score(index: IndexView, sid: int, cosine: float, rank: int, terms: _Terms) -> _Scored:
         sentence = index.sentences[sid]
         document = index.documents[sentence.doc_id]
         text = document.text[sentence.char_start : sentence.char_end]
@@ -189,7 +191,7 @@ class AnswerFinder:
 
     @staticmethod
     def _pairs(
-        index: Index,
+        index: IndexView,
         scored: Sequence[_Scored],
         terms: _Terms,
     ) -> list[_Scored]:
@@ -210,7 +212,7 @@ class AnswerFinder:
         return pairs
 
 
-def _adjacent(index: Index, a: int, b: int) -> bool:
+def _adjacent(index: IndexView, a: int, b: int) -> bool:
     first, second = index.sentences[a], index.sentences[b]
     return first.doc_id == second.doc_id and first.char_end <= second.char_start
 

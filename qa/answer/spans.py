@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.index import Index
+from qa.index import IndexView
 from qa.search import Hit
 
 HEADING_WORDS = 25  # a line without closing punctuation and at most this many words
@@ -23,7 +23,7 @@ def looks_like_heading(text: str, title: str) -> bool:
     return not _CLOSING.search(text) and len(text.split()) <= HEADING_WORDS
 
 
-def sentence_ranks(index: Index, hits: Sequence[Hit]) -> dict[int, int]:
+def sentence_ranks(index: IndexView, hits: Sequence[Hit]) -> dict[int, int]:
     """Every sentence of the hits (overlapping passages share sentences), with the rank
     (0 = best) of the best passage holding it, in document order within a passage."""
     ranks: dict[int, int] = {}

@@ -135,14 +135,23 @@ class Settings(BaseSettings):  # long: every setting, each with its documentatio
         description="milvus: a local path ending in `.db` (Milvus Lite, embedded) or a server "
         "URL such as `http://host:19530`; unset: Milvus Lite in `<index_dir>/milvus.db`.",
     )
+    milvus_mode: Literal["auto", "vectors", "replica"] = Field(
+        "auto",
+        description="milvus: `replica` keeps the whole collection in Milvus (texts, offsets, "
+        "metadata, vectors and the lexical signal) and serves it from stateless replicas that "
+        "need no index folder (docs/scaling-milvus.md); `vectors` keeps only the vectors "
+        "there, the index folder being the record of truth; `auto`: `replica` for a server "
+        "URL, `vectors` for Milvus Lite in a file.",
+    )
     milvus_token: SecretStr | None = Field(
         None, description="milvus: `user:password` or an API key for a server."
     )
     milvus_collection: str = Field(
         "qa",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
-        description="milvus: prefix of the index's collection names "
-        "(`<prefix>_chunks_<id>`, `<prefix>_sentences_<id>`).",
+        description="milvus: prefix of the collection names: `<prefix>_chunks_<id>` and "
+        "`<prefix>_sentences_<id>` (vectors mode); `<prefix>_documents`, `_texts`, `_passages`, "
+        "`_sentences` and `_meta` (replica mode: the collection a replica serves).",
     )
     milvus_index: Literal["HNSW", "FLAT", "IVF_FLAT", "AUTOINDEX"] = Field(
         "HNSW",

@@ -34,9 +34,10 @@ from qa.eval.datasets import Question, load_beir, load_question_set, normalise
 from qa.eval.metrics import Judged, collapse_to_documents, judge_documents, mean_metrics
 from qa.eval.metrics import percentile as pct
 from qa.ingest import load_documents
+from qa.place import collection_exists, kept_in
 from qa.search import Hit
 from qa.service import QAService
-from qa.store import FORMAT_VERSION, Store
+from qa.store import FORMAT_VERSION
 
 PASSAGES_PER_QUERY = 10  # passage-level evaluation reads the top 10
 BEIR_PASSAGES = 50  # document-level evaluation collapses the top 50 passages (API maximum)
@@ -325,10 +326,8 @@ def evaluation_service(
 ) -> QAService:
     """A service over the collection's own index, built on first use (or when ``rebuild``)."""
     started = time.perf_counter()
-    settings = settings.model_copy(
-        update={"index_dir": evaluation_index_dir(settings, embedder, name, sources)}
-    )
-    if not rebuild and Store(settings.index_dir).exists():
+    settings = kept_in(settings, evaluation_index_dir(settings, embedder, name, sources))
+    if not rebuild and collection_exists(settings):
         service = QAService.start(settings, embedder)  # an index that cannot serve: None
         if service.collection is not None:
             seconds["index (reused)"] = round(time.perf_counter() - started, 1)

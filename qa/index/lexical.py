@@ -113,7 +113,7 @@ class BM25Index:
         gets the highest)."""
         tid = self.vocab.get(term)
         df = len(self._postings(tid)[0]) if tid is not None else 0
-        return _idf(self.count, df)
+        return bm25_idf(self.count, df)
 
     # -------------------------------------------------------------------- updates
     def postings(self, texts: Iterable[str]) -> Postings:
@@ -271,7 +271,7 @@ class BM25Index:
                 continue
             tfs = counts.astype(np.float32)
             norm = K1 * (1.0 - B + B * self.lengths[ids] / avgdl)
-            total[ids] += (_idf(self.count, len(ids)) * tfs / (tfs + norm)).astype(np.float32)
+            total[ids] += (bm25_idf(self.count, len(ids)) * tfs / (tfs + norm)).astype(np.float32)
             touched = True
         if not touched:
             return empty
@@ -314,7 +314,7 @@ def _buffer(
         buffered[1].append(f)
 
 
-def _idf(n: int, df: int) -> float:
+def bm25_idf(n: int, df: int) -> float:
     return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
 

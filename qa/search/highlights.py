@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from qa.index import Index
+from qa.index import IndexView
 
 
 def best_sentence(
-    index: Index, row: int, score: Callable[[list[int]], Sequence[float]]
+    index: IndexView, row: int, score: Callable[[list[int]], Sequence[float]]
 ) -> tuple[int, int]:
     """Span of the passage's highest-scoring sentence (the whole passage if it has none)."""
     ids = index.chunk_sentences[row]
@@ -21,7 +21,7 @@ def best_sentence(
     return best.char_start, best.char_end
 
 
-def best_sentence_by_vectors(index: Index, row: int, queries: np.ndarray) -> tuple[int, int]:
+def best_sentence_by_vectors(index: IndexView, row: int, queries: np.ndarray) -> tuple[int, int]:
     """Span of the passage's sentence closest to any of the query vectors."""
     return best_sentence(
         index, row, lambda ids: (index.vectors_of("sentences", ids) @ queries.T).max(axis=1)
@@ -29,7 +29,7 @@ def best_sentence_by_vectors(index: Index, row: int, queries: np.ndarray) -> tup
 
 
 def best_sentence_by_terms(
-    index: Index, row: int, terms: set[str], sentence_terms: Callable[[int], set[str]]
+    index: IndexView, row: int, terms: set[str], sentence_terms: Callable[[int], set[str]]
 ) -> tuple[int, int]:
     """Span of the passage's sentence sharing the most stemmed terms with the question."""
     return best_sentence(index, row, lambda ids: [len(terms & sentence_terms(i)) for i in ids])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.chunk import Chunk
-from qa.index import Index
+from qa.index import IndexView
 from qa.search.retrievers import QueryForms, Retriever
 from qa.store import Filters, StoredDocument
 
@@ -52,7 +52,7 @@ def near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def search(
     retriever: Retriever,
-    index: Index,
+    index: IndexView,
     question: str,
     top_k: int,
     filters: Filters | None = None,

@@ -27,7 +27,7 @@ import numpy as np
 from qa.core.config import Settings
 from qa.embed import Embedder
 from qa.embed.companion import CompanionEncoder, companion_encoder, related
-from qa.index import Index, Selection
+from qa.index import IndexView, Selection
 from qa.ingest.language import detector
 from qa.search.fusion import FusionWeights, znorm_fuse
 from qa.search.highlights import best_sentence_by_terms, best_sentence_by_vectors
@@ -63,14 +63,14 @@ class Retriever(Protocol):
     method: str
 
     def retrieve(
-        self, index: Index, question: str, k: int, selection: Selection | None = None
+        self, index: IndexView, question: str, k: int, selection: Selection | None = None
     ) -> Ranking:
         """The ``k`` best passages of ``index`` (of ``selection`` when given), best first."""
         ...
 
 
 def sentence_signals(
-    index: Index, queries: np.ndarray, rows: Sequence[int], n: int
+    index: IndexView, queries: np.ndarray, rows: Sequence[int], n: int
 ) -> list[list[tuple[int, float]]]:
     """For each query vector, the ``n`` best of passages ``rows`` by their best sentence's
     cosine with it.
@@ -103,7 +103,7 @@ class DenseRetriever:
         self.embedder = embedder
 
     def retrieve(
-        self, index: Index, question: str, k: int, selection: Selection | None = None
+        self, index: IndexView, question: str, k: int, selection: Selection | None = None
     ) -> Ranking:
         started = time.perf_counter()
         query = self.embedder.encode_queries([question])
@@ -122,7 +122,7 @@ class LexicalRetriever:
     method = "bm25"
 
     def retrieve(
-        self, index: Index, question: str, k: int, selection: Selection | None = None
+        self, index: IndexView, question: str, k: int, selection: Selection | None = None
     ) -> Ranking:
         terms = index.lexical.terms(question)
         return Ranking(
@@ -174,7 +174,7 @@ class HybridRetriever:
         return QueryForms(lang, cross, lexical, native, companion)
 
     def retrieve(
-        self, index: Index, question: str, k: int, selection: Selection | None = None
+        self, index: IndexView, question: str, k: int, selection: Selection | None = None
     ) -> Ranking:
         forms = self.forms(question, index.language)
         texts = [question] + ([forms.cross] if forms.cross else [])
@@ -210,7 +210,10 @@ class HybridRetriever:
         )
 
     def _companion_signal(
-        self, index: Index, question: str, signals: Sequence[tuple[float, list[tuple[int, float]]]]
+        self,
+        index: IndexView,
+        question: str,
+        signals: Sequence[tuple[float, list[tuple[int, float]]]],
     ) -> list[tuple[int, float]]:
         """The second encoder's cosine for every candidate the other signals found (they
         already respect any filter), best first."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qa.core.config import Settings, VectorStoreKind
-from qa.vectors.base import VectorBackend
+from qa.vectors.base import HNSW_EF_CONSTRUCTION, VectorBackend
 
 
 def make_backend(settings: Settings, kind: VectorStoreKind | str | None = None) -> VectorBackend:
@@ -16,8 +16,8 @@ def make_backend(settings: Settings, kind: VectorStoreKind | str | None = None) 
 
         return FaissBackend(AnnPolicy.from_settings(settings))
     if kind == "milvus":
+        from qa.milvus.connection import MilvusOptions
         from qa.vectors.milvus.backend import MilvusBackend
-        from qa.vectors.milvus.connection import MilvusOptions
 
-        return MilvusBackend(MilvusOptions.from_settings(settings))
+        return MilvusBackend(MilvusOptions.from_settings(settings, HNSW_EF_CONSTRUCTION))
     raise ValueError(f"unknown vector store {kind!r} (faiss or milvus)")

@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from qa.core.errors import IndexMismatchError
+from qa.milvus.connection import MilvusConnection, MilvusOptions
+from qa.milvus.expressions import ID_FIELD, MAX_FIELD, MAX_TAGS, VECTOR_FIELD
 from qa.store import Blobs, VectorsRecord
 from qa.vectors.base import (
     VECTOR_KINDS,
@@ -29,8 +31,6 @@ from qa.vectors.base import (
     VectorTransaction,
 )
 from qa.vectors.milvus.collection import MilvusVectors
-from qa.vectors.milvus.connection import MilvusConnection, MilvusOptions
-from qa.vectors.milvus.expressions import ID_FIELD, MAX_FIELD, MAX_TAGS, VECTOR_FIELD
 
 
 class MilvusRecord(BaseModel):

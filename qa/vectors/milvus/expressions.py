@@ -1,96 +1,21 @@
-"""Milvus rows and filter expressions.
-
-A row is a vector under its global id, with the fields a query filter reads: ``doc_id``,
-``source``, ``published`` (days since 0001-01-01, 0 when unknown) and ``tags`` (one
-``[key, type, value]`` JSON string per metadata entry, so that a metadata filter matches
-value *and* type, as it does on FAISS). :func:`filter_expression` turns the filters of
-``POST /query`` into a Milvus boolean expression: the engine applies it before its top-k.
-"""
+"""Milvus rows of the vector backend: a vector under its global id, with the fields a query
+filter reads of its document (:mod:`qa.milvus.expressions`)."""
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from typing import Any
 
-from qa.core.errors import IngestError
-from qa.store import Filters
+from qa.milvus.expressions import ID_FIELD, VECTOR_FIELD, document_fields
 from qa.vectors.base import Rows
-
-MAX_TAGS = 256  # metadata entries per document
-MAX_FIELD = 65_535  # characters of a doc_id, source or metadata entry
-ID_FIELD, VECTOR_FIELD = "id", "vector"
-
-
-def quote(text: str) -> str:
-    """A Milvus string literal."""
-    escaped = (
-        text.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
-
-
-def metadata_tag(key: str, value: str | int | float | bool) -> str:
-    """One metadata entry as stored in ``tags`` (type included: ``1``, ``1.0`` and ``true``
-    are different values, as in :meth:`qa.store.Filters.accepts`)."""
-    if isinstance(value, float):
-        value = value + 0.0  # -0.0 == 0.0
-    return json.dumps([key, type(value).__name__, value], ensure_ascii=False)
-
-
-def published_day(published: str | None) -> int:
-    return date.fromisoformat(published).toordinal() if published else 0
-
-
-def filter_expression(filters: Filters | None) -> str:
-    """``filters`` as a Milvus boolean expression ("" when they accept everything)."""
-    if filters is None:
-        return ""
-    parts: list[str] = []
-    if filters.doc_ids is not None:
-        if not filters.doc_ids:
-            return f"{ID_FIELD} < 0"
-        parts.append(f"doc_id in [{', '.join(quote(d) for d in sorted(filters.doc_ids))}]")
-    if filters.source is not None:
-        parts.append(f"source == {quote(filters.source)}")
-    if filters.published_after is not None:
-        parts.append(f"published >= {filters.published_after.toordinal()}")
-    if filters.published_before is not None:
-        parts.append(f"published >= 1 and published <= {filters.published_before.toordinal()}")
-    for key, value in filters.metadata:
-        parts.append(f"array_contains(tags, {quote(metadata_tag(key, value))})")
-    return " and ".join(f"({p})" for p in parts)
 
 
 def milvus_rows(rows: Rows) -> list[dict[str, Any]]:
     """Milvus rows for ``rows``, with the filter fields of their documents."""
-    fields: dict[str, tuple[str, str, int, list[str]]] = {}
+    fields: dict[str, dict[str, Any]] = {}
     for doc in rows.docs:
         if doc.doc_id not in fields:
-            tags = [metadata_tag(k, v) for k, v in sorted(doc.metadata.items())]
-            too_long = [t for t in (doc.doc_id, doc.source, *tags) if len(t) > MAX_FIELD]
-            if len(tags) > MAX_TAGS or too_long:
-                raise IngestError(
-                    f"document {doc.doc_id!r} does not fit the Milvus store: at most "
-                    f"{MAX_TAGS} metadata entries and {MAX_FIELD} characters per id, source "
-                    "or entry"
-                )
-            fields[doc.doc_id] = (doc.doc_id, doc.source, published_day(doc.published), tags)
-    out = []
-    for i, vector, doc in zip(rows.ids.tolist(), rows.vectors, rows.docs, strict=True):
-        doc_id, source, published, tags = fields[doc.doc_id]
-        out.append(
-            {
-                ID_FIELD: int(i),
-                VECTOR_FIELD: vector,
-                "doc_id": doc_id,
-                "source": source,
-                "published": published,
-                "tags": tags,
-            }
-        )
-    return out
+            fields[doc.doc_id] = document_fields(doc)
+    return [
+        {ID_FIELD: int(i), VECTOR_FIELD: vector, **fields[doc.doc_id]}
+        for i, vector, doc in zip(rows.ids.tolist(), rows.vectors, rows.docs, strict=True)
+    ]

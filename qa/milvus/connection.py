@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.core.errors import IndexMismatchError, IngestError, VectorStoreError
-from qa.vectors.base import HNSW_EF_CONSTRUCTION
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -38,14 +37,14 @@ class MilvusOptions:
     consistency: str
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MilvusOptions:
+    def from_settings(cls, settings: Settings, ef_construction: int) -> MilvusOptions:
         return cls(
             settings.milvus_uri or default_milvus_uri(settings.index_dir),
             settings.milvus_token.get_secret_value() if settings.milvus_token else None,
             settings.milvus_collection,
             settings.milvus_index,
             settings.ann_hnsw_m,
-            HNSW_EF_CONSTRUCTION,
+            ef_construction,
             settings.ann_ef_search,
             settings.milvus_consistency,
         )

@@ -1,0 +1,22 @@
+"""A collection held whole in Milvus and served by stateless replicas: the collections and
+their rows (:mod:`schema`), the calls to Milvus (:mod:`catalog`), a request's view of the
+collection (:mod:`view`), writes (:mod:`writer`) and the collection the service opens
+(:mod:`collection`)."""
+
+from qa.replica.collection import (
+    ReplicaCollection,
+    catalog_of,
+    copy_folder,
+    new_collection,
+    replica_mode,
+)
+from qa.replica.view import ReplicaIndex
+
+__all__ = [
+    "ReplicaCollection",
+    "ReplicaIndex",
+    "catalog_of",
+    "copy_folder",
+    "new_collection",
+    "replica_mode",
+]

@@ -1,0 +1,222 @@
+"""The five Milvus collections of a replicated collection, read and written row by row:
+every call to Milvus this mode makes goes through :class:`Catalog` (its failures become
+one readable :class:`~qa.core.errors.VectorStoreError`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.core.errors import IndexMismatchError
+from qa.milvus.connection import MilvusConnection
+from qa.milvus.expressions import quote
+from qa.replica.schema import collection_names, create_collections
+from qa.store import Manifest
+from qa.store.manifest import ManifestError, parse
+
+if TYPE_CHECKING:
+    from pymilvus import MilvusClient
+
+BATCH = 1_000  # rows per upsert / get call
+MAX_LIMIT = 16_384  # Milvus's largest limit
+MANIFEST_KEY = "manifest"
+
+
+class _NoSessionTs(logging.Filter):
+    """Milvus Lite gives a query iterator no session timestamp; pymilvus then uses the
+    client's clock, which is right here, and warns on every listing: that warning goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoSessionTs())
+
+
+def in_list(field: str, values: Sequence[str] | Sequence[int]) -> str:
+    """``field in [...]`` with quoted strings or plain integers."""
+    items = ", ".join(quote(v) if isinstance(v, str) else str(int(v)) for v in values)
+    return f"{field} in [{items}]"
+
+
+class Catalog:
+    """The collections named by ``connection.options.prefix`` at its URI."""
+
+    def __init__(self, connection: MilvusConnection) -> None:
+        self.connection = connection
+        self.names = collection_names(connection.options.prefix)
+
+    @property
+    def client(self) -> MilvusClient:
+        return self.connection.client
+
+    def reporting(self, action: str) -> AbstractContextManager[None]:
+        return self.connection.reporting(action)
+
+    # --------------------------------------------------------------- the collection
+    def exists(self) -> bool:
+        with self.reporting("list collections"):
+            return all(self.client.has_collection(n) for n in self.names.values())
+
+    def manifest(self) -> Manifest | None:
+        """The collection's manifest (None: there is no collection of this name yet)."""
+        if not self.exists():
+            return None
+        with self.reporting("read the manifest"):
+            self.client.load_collection(self.names["meta"])
+            rows = self.client.get(self.names["meta"], ids=[MANIFEST_KEY], output_fields=["value"])
+        if not rows:
+            return None
+        try:
+            return parse(rows[0]["value"])
+        except ManifestError as exc:
+            raise IndexMismatchError(
+                f"the manifest in Milvus collection {self.names['meta']!r} {exc}; point "
+                "QA_MILVUS_COLLECTION at another prefix"
+            ) from exc
+
+    def create(self, manifest: Manifest) -> None:
+        """Create the collections (those missing) and record ``manifest`` in them."""
+        options = self.connection.options
+        params: dict[str, Any] = {}
+        if options.index_type == "HNSW":
+            params = {"M": options.m, "efConstruction": options.ef_construction}
+        with self.reporting("create collections"):
+            create_collections(
+                self.client,
+                options.prefix,
+                manifest.model.dim,
+                options.index_type,
+                params,
+                options.consistency,
+            )
+        row = {"key": MANIFEST_KEY, "vector": [1.0, 0.0], "value": manifest.to_json()}
+        self.upsert("meta", [row])
+        self.flush(["meta"])
+
+    def drop(self) -> None:
+        with self.reporting("drop collections"):
+            for name in self.names.values():
+                if self.client.has_collection(name):
+                    self.client.drop_collection(name)
+
+    # --------------------------------------------------------------------- writes
+    def upsert(self, kind: str, rows: Sequence[dict[str, Any]]) -> None:
+        with self.reporting(f"write {kind}"):
+            for start in range(0, len(rows), BATCH):
+                self.client.upsert(self.names[kind], list(rows[start : start + BATCH]))
+
+    def delete(self, kind: str, expression: str) -> None:
+        with self.reporting(f"delete {kind}"):
+            self.client.delete(self.names[kind], filter=expression)
+
+    def flush(self, kinds: Sequence[str]) -> None:
+        """Make what was written durable (and, on Milvus Lite, fast to search)."""
+        with self.reporting("flush"):
+            for kind in kinds:
+                self.client.flush(self.names[kind])
+
+    # ---------------------------------------------------------------------- reads
+    def heads(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The committed heads of those of ``doc_ids`` that exist."""
+        out: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(doc_ids))
+        with self.reporting("read documents"):
+            for start in range(0, len(unique), BATCH):
+                rows = self.client.get(
+                    self.names["documents"],
+                    ids=unique[start : start + BATCH],
+                    output_fields=["doc_id", "version", "source", "head"],
+                )
+                out.update((row["doc_id"], row) for row in rows)
+        return out
+
+    def all_heads(self) -> Iterator[dict[str, Any]]:
+        """Every head, in no particular order."""
+        with self.reporting("list documents"):
+            iterator = self.client.query_iterator(
+                self.names["documents"],
+                batch_size=BATCH,
+                filter="",
+                output_fields=["doc_id", "version", "source", "head"],
+            )
+            try:
+                while batch := iterator.next():
+                    yield from batch
+            finally:
+                iterator.close()
+
+    def get(self, kind: str, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows ``ids`` of the passages or sentences (those that exist)."""
+        out: list[dict[str, Any]] = []
+        with self.reporting(f"read {kind}"):
+            for start in range(0, len(ids), BATCH):
+                batch = [int(i) for i in ids[start : start + BATCH]]
+                out.extend(self.client.get(self.names[kind], ids=batch, output_fields=list(fields)))
+        return out
+
+    def query(self, kind: str, expression: str, fields: Sequence[str]) -> list[dict[str, Any]]:
+        with self.reporting(f"read {kind}"):
+            return list(
+                self.client.query(
+                    self.names[kind], filter=expression, output_fields=list(fields), limit=MAX_LIMIT
+                )
+            )
+
+    def count(self, kind: str, expression: str = "") -> int:
+        with self.reporting(f"count {kind}"):
+            rows = self.client.query(
+                self.names[kind], filter=expression, output_fields=["count(*)"]
+            )
+        return int(rows[0]["count(*)"])
+
+    def text(self, version: int, parts: int) -> str:
+        """A document version's text, from its parts."""
+        keys = [f"{version}.{n}" for n in range(parts)]
+        with self.reporting("read texts"):
+            rows = self.client.get(self.names["texts"], ids=keys, output_fields=["text"])
+        found = {row["key"]: row["text"] for row in rows}
+        if len(found) != parts:
+            raise KeyError(f"text of version {version} is gone (the document changed)")
+        return "".join(found[k] for k in keys)
+
+    def search(
+        self,
+        kind: str,
+        data: np.ndarray | str,
+        field: str,
+        k: int,
+        expression: str,
+        fields: Sequence[str],
+    ) -> list[tuple[int, float, dict[str, Any]]]:
+        """The ``k`` best rows for a query vector (``field="vector"``) or for encoded terms
+        (``field="lexical"``): id, score (higher is better) and ``fields``."""
+        options = self.connection.options
+        if field == "lexical":
+            query: Any = data
+            params: dict[str, Any] = {"metric_type": "BM25"}
+        else:
+            query = np.asarray(data, dtype=np.float32).reshape(-1).tolist()
+            params = {"metric_type": "IP"}
+            if options.index_type == "HNSW":
+                params["params"] = {"ef": max(options.ef_search, k)}
+        with self.reporting(f"search {kind}"):
+            result = self.client.search(
+                self.names[kind],
+                data=[query],
+                anns_field=field,
+                limit=min(k, MAX_LIMIT),
+                filter=expression,
+                search_params=params,
+                output_fields=list(fields),
+            )
+        # BM25 scores come back negated from Milvus Lite, positive from a server
+        out = []
+        for hit in result[0]:
+            score = float(hit["distance"])
+            out.append((int(hit["id"]), abs(score) if field == "lexical" else score, hit["entity"]))
+        return out

@@ -1,0 +1,203 @@
+"""A collection held whole in Milvus, served by stateless replicas.
+
+With ``QA_VECTOR_STORE=milvus`` and a Milvus server URI (``QA_MILVUS_MODE=auto``, or
+``replica``), texts, offsets, titles, metadata, passage and sentence vectors and the
+lexical signal live in the collections ``QA_MILVUS_COLLECTION`` names
+(:mod:`qa.replica.schema`). A replica keeps the collection's manifest and the model; a
+query reads what it needs from Milvus (:mod:`qa.replica.view`), so every replica serves
+every committed write at once and its memory does not grow with the collection. Writes:
+:mod:`qa.replica.writer`. Docs: docs/scaling-milvus.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+from qa.core.config import Settings
+from qa.core.errors import (
+    IndexMismatchError,
+    IndexNotFoundError,
+    WouldDropDocumentsError,
+)
+from qa.embed import Embedder
+from qa.index.collection import corpus_language, model_info
+from qa.index.lexical import BM25Index
+from qa.index.planner import WriteResult, check_documents, unknown_document
+from qa.index.state import Index
+from qa.ingest import Document
+from qa.milvus.connection import MilvusConnection, MilvusOptions
+from qa.replica.catalog import Catalog
+from qa.replica.view import ReplicaIndex, Statistics
+from qa.replica.writer import ReplicaWriter
+from qa.store import Chunking, Manifest, VectorsRecord
+from qa.vectors.base import HNSW_EF_CONSTRUCTION
+
+SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
+
+
+def replica_mode(settings: Settings) -> bool:
+    """Whether ``settings`` keep the whole collection in Milvus (see the module docstring)."""
+    if settings.vector_store != "milvus":
+        return False
+    if settings.milvus_mode != "auto":
+        return settings.milvus_mode == "replica"
+    return (settings.milvus_uri or "").startswith(SERVER_SCHEMES)
+
+
+def catalog_of(settings: Settings) -> Catalog:
+    return Catalog(MilvusConnection(MilvusOptions.from_settings(settings, HNSW_EF_CONSTRUCTION)))
+
+
+class ReplicaCollection:
+    """The collection in Milvus, for reading and writing (see the module docstring)."""
+
+    def __init__(self, catalog: Catalog, manifest: Manifest, embedder: Embedder | None) -> None:
+        self.catalog, self.manifest, self.embedder = catalog, manifest, embedder
+        self.tokenizer = BM25Index(manifest.language)  # stems questions and passages alike
+        self.statistics = Statistics(catalog)
+        self._mutex = threading.Lock()  # one writer in the process
+
+    @property
+    def where(self) -> str:
+        options = self.catalog.connection.options
+        return f"Milvus collection {options.prefix!r} at {options.uri}"
+
+    @classmethod
+    def open(cls, catalog: Catalog, embedder: Embedder | None) -> ReplicaCollection:
+        manifest = catalog.manifest()
+        options = catalog.connection.options
+        if manifest is None:
+            raise IndexNotFoundError(
+                f"no collection {options.prefix!r} at {options.uri} yet: add documents "
+                "(`qa add`, POST /documents) or build one with `qa index`"
+            )
+        collection = cls(catalog, manifest, None)
+        if embedder is not None:
+            collection.use_model(embedder)
+        return collection
+
+    @classmethod
+    def create(
+        cls,
+        catalog: Catalog,
+        embedder: Embedder,
+        chunking: Chunking,
+        language: str,
+        companion: bool = False,
+    ) -> ReplicaCollection:
+        """An empty collection (the one there is, when ``catalog`` already holds one). The
+        second encoder's passage vectors are not kept in Milvus: ``companion`` is ignored."""
+        existing = catalog.manifest()
+        if existing is not None:
+            return cls.open(catalog, embedder)
+        manifest = Manifest.new(
+            model_info(embedder),
+            language,
+            chunking,
+            VectorsRecord(kind="milvus", mode="replica"),
+            0,
+            None,
+        )
+        catalog.create(manifest)
+        return cls(catalog, manifest, embedder)
+
+    def use_model(self, embedder: Embedder) -> None:
+        built = self.manifest.model
+        if (built.name, built.dim) != (embedder.name, embedder.dim):
+            raise IndexMismatchError(
+                f"{self.where} was built with model {built.name!r} (dim {built.dim}), but the "
+                f"service uses {embedder.name!r}; set QA_MODEL={built.name}, or name another "
+                "collection with QA_MILVUS_COLLECTION"
+            )
+        self.embedder = embedder
+
+    @contextmanager
+    def snapshot(self) -> Iterator[ReplicaIndex]:
+        """A view for one request (see :mod:`qa.replica.view`)."""
+        view = ReplicaIndex(self.catalog, self.manifest, self.tokenizer, self.statistics)
+        try:
+            yield view
+        finally:
+            view.close()
+
+    def refresh(self) -> bool:
+        """Nothing to catch up with: every request reads the committed state."""
+        return False
+
+    def _writer(self) -> ReplicaWriter:
+        return ReplicaWriter(self.catalog, self.manifest.chunking, self.tokenizer, self.embedder)
+
+    def upsert(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
+        check_documents(documents)
+        with self._mutex:
+            if not progress:
+                return self._writer().upsert(documents)
+            with tqdm(total=len(documents), unit="doc", desc="index") as bar:
+                return self._writer().upsert(documents, bar.update)
+
+    def replace(self, document: Document) -> list[WriteResult]:
+        check_documents([document])
+        with self._mutex:
+            if not self.catalog.heads([document.doc_id]):
+                raise unknown_document(document.doc_id)
+            return self._writer().upsert([document])
+
+    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
+        with self._mutex:
+            return self._writer().delete(doc_ids)
+
+    def build(
+        self, documents: Sequence[Document], progress: bool, replace: bool
+    ) -> list[WriteResult]:
+        """Make the collection hold ``documents`` and nothing else (``qa index``): those it
+        holds that ``documents`` do not are only deleted with ``replace``."""
+        check_documents(documents)
+        keep = {d.doc_id for d in documents}
+        with self.snapshot() as view:
+            dropped = sorted(d for d in view.documents if d not in keep)
+        if dropped and not replace:
+            named = ", ".join(repr(d) for d in dropped[:3]) + (", …" if len(dropped) > 3 else "")
+            raise WouldDropDocumentsError(
+                f"{self.where} holds {len(dropped)} document(s) the sources do not ({named}); "
+                "rebuilding would drop them: add the sources with `qa add` instead, or pass "
+                "--replace to rebuild from the sources alone"
+            )
+        results = self.upsert(documents, progress)
+        if dropped:
+            results += self.delete(dropped)
+        return results
+
+
+def new_collection(
+    settings: Settings, embedder: Embedder, documents: Sequence[Document], language: str | None
+) -> ReplicaCollection:
+    """The collection ``settings`` name, created when missing."""
+    chunking = Chunking(size=settings.chunk_size, overlap=settings.chunk_overlap)
+    language = language or corpus_language([d.text for d in documents])
+    return ReplicaCollection.create(
+        catalog_of(settings), embedder, chunking, language, settings.companion
+    )
+
+
+def copy_folder(index: Index, settings: Settings, progress: bool = False) -> ReplicaCollection:
+    """The documents of an index folder's ``index`` copied into the Milvus collection
+    ``settings`` name, which must not exist yet: passages, sentences and vectors as they
+    are (none re-embedded), the model, language and chunking of the folder's manifest."""
+    catalog = catalog_of(settings)
+    if catalog.manifest() is not None:
+        raise IndexMismatchError(
+            f"Milvus collection {settings.milvus_collection!r} at {settings.milvus_uri} exists "
+            "already; name a new one with QA_MILVUS_COLLECTION"
+        )
+    m = index.manifest
+    record = VectorsRecord(kind="milvus", mode="replica")
+    manifest = Manifest.new(m.model, m.language, m.chunking, record, 0, None)
+    catalog.create(manifest)
+    collection = ReplicaCollection(catalog, manifest, None)
+    with tqdm(total=len(index.documents), unit="doc", desc="copy", disable=not progress) as bar:
+        collection._writer().copy(index, bar.update)
+    return collection

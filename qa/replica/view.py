@@ -1,0 +1,309 @@
+"""One query's view of a replicated collection: what the retrievers and the answer stage
+read of an index (:class:`qa.index.IndexView`), fetched from Milvus as they ask for it.
+
+A view lives for one request: what it fetches (heads, passages, sentences, texts) it keeps
+until then and no longer, so a replica's memory does not grow with the collection. A
+passage a search returns is kept only when its version is its document's head's (fetched
+once per document in the view): rows of a write that has not committed, or of a version
+just replaced or deleted, are never served, and every document is read at one version.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from qa.chunk import Chunk, Sentence
+from qa.index.lexical import BM25Index, bm25_idf
+from qa.index.state import Selection
+from qa.milvus.expressions import filter_expression
+from qa.replica.catalog import Catalog
+from qa.replica.schema import encode_terms
+from qa.store import Filters, Manifest, StoredDocument
+from qa.vectors import VectorKind
+
+PASSAGE_FIELDS = ("doc_id", "version", "number", "char_start", "char_end", "text", "sentences")
+SENTENCE_FIELDS = ("doc_id", "version", "char_start", "char_end", "chunks", "terms", "vector")
+_NONE = np.zeros(0, dtype=np.int64)
+STATS_TTL = 600.0  # seconds a count of passages (all, or holding a term) is reused
+MAX_TERMS = 10_000
+
+
+class StoredText:
+    """A document version's text, read from Milvus on first use."""
+
+    def __init__(self, catalog: Catalog, version: int, parts: int) -> None:
+        self.catalog, self.version, self.parts = catalog, version, parts
+        self._text: str | None = None
+
+    def read(self) -> str:
+        if self._text is None:
+            self._text = self.catalog.text(self.version, self.parts)
+        return self._text
+
+
+def stored_document(catalog: Catalog, row: dict[str, Any]) -> StoredDocument:
+    """The document a head describes; its text is read when asked for."""
+    head, version = row["head"], int(row["version"])
+    return StoredDocument(
+        row["doc_id"],
+        head["title"],
+        row["source"],
+        head["sha256"],
+        StoredText(catalog, version, int(head["parts"])),
+        head["published"],
+        dict(head["metadata"]),
+        range(version, version + int(head["chunks"])),
+        range(version, version + int(head["sentences"])),
+    )
+
+
+class Heads(Mapping[str, StoredDocument]):
+    """``view.documents``: the committed documents, fetched by id."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.cache: dict[str, StoredDocument | None] = {}
+
+    def fetch(self, doc_ids: Sequence[str]) -> None:
+        """Read the heads of those of ``doc_ids`` not read yet, in one call."""
+        missing = [d for d in dict.fromkeys(doc_ids) if d not in self.cache]
+        if missing:
+            found = self.catalog.heads(missing)
+            for d in missing:
+                self.cache[d] = stored_document(self.catalog, found[d]) if d in found else None
+
+    def __getitem__(self, doc_id: str) -> StoredDocument:
+        self.fetch([doc_id])
+        doc = self.cache[doc_id]
+        if doc is None:
+            raise KeyError(doc_id)
+        return doc
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self.get(doc_id) is not None
+
+    def __len__(self) -> int:
+        return self.catalog.count("documents")
+
+    def __iter__(self) -> Iterator[str]:
+        return (row["doc_id"] for row in self.catalog.all_heads())
+
+    def values(self) -> Iterator[StoredDocument]:  # type: ignore[override]
+        return (stored_document(self.catalog, row) for row in self.catalog.all_heads())
+
+    def current(self, doc_id: str, version: int) -> bool:
+        """Whether ``version`` is the committed version of ``doc_id``."""
+        doc = self.get(doc_id)
+        return doc is not None and bool(doc.chunk_ids) and doc.chunk_ids[0] == version
+
+
+class Passages:
+    """``view.chunks``: passages by id, fetched with the searches that find them."""
+
+    def __init__(self, catalog: Catalog, statistics: Statistics | None = None) -> None:
+        self.catalog, self.statistics = catalog, statistics
+        self.rows: dict[int, dict[str, Any]] = {}
+
+    def __getitem__(self, cid: int) -> Chunk:
+        row = self.rows.get(cid)
+        if row is None:
+            found = self.catalog.get("passages", [cid], PASSAGE_FIELDS)
+            if not found:
+                raise KeyError(cid)
+            row = self.rows[cid] = found[0]
+        doc_id = row["doc_id"]
+        return Chunk(
+            f"{doc_id}#{row['number']}", doc_id, row["text"], row["char_start"], row["char_end"]
+        )
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self.rows
+
+    def __len__(self) -> int:
+        if self.statistics is not None:
+            return self.statistics.passages()
+        return self.catalog.count("passages")
+
+    def sentences_of(self, cid: int) -> list[int]:
+        row = self.rows.get(cid)
+        return [int(s) for s in row["sentences"]] if row is not None else []
+
+    def values(self) -> Iterator[Chunk]:
+        """Every passage of the committed documents (for evaluations)."""
+        for doc in Heads(self.catalog).values():
+            ids = list(doc.chunk_ids)
+            for row in self.catalog.get("passages", ids, PASSAGE_FIELDS):
+                self.rows[int(row["id"])] = row
+            yield from (self[c] for c in ids)
+
+
+class ChunkSentences(Mapping[int, list[int]]):
+    """``view.chunk_sentences``: the sentences of each passage the view holds."""
+
+    def __init__(self, passages: Passages) -> None:
+        self.passages = passages
+
+    def __getitem__(self, cid: int) -> list[int]:
+        if cid not in self.passages:
+            raise KeyError(cid)
+        return self.passages.sentences_of(cid)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.passages.rows)
+
+    def __len__(self) -> int:
+        return len(self.passages.rows)
+
+
+class Sentences:
+    """``view.sentences``: sentences by id, with their vectors and terms."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.rows: dict[int, dict[str, Any]] = {}
+
+    def fetch(self, ids: Sequence[int]) -> None:
+        missing = [int(i) for i in dict.fromkeys(ids) if int(i) not in self.rows]
+        for row in self.catalog.get("sentences", missing, SENTENCE_FIELDS) if missing else ():
+            self.rows[int(row["id"])] = row
+
+    def row(self, sid: int) -> dict[str, Any]:
+        self.fetch([sid])
+        return self.rows[sid]
+
+    def __getitem__(self, sid: int) -> Sentence:
+        row = self.row(sid)
+        chunks = tuple(int(c) for c in row["chunks"])
+        return Sentence(row["doc_id"], row["char_start"], row["char_end"], chunks)
+
+
+class Statistics:
+    """What BM25's IDF needs of the whole collection — how many passages there are, and how
+    many hold a term — counted by Milvus and kept for :data:`STATS_TTL` seconds (at most
+    :data:`MAX_TERMS` terms), so that a question's terms cost a count the first time only.
+    Shared by the views of one replica; its size does not depend on the collection's."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _count(self, key: str, expression: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            held = self._counts.get(key)
+            if held is not None and now - held[0] < STATS_TTL:
+                self._counts.move_to_end(key)
+                return held[1]
+        count = self.catalog.count("passages", expression)
+        with self._lock:
+            self._counts[key] = (now, count)
+            self._counts.move_to_end(key)
+            while len(self._counts) > MAX_TERMS:
+                self._counts.popitem(last=False)
+        return count
+
+    def passages(self) -> int:
+        return self._count("", "")
+
+    def holding(self, term: str) -> int:
+        """How many passages hold the stemmed ``term``."""
+        return self._count(term, f"TEXT_MATCH(terms, '{encode_terms([term])}')")
+
+
+class Lexicon:
+    """``view.lexical``: the collection language's terms, and their IDF over the passages."""
+
+    def __init__(self, statistics: Statistics, tokenizer: BM25Index) -> None:
+        self.statistics, self.tokenizer = statistics, tokenizer
+
+    def terms(self, text: str) -> set[str]:
+        return self.tokenizer.terms(text)
+
+    def idf(self, term: str) -> float:
+        return bm25_idf(self.statistics.passages(), self.statistics.holding(term))
+
+
+class ReplicaIndex:
+    """One query's view of the collection (see the module docstring)."""
+
+    companion = None  # the second encoder's vectors are not kept in Milvus
+
+    def __init__(
+        self, catalog: Catalog, manifest: Manifest, tokenizer: BM25Index, statistics: Statistics
+    ) -> None:
+        self.catalog, self.manifest = catalog, manifest
+        self.documents = Heads(catalog)
+        self.chunks = Passages(catalog, statistics)
+        self.chunk_sentences = ChunkSentences(self.chunks)
+        self.sentences = Sentences(catalog)
+        self.lexical = Lexicon(statistics, tokenizer)
+
+    @property
+    def language(self) -> str:
+        return self.manifest.language
+
+    @property
+    def generation(self) -> int:
+        return self.manifest.generation
+
+    def select(self, filters: Filters | None) -> Selection | None:
+        """The filter of a query (Milvus applies it before its top k)."""
+        return None if filters is None else Selection(filters, _NONE, _NONE, _NONE)
+
+    def search(
+        self, which: VectorKind, query: np.ndarray, k: int, selection: Selection | None = None
+    ) -> list[tuple[int, float]]:
+        """Ids and cosines of the ``k`` nearest passages of committed documents."""
+        if which != "chunks":
+            raise ValueError("a replicated collection searches passages only")
+        return self._search(query, "vector", k, selection)
+
+    def search_lexical(
+        self, question: str, k: int, selection: Selection | None = None
+    ) -> list[tuple[int, float]]:
+        """Ids and BM25 scores of the best ``k`` passages for ``question``."""
+        terms = sorted(self.lexical.terms(question))
+        if not terms:
+            return []
+        return self._search(encode_terms(terms), "lexical", k, selection)
+
+    def _search(
+        self, query: np.ndarray | str, field: str, k: int, selection: Selection | None
+    ) -> list[tuple[int, float]]:
+        expression = filter_expression(selection.filters if selection is not None else None)
+        hits = self.catalog.search("passages", query, field, k, expression, PASSAGE_FIELDS)
+        self.documents.fetch([row["doc_id"] for _, _, row in hits])
+        out = []
+        for pid, score, row in hits:
+            if self.documents.current(row["doc_id"], int(row["version"])):
+                self.chunks.rows[pid] = {**row, "id": pid}
+                out.append((pid, score))
+        return out
+
+    def sentence_terms(self, sentence: int) -> set[str]:
+        terms = self.sentences.row(sentence)["terms"]
+        return set(terms.split()) if terms else set()
+
+    def vectors_of(self, which: VectorKind, ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of the given passages or sentences, one row each."""
+        if which == "sentences":
+            self.sentences.fetch(ids)
+            rows = [self.sentences.rows[int(i)]["vector"] for i in ids]
+        else:
+            found = self.catalog.get("passages", list(ids), ["vector"])
+            by_id = {int(r["id"]): r["vector"] for r in found}
+            rows = [by_id[int(i)] for i in ids]
+        return np.asarray(rows, dtype=np.float32).reshape(len(ids), self.manifest.model.dim)
+
+    def close(self) -> None:
+        """Forget what the view fetched."""
+        self.chunks.rows.clear()
+        self.sentences.rows.clear()
+        self.documents.cache.clear()
