@@ -130,7 +130,6 @@ def _passages(client: MilvusClient, dim: int) -> Any:
         DataType.VARCHAR,
         max_length=MAX_STRING,
         enable_analyzer=True,
-        enable_match=True,
         analyzer_params={"tokenizer": "standard"},
     )
     schema.add_field("lexical", DataType.SPARSE_FLOAT_VECTOR)

@@ -32,6 +32,10 @@ SENTENCE_FIELDS = ("doc_id", "version", "char_start", "char_end", "chunks", "ter
 _NONE = np.zeros(0, dtype=np.int64)
 STATS_TTL = 600.0  # seconds a count of passages (all, or holding a term) is reused
 MAX_TERMS = 10_000
+# A term's passages are counted up to this many: a count is a BM25 search for the term
+# (Milvus Lite counts a text match by reading every passage: seconds at 100k), and its hits
+# cost in proportion to the limit.
+DF_LIMIT = 1_000
 
 
 class StoredText:
@@ -185,7 +189,7 @@ class Sentences:
 
 class Statistics:
     """What BM25's IDF needs of the whole collection — how many passages there are, and how
-    many hold a term — counted by Milvus and kept for :data:`STATS_TTL` seconds (at most
+    many hold a term — asked of Milvus and kept for :data:`STATS_TTL` seconds (at most
     :data:`MAX_TERMS` terms), so that a question's terms cost a count the first time only.
     Shared by the views of one replica; its size does not depend on the collection's."""
 
@@ -194,14 +198,22 @@ class Statistics:
         self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _count(self, key: str, expression: str) -> int:
+    def _count(self, key: str, term: str | None) -> int:
+        """The passages (``term`` None), or those holding ``term``: the hits of a BM25
+        search for it (Milvus Lite counts a text match by reading every passage)."""
         now = time.monotonic()
         with self._lock:
             held = self._counts.get(key)
             if held is not None and now - held[0] < STATS_TTL:
                 self._counts.move_to_end(key)
                 return held[1]
-        count = self.catalog.count("passages", expression)
+        if term is None:
+            count = self.catalog.count("passages")
+        else:
+            hits = self.catalog.search(
+                "passages", encode_terms([term]), "lexical", DF_LIMIT, "", ()
+            )
+            count = len(hits)
         with self._lock:
             self._counts[key] = (now, count)
             self._counts.move_to_end(key)
@@ -210,11 +222,12 @@ class Statistics:
         return count
 
     def passages(self) -> int:
-        return self._count("", "")
+        return self._count("", None)
 
     def holding(self, term: str) -> int:
-        """How many passages hold the stemmed ``term``."""
-        return self._count(term, f"TEXT_MATCH(terms, '{encode_terms([term])}')")
+        """How many passages hold the stemmed ``term``, up to :data:`DF_LIMIT` (terms more
+        common than that share the lowest weight)."""
+        return self._count(term, term)
 
 
 class Lexicon:

@@ -280,9 +280,10 @@ class ReplicaWriter:
 
     def _write(self, versions: Sequence[Version]) -> None:
         catalog = self.catalog
-        catalog.upsert("texts", [row for v in versions for row in v.texts()])
-        catalog.upsert("sentences", [row for v in versions for row in v.sentence_rows(self._terms)])
-        catalog.upsert("passages", [row for v in versions for row in v.passages(self._terms)])
+        # a new version's ids are its own: nothing to replace
+        catalog.insert("texts", [row for v in versions for row in v.texts()])
+        catalog.insert("sentences", [row for v in versions for row in v.sentence_rows(self._terms)])
+        catalog.insert("passages", [row for v in versions for row in v.passages(self._terms)])
         catalog.flush(ROW_KINDS)
         # the versions being replaced, read just before the commit
         before = catalog.heads([v.doc.doc_id for v in versions])
