@@ -31,7 +31,6 @@ from qa.core.errors import (
     IndexBusyError,
     IndexMismatchError,
     ModelLoadError,
-    WouldDropDocumentsError,
 )
 from qa.core.locks import RWLock
 from qa.embed import Embedder, embedder_backend, embedder_prompts
@@ -45,6 +44,7 @@ from qa.index.planner import (
     plan_compaction,
     plan_delete,
     plan_upsert,
+    refuse_dropping,
     segments_to_merge,
     unknown_document,
 )
@@ -187,7 +187,8 @@ class Collection:
             except IndexMismatchError:
                 previous = None  # damaged or of another format: replaced all the same
             if previous is not None and not replace:
-                _refuse_dropping(store, previous, documents)
+                dropped = store.document_ids(previous) - {d.doc_id for d in documents}
+                refuse_dropping(f"the index in {store.path}/", sorted(dropped))
             generation = previous.generation + 1 if previous is not None else 0
             manifest = Manifest.new(
                 model_info(embedder),
@@ -407,17 +408,6 @@ def next_manifest(
         vectors,
         time.perf_counter() - started,
     )
-
-
-def _refuse_dropping(store: Store, previous: Manifest, documents: Sequence[Document]) -> None:
-    dropped = sorted(store.document_ids(previous) - {d.doc_id for d in documents})
-    if dropped:
-        named = ", ".join(repr(d) for d in dropped[:3]) + (", …" if len(dropped) > 3 else "")
-        raise WouldDropDocumentsError(
-            f"the index in {store.path}/ holds {len(dropped)} document(s) the sources do not "
-            f"({named}); rebuilding would drop them: add the sources with `qa add` instead, "
-            "or pass --replace to rebuild from the sources alone"
-        )
 
 
 def _state(

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
-from qa.core.errors import DocumentNotFoundError, IngestError
+from qa.core.errors import DocumentNotFoundError, IngestError, WouldDropDocumentsError
 from qa.embed import Embedder
 from qa.embed.companion import companion_encoder
 from qa.index.lexical import export_postings
@@ -117,6 +117,18 @@ def unknown_document(doc_id: str) -> DocumentNotFoundError:
         f"no document with id {doc_id!r} in the collection "
         "(GET /documents or `qa list` shows the ids)"
     )
+
+
+def refuse_dropping(where: str, dropped: Sequence[str]) -> None:
+    """Refuse a rebuild that would drop the documents ``dropped`` (only the collection
+    ``where`` holds them), unless told to replace it."""
+    if dropped:
+        named = ", ".join(repr(d) for d in dropped[:3]) + (", …" if len(dropped) > 3 else "")
+        raise WouldDropDocumentsError(
+            f"{where} holds {len(dropped)} document(s) the sources do not ({named}); "
+            "rebuilding would drop them: add the sources with `qa add` instead, or pass "
+            "--replace to rebuild from the sources alone"
+        )
 
 
 def plan_delete(index: Index, doc_ids: Sequence[str]) -> WritePlan:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.core.errors import IndexMismatchError
+from qa.core.errors import IndexBusyError, IndexMismatchError
 from qa.milvus.connection import MilvusConnection
 from qa.milvus.expressions import quote
 from qa.replica.schema import collection_names, create_collections
@@ -187,8 +187,8 @@ class Catalog:
         with self.reporting("read texts"):
             rows = self.client.get(self.names["texts"], ids=keys, output_fields=["text"])
         found = {row["key"]: row["text"] for row in rows}
-        if len(found) != parts:
-            raise KeyError(f"text of version {version} is gone (the document changed)")
+        if len(found) != parts:  # replaced or deleted since this request read its head
+            raise IndexBusyError("a document changed while this request read it; ask again")
         return "".join(found[k] for k in keys)
 
     def search(

@@ -21,12 +21,11 @@ from qa.core.config import Settings
 from qa.core.errors import (
     IndexMismatchError,
     IndexNotFoundError,
-    WouldDropDocumentsError,
 )
 from qa.embed import Embedder
 from qa.index.collection import corpus_language, model_info
 from qa.index.lexical import BM25Index
-from qa.index.planner import WriteResult, check_documents, unknown_document
+from qa.index.planner import WriteResult, check_documents, refuse_dropping, unknown_document
 from qa.index.state import Index
 from qa.ingest import Document
 from qa.milvus.connection import MilvusConnection, MilvusOptions
@@ -159,13 +158,8 @@ class ReplicaCollection:
         keep = {d.doc_id for d in documents}
         with self.snapshot() as view:
             dropped = sorted(d for d in view.documents if d not in keep)
-        if dropped and not replace:
-            named = ", ".join(repr(d) for d in dropped[:3]) + (", …" if len(dropped) > 3 else "")
-            raise WouldDropDocumentsError(
-                f"{self.where} holds {len(dropped)} document(s) the sources do not ({named}); "
-                "rebuilding would drop them: add the sources with `qa add` instead, or pass "
-                "--replace to rebuild from the sources alone"
-            )
+        if not replace:
+            refuse_dropping(self.where, dropped)
         results = self.upsert(documents, progress)
         if dropped:
             results += self.delete(dropped)

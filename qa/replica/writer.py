@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
-from qa.core.errors import IngestError
+from qa.core.errors import IngestError, ModelLoadError
 from qa.embed import Embedder
 from qa.index.lexical import BM25Index
 from qa.index.planner import Status, WriteResult, unknown_document
@@ -239,7 +239,7 @@ class ReplicaWriter:
         if not items:
             return {}
         if self.embedder is None:
-            raise IngestError("this replica was opened without a model; it cannot embed")
+            raise ModelLoadError("this replica was opened without a model; it cannot embed")
         chunk_texts = [c.text for _, _, chunks, _ in items for c in chunks]
         sentence_texts = [
             doc.text[s.char_start : s.char_end] for doc, _, _, sentences in items for s in sentences
