@@ -187,8 +187,7 @@ class Collection:
             except IndexMismatchError:
                 previous = None  # damaged or of another format: replaced all the same
             if previous is not None and not replace:
-                dropped = store.document_ids(previous) - {d.doc_id for d in documents}
-                refuse_dropping(f"the index in {store.path}/", sorted(dropped))
+                _refuse_dropping(store, previous, documents)
             generation = previous.generation + 1 if previous is not None else 0
             manifest = Manifest.new(
                 model_info(embedder),
@@ -415,3 +414,8 @@ def _state(
 ) -> Callable[[], Rows]:
     """Every row of the state a write leads to, read only when a store is built anew."""
     return lambda: Rows.concat([index.rows(which, removed), added], dim)
+
+
+def _refuse_dropping(store: Store, previous: Manifest, documents: Sequence[Document]) -> None:
+    dropped = store.document_ids(previous) - {d.doc_id for d in documents}
+    refuse_dropping(f"the index in {store.path}/", sorted(dropped))
