@@ -98,12 +98,6 @@ class Catalog:
         self.upsert("meta", [row])
         self.flush(["meta"])
 
-    def drop(self) -> None:
-        with self.reporting("drop collections"):
-            for name in self.names.values():
-                if self.client.has_collection(name):
-                    self.client.drop_collection(name)
-
     # --------------------------------------------------------------------- writes
     def upsert(self, kind: str, rows: Sequence[dict[str, Any]]) -> None:
         """Write ``rows``, replacing those of the same keys."""
@@ -165,14 +159,6 @@ class Catalog:
                 batch = [int(i) for i in ids[start : start + BATCH]]
                 out.extend(self.client.get(self.names[kind], ids=batch, output_fields=list(fields)))
         return out
-
-    def query(self, kind: str, expression: str, fields: Sequence[str]) -> list[dict[str, Any]]:
-        with self.reporting(f"read {kind}"):
-            return list(
-                self.client.query(
-                    self.names[kind], filter=expression, output_fields=list(fields), limit=MAX_LIMIT
-                )
-            )
 
     def count(self, kind: str, expression: str = "") -> int:
         with self.reporting(f"count {kind}"):
