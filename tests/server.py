@@ -9,10 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Served(NamedTuple):
@@ -27,6 +27,35 @@ def free_port() -> int:
 
 
 @contextmanager
+def _running(
+    command: list[str], name: str, ready: Callable[[], bool], timeout: float, **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` in a child process, yielded once ``ready()`` holds (an exception counts
+    as not yet); stopped on exit. Its stderr goes to a file, not a pipe: a chatty child
+    never blocks on it, and it is quoted when the child dies before it is ready."""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, **popen)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    errors.seek(0)
+                    raise RuntimeError(f"{name} exited: {errors.read().decode()[-2000:]}")
+                try:
+                    if ready():
+                        break
+                except Exception:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not answer within {timeout:.0f} s")
+                time.sleep(0.3)
+            yield proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@contextmanager
 def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterator[Served]:
     """``qa serve`` over ``index_dir`` (``env``: more ``QA_*`` settings); yields its URL and
     process id once it is ready, stops it on exit. Rate limits are off unless ``env`` sets
@@ -34,38 +63,16 @@ def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterato
     import httpx
 
     port = free_port()
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
-            env={
-                **os.environ,
-                "QA_INDEX_DIR": str(index_dir),
-                "QA_RATE_LIMIT": "",
-                "QA_WRITE_RATE_LIMIT": "",
-                **env,
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=errors,  # a file, not a pipe: a chatty server never blocks on it
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    errors.seek(0)
-                    raise RuntimeError(f"qa serve exited: {errors.read().decode()[-2000:]}")
-                try:
-                    if httpx.get(f"{url}/health/live", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"qa serve did not answer within {timeout:.0f} s")
-                time.sleep(0.3)
-            yield Served(url, proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    url = f"http://127.0.0.1:{port}"
+    settings = {"QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "", "QA_WRITE_RATE_LIMIT": ""}
+    with _running(
+        [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
+        "qa serve",
+        lambda: httpx.get(f"{url}/health/live", timeout=2).status_code == 200,
+        timeout,
+        env={**os.environ, **settings, **env},
+    ) as proc:
+        yield Served(url, proc.pid)
 
 
 @contextmanager
@@ -75,30 +82,14 @@ def running_milvus(data_dir: Path, timeout: float = 60) -> Iterator[str]:
     from pymilvus import MilvusClient
 
     port = free_port()
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir)),
-                *("--host", "127.0.0.1", "--port", str(port)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-        uri = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    errors.seek(0)
-                    raise RuntimeError(f"milvus-lite exited: {errors.read().decode()[-2000:]}")
-                try:
-                    MilvusClient(uri=uri, timeout=2).list_collections()
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.3)
-            yield uri
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    uri = f"http://127.0.0.1:{port}"
+    with _running(
+        [
+            *(sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir)),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ],
+        "milvus-lite",
+        lambda: MilvusClient(uri=uri, timeout=2).list_collections() is not None,
+        timeout,
+    ):
+        yield uri

@@ -66,6 +66,22 @@ def filter_expression(filters: Filters | None) -> str:
     return " and ".join(f"({p})" for p in parts)
 
 
+def add_filter_fields(schema: Any) -> None:
+    """The fields :func:`document_fields` fills, added to a Milvus collection schema."""
+    from pymilvus import DataType
+
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=MAX_FIELD)
+    schema.add_field("source", DataType.VARCHAR, max_length=MAX_FIELD)
+    schema.add_field("published", DataType.INT64)
+    schema.add_field(
+        "tags",
+        DataType.ARRAY,
+        element_type=DataType.VARCHAR,
+        max_capacity=MAX_TAGS,
+        max_length=MAX_FIELD,
+    )
+
+
 def document_fields(doc: StoredDocument | Document) -> dict[str, Any]:
     """The fields a filter reads of ``doc``'s rows (its id, source, date and tags)."""
     tags = [metadata_tag(k, v) for k, v in sorted(doc.metadata.items())]

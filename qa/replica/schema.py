@@ -31,7 +31,7 @@ import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from qa.milvus.expressions import MAX_TAGS
+from qa.milvus.expressions import add_filter_fields
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -78,19 +78,12 @@ def _version_fields(schema: Any, filters: bool) -> None:
     """The document, version and write time of a row; ``filters``: and what filters read."""
     from pymilvus import DataType
 
-    schema.add_field("doc_id", DataType.VARCHAR, max_length=MAX_STRING)
+    if filters:
+        add_filter_fields(schema)  # doc_id among them
+    else:
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=MAX_STRING)
     schema.add_field("version", DataType.INT64)
     schema.add_field("written", DataType.INT64)
-    if filters:
-        schema.add_field("source", DataType.VARCHAR, max_length=MAX_STRING)
-        schema.add_field("published", DataType.INT64)
-        schema.add_field(
-            "tags",
-            DataType.ARRAY,
-            element_type=DataType.VARCHAR,
-            max_capacity=MAX_TAGS,
-            max_length=MAX_STRING,
-        )
 
 
 def _documents(client: MilvusClient, dim: int) -> Any:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from qa.core.errors import IndexMismatchError
 from qa.milvus.connection import MilvusConnection, MilvusOptions
-from qa.milvus.expressions import ID_FIELD, MAX_FIELD, MAX_TAGS, VECTOR_FIELD
+from qa.milvus.expressions import ID_FIELD, VECTOR_FIELD, add_filter_fields
 from qa.store import Blobs, VectorsRecord
 from qa.vectors.base import (
     VECTOR_KINDS,
@@ -90,16 +90,7 @@ class MilvusBackend(VectorBackend):
             schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field(ID_FIELD, DataType.INT64, is_primary=True)
             schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=dim)
-            schema.add_field("doc_id", DataType.VARCHAR, max_length=MAX_FIELD)
-            schema.add_field("source", DataType.VARCHAR, max_length=MAX_FIELD)
-            schema.add_field("published", DataType.INT64)
-            schema.add_field(
-                "tags",
-                DataType.ARRAY,
-                element_type=DataType.VARCHAR,
-                max_capacity=MAX_TAGS,
-                max_length=MAX_FIELD,
-            )
+            add_filter_fields(schema)
             params = client.prepare_index_params()
             build: dict[str, Any] = {}
             if self.options.index_type == "HNSW":
