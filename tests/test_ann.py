@@ -451,9 +451,9 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
     assert sorted(p.name for p in ann_dir.iterdir()) == before
 
 
-def test_codes_with_a_float16_first_pass_return_exact_scores(data, monkeypatch):
-    """Past FLOAT32_COPY_MAX vectors the first pass reads a float16 copy; the best are
-    re-scored from the float32 vectors, so scores stay exact and recall holds."""
+def test_codes_with_an_int8_first_pass_return_exact_scores(data, monkeypatch):
+    """Past FLOAT32_COPY_MAX vectors the first pass reads an int8 copy (a scale per row);
+    the best are re-scored from the float32 vectors, so scores stay exact and recall holds."""
     from qa.vectors.faiss import flat as flat_module
 
     vectors, ids, flat, _ = data
@@ -461,12 +461,44 @@ def test_codes_with_a_float16_first_pass_return_exact_scores(data, monkeypatch):
     index = make_index(64, AnnSpec(kind="pq", candidates=300))
     index.add_vectors(ids, vectors)
     index.prepare()
-    assert index.resident.dtype == np.float16
+    assert index.resident.dtype == np.int8
     queries = clustered(50, seed=1)
+    # the copy's scores are within a rounding step of the exact ones
+    rows = np.arange(len(vectors))
+    first_pass = index._scores(rows, queries[:3])
+    assert first_pass.shape == (len(vectors), 3)
+    assert np.abs(first_pass - vectors @ queries[:3].T).max() < 0.01
     assert recall(index, flat, queries) >= 0.95
     hits = index.search(queries[0], 10)
     for i, score in hits:
         assert score == pytest.approx(float(vectors[i - 1000] @ queries[0]), abs=1e-6)
     added = clustered(5, seed=9)
-    index.add_vectors(np.arange(9000, 9005), added)  # joins the float16 copy
+    index.add_vectors(np.arange(9000, 9005), added)  # joins the int8 copy
     assert index.search(added[2], 1)[0][0] == 9002
+
+
+@pytest.mark.parametrize("kind", ["flat", "pq", "rabitq"])
+def test_search_many_answers_each_query_as_search_does(data, kind):
+    """Several queries searched at once (the codes scanned once): each gets exact scores,
+    and its hits are those of its own search (flat: exactly; codes: each query is
+    re-scored on every query's candidates, so it finds at least as good)."""
+    vectors, ids, flat, _ = data
+    index = make_index(64, AnnSpec(kind=kind, candidates=300)) if kind != "flat" else flat
+    if kind != "flat":
+        index.add_vectors(ids, vectors)
+    queries = clustered(8, seed=4)
+    together = index.search_many(queries, 10)
+    assert len(together) == len(queries)
+    for q, hits in zip(queries, together, strict=True):
+        alone = index.search(q, 10)
+        assert len(hits) == 10
+        for i, score in hits:
+            assert score == pytest.approx(float(vectors[i - 1000] @ q), abs=1e-6)
+        if kind == "flat":
+            assert [i for i, _ in hits] == [i for i, _ in alone]
+        else:  # rank by rank at least as close
+            assert all(a[1] >= b[1] - 1e-6 for a, b in zip(hits, alone, strict=True))
+    allowed = ids[::3]  # a filter applies to every query
+    for hits in index.search_many(queries, 5, allowed):
+        assert {i for i, _ in hits} <= set(allowed.tolist())
+    assert index.search_many(queries[:0], 5) == []

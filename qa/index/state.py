@@ -186,14 +186,24 @@ class Index:
         """Ids and cosine scores of the ``k`` nearest passages (``chunks``) or sentences to
         one normalised query, among the ids this state holds (an external store may briefly
         hold vectors of a write being committed, or of documents just deleted)."""
+        return self.search_many(which, np.reshape(query, (1, -1)), k, selection)[0]
+
+    def search_many(
+        self, which: VectorKind, queries: np.ndarray, k: int, selection: Selection | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries``, in one pass of the store."""
         store = self.stores[which]
         if selection is None:
-            hits = store.search(query, k)
+            found = store.search_many(queries, k)
         else:
-            hits = store.search(query, k, selection.ids(which), selection.filters)
+            found = store.search_many(queries, k, selection.ids(which), selection.filters)
         table = self.chunks.rows if which == "chunks" else self.sentences.rows
-        held = table.held(np.fromiter((i for i, _ in hits), dtype=np.int64, count=len(hits)))
-        return [hit for hit, kept in zip(hits, held.tolist(), strict=True) if kept]
+        out = []
+        for hits in found:
+            ids = np.fromiter((i for i, _ in hits), dtype=np.int64, count=len(hits))
+            held = table.held(ids).tolist()
+            out.append([hit for hit, kept in zip(hits, held, strict=True) if kept])
+        return out
 
     def search_lexical(
         self, question: str, k: int, selection: Selection | None = None

@@ -72,6 +72,10 @@ class IndexView(Protocol):
         self, which: VectorKind, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]: ...
 
+    def search_many(
+        self, which: VectorKind, queries: np.ndarray, k: int, selection: Selection | None = None
+    ) -> list[list[tuple[int, float]]]: ...
+
     def search_lexical(
         self, question: str, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]: ...

@@ -188,19 +188,31 @@ class Catalog:
     ) -> list[tuple[int, float, dict[str, Any]]]:
         """The ``k`` best rows for a query vector (``field="vector"``) or for encoded terms
         (``field="lexical"``): id, score (higher is better) and ``fields``."""
+        return self.search_many(kind, [data], field, k, expression, fields)[0]
+
+    def search_many(
+        self,
+        kind: str,
+        queries: Sequence[np.ndarray | str],
+        field: str,
+        k: int,
+        expression: str,
+        fields: Sequence[str],
+    ) -> list[list[tuple[int, float, dict[str, Any]]]]:
+        """:meth:`search` for each of ``queries``, in one request."""
         options = self.connection.options
         if field == "lexical":
-            query: Any = data
+            data: list[Any] = list(queries)
             params: dict[str, Any] = {"metric_type": "BM25"}
         else:
-            query = np.asarray(data, dtype=np.float32).reshape(-1).tolist()
+            data = [np.asarray(q, dtype=np.float32).reshape(-1).tolist() for q in queries]
             params = {"metric_type": "IP"}
             if options.index_type == "HNSW":
                 params["params"] = {"ef": max(options.ef_search, k)}
         with self.reporting(f"search {kind}"):
             result = self.client.search(
                 self.names[kind],
-                data=[query],
+                data=data,
                 anns_field=field,
                 limit=min(k, MAX_LIMIT),
                 filter=expression,
@@ -209,7 +221,11 @@ class Catalog:
             )
         # BM25 scores come back negated from Milvus Lite, positive from a server
         out = []
-        for hit in result[0]:
-            score = float(hit["distance"])
-            out.append((int(hit["id"]), abs(score) if field == "lexical" else score, hit["entity"]))
+        for hits in result:
+            found = []
+            for hit in hits:
+                score = float(hit["distance"])
+                score = abs(score) if field == "lexical" else score
+                found.append((int(hit["id"]), score, hit["entity"]))
+            out.append(found)
         return out

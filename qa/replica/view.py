@@ -274,9 +274,15 @@ class ReplicaIndex:
         self, which: VectorKind, query: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[tuple[int, float]]:
         """Ids and cosines of the ``k`` nearest passages of committed documents."""
+        return self.search_many(which, np.reshape(query, (1, -1)), k, selection)[0]
+
+    def search_many(
+        self, which: VectorKind, queries: np.ndarray, k: int, selection: Selection | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries``, in one request."""
         if which != "chunks":
             raise ValueError("a replicated collection searches passages only")
-        return self._search(query, "vector", k, selection)
+        return self._search(list(np.atleast_2d(queries)), "vector", k, selection)
 
     def search_lexical(
         self, question: str, k: int, selection: Selection | None = None
@@ -285,19 +291,26 @@ class ReplicaIndex:
         terms = sorted(self.lexical.terms(question))
         if not terms:
             return []
-        return self._search(encode_terms(terms), "lexical", k, selection)
+        return self._search([encode_terms(terms)], "lexical", k, selection)[0]
 
     def _search(
-        self, query: np.ndarray | str, field: str, k: int, selection: Selection | None
-    ) -> list[tuple[int, float]]:
+        self,
+        queries: Sequence[np.ndarray | str],
+        field: str,
+        k: int,
+        selection: Selection | None,
+    ) -> list[list[tuple[int, float]]]:
         expression = filter_expression(selection.filters if selection is not None else None)
-        hits = self.catalog.search("passages", query, field, k, expression, PASSAGE_FIELDS)
-        self.documents.fetch([row["doc_id"] for _, _, row in hits])
+        found = self.catalog.search_many("passages", queries, field, k, expression, PASSAGE_FIELDS)
+        self.documents.fetch([row["doc_id"] for hits in found for _, _, row in hits])
         out = []
-        for pid, score, row in hits:
-            if self.documents.current(row["doc_id"], int(row["version"])):
-                self.chunks.rows[pid] = {**row, "id": pid}
-                out.append((pid, score))
+        for hits in found:
+            kept = []
+            for pid, score, row in hits:
+                if self.documents.current(row["doc_id"], int(row["version"])):
+                    self.chunks.rows[pid] = {**row, "id": pid}
+                    kept.append((pid, score))
+            out.append(kept)
         return out
 
     def sentence_terms(self, sentence: int) -> set[str]:

@@ -182,15 +182,16 @@ class HybridRetriever:
         vectors = self.embedder.encode_queries(texts)
         embed_ms = (time.perf_counter() - started) * 1000
         n, w = max(self.candidates, k), self.weights
+        dense = index.search_many("chunks", vectors, n, selection)  # in one pass
         signals = [
-            (w.dense, index.search("chunks", vectors[0], n, selection)),
+            (w.dense, dense[0]),
             (
                 w.lexical if forms.lexical_native else w.lexical_untranslated,
                 index.search_lexical(forms.lexical, n, selection),
             ),
         ]
         if len(vectors) > 1:
-            signals.append((w.cross * w.dense, index.search("chunks", vectors[1], n, selection)))
+            signals.append((w.cross * w.dense, dense[1]))
         # the passage cosines of the question (and of its translation), before the others
         nearest = tuple(ranked for _, ranked in signals[:: 2 if len(vectors) > 1 else 3])
         pool = sorted({row for _, ranked in signals for row, _ in ranked})

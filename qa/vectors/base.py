@@ -120,6 +120,17 @@ class VectorStore(ABC):
         ids) and ``where`` (the filters) name the same set, chosen before the top-k; a store
         uses the form it can push down."""
 
+    def search_many(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        where: Filters | None = None,
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries`` (a store that can share the work
+        between them does)."""
+        return [self.search(q, k, allowed, where) for q in np.atleast_2d(queries)]
+
     @abstractmethod
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of ``ids``, one row each, in that order."""

@@ -39,7 +39,12 @@ def _pool() -> ThreadPoolExecutor:
     """The threads scanning code shards beside the calling one (made on first use)."""
     global _scan_pool
     if _scan_pool is None:
-        _scan_pool = ThreadPoolExecutor(max(SCAN_THREADS - 1, 1), thread_name_prefix="qa-scan")
+        _scan_pool = ThreadPoolExecutor(
+            max(SCAN_THREADS - 1, 1),
+            thread_name_prefix="qa-scan",
+            initializer=faiss.omp_set_num_threads,  # a shard, one thread
+            initargs=(1,),
+        )
     return _scan_pool
 
 
@@ -102,36 +107,57 @@ class CodeScan:
 
     def search(
         self,
-        q: np.ndarray,
+        queries: np.ndarray,
         k: int,
         candidates: int,
         live: np.ndarray,
         score: Callable[[np.ndarray], np.ndarray],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and scores (``score(rows)``) of the ``k`` best of the shards' best
-        ``candidates / shards`` estimates each (dead rows skipped), best first."""
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each of ``queries`` (one per row), the rows and scores of the ``k`` best of
+        every shard's best ``candidates / shards`` estimates for any of them (dead rows
+        skipped), best first. ``score(rows)`` gives one column of scores per query.
+
+        The queries are scanned together: the scan reads every code once whatever their
+        number (it is bound by memory bandwidth), and each query is scored on every
+        query's candidates."""
         per = math.ceil(max(candidates, k) / len(self.shards))
         starts = np.cumsum([0] + [s.ntotal for s in self.shards])
 
         def scan(j: int) -> np.ndarray:  # FAISS releases the GIL: the shards run in parallel
             shard = self.shards[j]
-            _, found = shard.search(q.reshape(1, -1), min(per, shard.ntotal))
-            return self.rows[starts[j] + found[0][found[0] >= 0]]
+            _, found = shard.search(queries, min(per, shard.ntotal))
+            found = found.reshape(-1)
+            return self.rows[starts[j] + found[found >= 0]]
 
-        if len(self.shards) == 1:
-            parts = [scan(0)]
-        else:
+        # One thread per shard: an OpenMP team over the queries would take the cores the
+        # other shards scan on (and, in a server, other requests run on).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
             others = [_pool().submit(scan, j) for j in range(1, len(self.shards))]
             parts = [scan(0), *(f.result() for f in others)]
-        # every shard's candidates scored at once, in this thread
-        rows = np.concatenate(parts)
-        rows = np.sort(rows[live[rows]])  # in row order: the copy is read front to back
+        finally:
+            faiss.omp_set_num_threads(threads)
+        # every candidate scored once, in this thread, in row order (the copy read front to back)
+        rows = distinct(np.concatenate(parts))
+        rows = rows[live[rows]]
         scores = score(rows)
-        if len(rows) > k:
-            top = np.argpartition(-scores, k - 1)[:k]
-            rows, scores = rows[top], scores[top]
-        order = np.lexsort((rows, -scores))  # best first; ties in row order
-        return rows[order], scores[order]
+        return [top_k(rows, scores[:, j], k) for j in range(scores.shape[1])]
+
+
+def distinct(rows: np.ndarray) -> np.ndarray:
+    """``rows`` sorted, each once (``np.unique`` hashes: slower on a few thousand)."""
+    rows = np.sort(rows)
+    return rows[np.r_[True, rows[1:] != rows[:-1]]] if len(rows) else rows
+
+
+def top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best rows by score, best first (ties in row order)."""
+    if len(rows) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = rows[part], scores[part]
+    order = np.lexsort((rows, -scores))
+    return rows[order], scores[order]
 
 
 def shard_count(n: int) -> int:

@@ -4,9 +4,11 @@ same vectors plus short codes scanned for candidates, re-scored exactly).
 The vectors are rows of :class:`~qa.vectors.faiss.rows.VectorRows`: a loaded segment's
 vectors stay in its file, read when used. A store that is searched also keeps a copy of
 every row for the first pass of a search — float32 up to ``FLOAT32_COPY_MAX`` vectors,
-float16 above (half the memory, and a little slower to score) — and re-scores the best of
-that pass exactly from the float32 rows, so the scores it returns are exact inner
-products. That copy and the
+int8 above (each row scaled by its largest component: a quarter of the memory, and faster
+to score than float16, whose conversion numpy does not vectorise) — and re-scores the best
+of that pass exactly from the float32 rows, so the scores it returns are exact inner
+products. Several query vectors are searched at once (:meth:`FlatIndex.search_many`: the
+codes are read once for all of them). That copy and the
 codes are made when the store is first searched (or :meth:`FlatIndex.prepare` asks): a
 store only read by id — the sentences' — never pays for them. A removed vector's code
 stays until removed codes pass ``MAX_TOMBSTONES`` (searches skip it).
@@ -24,26 +26,25 @@ import numpy as np
 from qa.store import Filters, StoredDocument, VectorsRecord
 from qa.vectors.base import Rows, VectorKind, VectorStore
 from qa.vectors.faiss import codes as code_scan
-from qa.vectors.faiss.codes import CodeScan, shard_count
+from qa.vectors.faiss.codes import CodeScan, distinct, shard_count, top_k
 from qa.vectors.faiss.rows import BATCH, VectorRows
 from qa.vectors.faiss.spec import CODE_KINDS, AnnSpec, ann_record
 
 # Filtered queries allowing at most this many vectors are answered exactly.
 EXACT_FILTER_MAX = 20_000
 # A searched store's first-pass copy is float32 up to this many vectors (1.5 KB each),
-# float16 above (half the memory; the best are re-scored exactly either way).
+# int8 above (384 bytes and a scale; the best are re-scored exactly either way).
 FLOAT32_COPY_MAX = 250_000
 # Codes whose vectors were removed are rebuilt past this share of them.
 MAX_TOMBSTONES = 0.25
 
 
-def top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best rows by score, best first (ties in row order)."""
-    if len(rows) > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        rows, scores = rows[part], scores[part]
-    order = np.lexsort((rows, -scores))
-    return rows[order], scores[order]
+def quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``vectors`` as int8 rows and one scale each (a row's largest magnitude is 127)."""
+    scale = np.abs(vectors).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    codes = np.rint(vectors / scale[:, None]).astype(np.int8)
+    return codes, scale.astype(np.float32)
 
 
 class FlatIndex(VectorStore):
@@ -54,6 +55,7 @@ class FlatIndex(VectorStore):
         self.vectors = VectorRows(dim)
         # searched stores: every row for the first pass, and the codes
         self.resident = np.zeros((0, dim), dtype=np.float32)
+        self.scale: np.ndarray | None = None  # an int8 copy's scale per row
         self.codes: CodeScan | None = None
         self.coded = False  # whether the copy and codes are kept (after the first search)
         self.exact_filter_max = EXACT_FILTER_MAX
@@ -104,27 +106,40 @@ class FlatIndex(VectorStore):
             grown = np.zeros((max(size, 2 * len(self.resident)), self.dim), self.resident.dtype)
             grown[: len(self.resident)] = self.resident
             self.resident = grown
-        self.resident[rows] = vectors
+            if self.scale is not None:
+                grown_scale = np.ones(len(grown), dtype=np.float32)
+                grown_scale[: len(self.scale)] = self.scale
+                self.scale = grown_scale
+        if self.scale is None:
+            self.resident[rows] = vectors
+        else:
+            self.resident[rows], self.scale[rows] = quantise(vectors)
 
     def _first_pass(self, rows: np.ndarray) -> np.ndarray:
-        return self.resident[rows].astype(np.float32, copy=False)
+        """The first-pass copy of ``rows``, as float32."""
+        if self.scale is None:
+            return self.resident[rows]
+        return np.take(self.resident, rows, axis=0).astype(np.float32) * self.scale[rows, None]
 
-    def _scores(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """First-pass inner products of ``rows`` with ``q`` (float32 rows read in place)."""
-        if self.resident.dtype != np.float32:
-            return self._first_pass(rows) @ q
+    def _scores(self, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        """First-pass inner products of ``rows`` with each of ``queries``: one column each
+        (float32 rows read in place)."""
+        if self.scale is not None:
+            scaled = np.take(self.resident, rows, axis=0).astype(np.float32) @ queries.T
+            return scaled * self.scale[rows, None]
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        scores = np.empty(len(rows), dtype=np.float32)
-        faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # not in faiss's stubs
-            faiss.swig_ptr(scores),
-            faiss.swig_ptr(q),
-            faiss.swig_ptr(self.resident),
-            faiss.swig_ptr(rows),
-            self.dim,
-            1,
-            len(rows),
-        )
-        return scores
+        scores = np.empty((len(queries), len(rows)), dtype=np.float32)
+        for q, out in zip(queries, scores, strict=True):
+            faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # not in the stubs
+                faiss.swig_ptr(out),
+                faiss.swig_ptr(np.ascontiguousarray(q)),
+                faiss.swig_ptr(self.resident),
+                faiss.swig_ptr(rows),
+                self.dim,
+                1,
+                len(rows),
+            )
+        return scores.T
 
     def _recode(self) -> None:
         """Codes for every live vector, in ``shard_count`` shards; none below
@@ -141,7 +156,8 @@ class FlatIndex(VectorStore):
             if self.coded:
                 return
             if self.spec.kind in CODE_KINDS and self.vectors.count > FLOAT32_COPY_MAX:
-                self.resident = self.resident.astype(np.float16)
+                self.resident = np.zeros((0, self.dim), dtype=np.int8)
+                self.scale = np.zeros(0, dtype=np.float32)
             for b, block in enumerate(self.vectors.blocks):  # read once, in order
                 start = int(self.vectors.starts[b])
                 for at in range(0, len(block), BATCH):
@@ -179,37 +195,56 @@ class FlatIndex(VectorStore):
     ) -> list[tuple[int, float]]:
         """Ids and inner products of the ``k`` nearest vectors to one query vector, among
         ``allowed`` ids when given."""
+        return self.search_many(np.reshape(query, (1, -1)), k, allowed, where)[0]
+
+    def search_many(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        where: Filters | None = None,
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries``, the codes read once for all."""
+        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         limit = self.ntotal if allowed is None else min(self.ntotal, len(allowed))
         k = min(k, limit)
-        if k <= 0:
-            return []
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        if k <= 0 or not len(q):
+            return [[] for _ in q]
         if not self.coded:
             self.prepare()
         rows = None if allowed is None else self.vectors.rows_of(allowed)
         if rows is not None:
-            rows = np.unique(rows[rows >= 0])
+            rows = distinct(rows[rows >= 0])
         first = max(2 * k, k + 32)  # the first pass's best, re-scored exactly
-        found = np.zeros(0, dtype=np.int64)
+        found: list[np.ndarray] = []
         if self.codes is not None and (rows is None or len(rows) > self.exact_filter_max):
-            found, _ = self._search_codes(q, first, rows)
-        if len(found) < min(first, limit):
+            found = [r for r, _ in self._search_codes(q, first, rows)]
+        if not found or any(len(f) < min(first, limit) for f in found):
             # no codes, a narrow filter, or fewer live candidates than wanted
-            if rows is None:  # every row, read in place
-                rows = self.vectors.live_rows()
-                scores = (self.resident[: self.vectors.size] @ q)[rows]
-            else:
-                scores = np.empty(len(rows), dtype=np.float32)
-                for at in range(0, len(rows), BATCH):
-                    scores[at : at + BATCH] = self._scores(rows[at : at + BATCH], q)
-            found, _ = top_k(rows, scores.astype(np.float32, copy=False), first)
-        return self._hits(*top_k(found, self.vectors.take(found) @ q, k))
+            found = self._scan(q, first, rows)
+        kept = distinct(np.concatenate(found))  # each query re-scored on every one's best
+        exact = self.vectors.take(kept) @ q.T
+        return [self._hits(*top_k(kept, exact[:, j], k)) for j in range(len(q))]
+
+    def _scan(self, q: np.ndarray, k: int, rows: np.ndarray | None) -> list[np.ndarray]:
+        """For each query, the ``k`` best of ``rows`` (every live row when ``None``) by
+        their first-pass scores, read from the copy."""
+        if rows is None and self.scale is None:  # every row of a float32 copy, in place
+            rows = self.vectors.live_rows()
+            scores = (self.resident[: self.vectors.size] @ q.T)[rows]
+        else:
+            rows = self.vectors.live_rows() if rows is None else rows
+            scores = np.empty((len(rows), len(q)), dtype=np.float32)
+            for at in range(0, len(rows), BATCH):
+                scores[at : at + BATCH] = self._scores(rows[at : at + BATCH], q)
+        return [top_k(rows, scores[:, j], k)[0] for j in range(len(q))]
 
     def _search_codes(
         self, q: np.ndarray, k: int, rows: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best code estimates by their first-pass scores; with ``rows`` (a
-        filter), more candidates in proportion to what it leaves out, and only its rows."""
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``k`` best code estimates of each query by their first-pass scores; with
+        ``rows`` (a filter), more candidates in proportion to what it leaves out, and only
+        its rows."""
         assert self.codes is not None
         live, candidates = self.vectors.live, self.spec.candidates
         if rows is not None:

@@ -92,9 +92,20 @@ class MilvusVectors(VectorStore):
         allowed: np.ndarray | None = None,
         where: Filters | None = None,
     ) -> list[tuple[int, float]]:
+        return self.search_many(np.reshape(query, (1, -1)), k, allowed, where)[0]
+
+    def search_many(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        where: Filters | None = None,
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries``, in one request."""
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         k = min(k, MAX_TOPK)
         if k <= 0:
-            return []
+            return [[] for _ in queries]
         expr = filter_expression(where)
         if self.visible_below is not None:
             expr = " and ".join(p for p in (expr, f"{ID_FIELD} < {self.visible_below}") if p)
@@ -105,13 +116,13 @@ class MilvusVectors(VectorStore):
         with self._reporting("search"):
             result = self.client.search(
                 self.name,
-                data=[np.asarray(query, dtype=np.float32).reshape(-1).tolist()],
+                data=[q.tolist() for q in queries],
                 limit=k,
                 filter=expr,
                 search_params=params,
                 anns_field=VECTOR_FIELD,
             )
-        return [(int(hit["id"]), float(hit["distance"])) for hit in result[0]]
+        return [[(int(hit["id"]), float(hit["distance"])) for hit in hits] for hits in result]
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
