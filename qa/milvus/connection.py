@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from qa.core.config import Settings
 
 
+# gRPC keep-alive: pymilvus pings every 10 s, even between calls; a server with gRPC's
+# defaults (Milvus Lite's) takes pings more often than every 5 minutes without a call in
+# flight as abuse and closes the connection ("too_many_pings" after ~30 s idle), and a
+# reconnection can then fail. Ping at the pace servers accept, and only during calls.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": 0}
+
+
 def default_milvus_uri(index_dir: Path) -> str:
     """Milvus Lite inside the index folder: copied, moved and deleted with it."""
     return str(Path(index_dir).resolve() / "milvus.db")
@@ -83,7 +90,10 @@ class MilvusConnection:
                 ) from exc
             with reporting("connect", self.options.uri):
                 self._client = MilvusClient(
-                    uri=self.options.uri, token=self.options.token or "", timeout=30
+                    uri=self.options.uri,
+                    token=self.options.token or "",
+                    timeout=30,
+                    grpc_options=GRPC_OPTIONS,
                 )
         return self._client
 
