@@ -81,6 +81,8 @@ def running_milvus(data_dir: Path, timeout: float = 60) -> Iterator[str]:
     cluster); yields its URI once it answers, stops it on exit."""
     from pymilvus import MilvusClient
 
+    from qa.milvus.connection import GRPC_OPTIONS
+
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     with _running(
@@ -89,7 +91,11 @@ def running_milvus(data_dir: Path, timeout: float = 60) -> Iterator[str]:
             *("--host", "127.0.0.1", "--port", str(port)),
         ],
         "milvus-lite",
-        lambda: MilvusClient(uri=uri, timeout=2).list_collections() is not None,
+        # pymilvus shares one connection per address: this first client sets its options
+        lambda: (
+            MilvusClient(uri=uri, timeout=2, grpc_options=GRPC_OPTIONS).list_collections()
+            is not None
+        ),
         timeout,
     ):
         yield uri

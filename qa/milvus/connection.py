@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # defaults (Milvus Lite's) takes pings more often than every 5 minutes without a call in
 # flight as abuse and closes the connection ("too_many_pings" after ~30 s idle), and a
 # reconnection can then fail. Ping at the pace servers accept, and only during calls.
+# (pymilvus shares one connection per address and token: its first client sets these.)
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": 0}
 
 
