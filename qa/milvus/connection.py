@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qa.core.errors import IndexMismatchError, IngestError, VectorStoreError
 
@@ -56,6 +56,19 @@ class MilvusOptions:
             settings.ann_ef_search,
             settings.milvus_consistency,
         )
+
+    def vector_build_params(self) -> dict[str, Any]:
+        """The vector index's build parameters (HNSW: links and candidates per vector)."""
+        if self.index_type == "HNSW":
+            return {"M": self.m, "efConstruction": self.ef_construction}
+        return {}
+
+    def vector_search_params(self, k: int) -> dict[str, Any]:
+        """A vector search's parameters: inner product; HNSW walks at least ``k``."""
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if self.index_type == "HNSW":
+            params["params"] = {"ef": max(self.ef_search, k)}
+        return params
 
 
 @contextmanager

@@ -82,16 +82,13 @@ class Catalog:
     def create(self, manifest: Manifest) -> None:
         """Create the collections (those missing) and record ``manifest`` in them."""
         options = self.connection.options
-        params: dict[str, Any] = {}
-        if options.index_type == "HNSW":
-            params = {"M": options.m, "efConstruction": options.ef_construction}
         with self.reporting("create collections"):
             create_collections(
                 self.client,
                 options.prefix,
                 manifest.model.dim,
                 options.index_type,
-                params,
+                options.vector_build_params(),
                 options.consistency,
             )
         row = {"key": MANIFEST_KEY, "vector": [1.0, 0.0], "value": manifest.to_json()}
@@ -200,15 +197,12 @@ class Catalog:
         fields: Sequence[str],
     ) -> list[list[tuple[int, float, dict[str, Any]]]]:
         """:meth:`search` for each of ``queries``, in one request."""
-        options = self.connection.options
         if field == "lexical":
             data: list[Any] = list(queries)
             params: dict[str, Any] = {"metric_type": "BM25"}
         else:
             data = [np.asarray(q, dtype=np.float32).reshape(-1).tolist() for q in queries]
-            params = {"metric_type": "IP"}
-            if options.index_type == "HNSW":
-                params["params"] = {"ef": max(options.ef_search, k)}
+            params = self.connection.options.vector_search_params(k)
         with self.reporting(f"search {kind}"):
             result = self.client.search(
                 self.names[kind],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -92,11 +92,11 @@ class MilvusBackend(VectorBackend):
             schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=dim)
             add_filter_fields(schema)
             params = client.prepare_index_params()
-            build: dict[str, Any] = {}
-            if self.options.index_type == "HNSW":
-                build = {"M": self.options.m, "efConstruction": self.options.ef_construction}
             params.add_index(
-                VECTOR_FIELD, index_type=self.options.index_type, metric_type="IP", params=build
+                VECTOR_FIELD,
+                index_type=self.options.index_type,
+                metric_type="IP",
+                params=self.options.vector_build_params(),
             )
             client.create_collection(
                 name, schema=schema, index_params=params, consistency_level=self.options.consistency

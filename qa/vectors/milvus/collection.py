@@ -12,7 +12,7 @@ is re-embedded.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -109,10 +109,7 @@ class MilvusVectors(VectorStore):
         expr = filter_expression(where)
         if self.visible_below is not None:
             expr = " and ".join(p for p in (expr, f"{ID_FIELD} < {self.visible_below}") if p)
-        options = self.connection.options
-        params: dict[str, Any] = {"metric_type": "IP"}
-        if options.index_type == "HNSW":
-            params["params"] = {"ef": max(options.ef_search, k)}
+        params = self.connection.options.vector_search_params(k)
         with self._reporting("search"):
             result = self.client.search(
                 self.name,
