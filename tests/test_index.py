@@ -69,10 +69,12 @@ def test_round_trip_reproduces_passages_vectors_and_search(seed_index, settings,
     assert loaded.search_lexical("Paradoxo de Jevons", 3) == seed_index.search_lexical(
         "Paradoxo de Jevons", 3
     )
-    # cosine: scores are inner products of unit vectors
+    # cosine: scores are inner products of unit vectors, of the passage's vector as the
+    # model gives it (int8 tolerance: float rounding before a quantisation step varies
+    # from one CPU to another)
     row, score = loaded.search("chunks", q, 1)[0]
     p = embedder.encode_passages([loaded.chunks[row].text])[0]
-    assert score == pytest.approx(float(p @ q), abs=1e-4)
+    assert score == pytest.approx(float(p @ q), abs=2e-3)
 
 
 def test_sentences_are_spans_of_their_passages(seed_index):

@@ -4,14 +4,14 @@ The graph holds the transformer, mean (or CLS) pooling and L2 normalisation. The
 uses the transformer's plain ("eager") attention, whose graph ONNX Runtime's transformer
 optimiser recognises and fuses (:func:`fuse`): each layer's attention becomes one
 ``Attention`` kernel, the residual adds and layer norms ``SkipLayerNormalization``, bias
-and GELU ``BiasGelu``. The int8 variant is the fused graph, smoothed
-(:mod:`qa.embed.export.smoothing`), with its weights quantised (``quantize_dynamic``: int8
-weights with one scale per output channel, activations quantised per batch at run time;
-the fused attention runs as ``QAttention``), except the feed-forward output projections of
-the first half of the layers (:func:`~qa.embed.export.smoothing.early_ffn_outputs`).
-Both graphs keep their word-embedding table in float16 and their weights in a file beside
-them, which ONNX Runtime maps instead of copying. Fidelity and speed of each graph:
-``tests/embed/test_onnx.py`` and ``eval/BENCH.md``.
+and GELU ``BiasGelu``. The int8 variant is fused with each attention's query, key and
+value projections left as matrix products (``MultiHeadAttention`` takes their outputs),
+smoothed (:mod:`qa.embed.export.smoothing`), and every matrix product turned into int8
+with one activation scale per token (:mod:`qa.embed.export.quantization`): a text's
+vector does not depend on its batch-mates, and the integer products are exact on CPUs
+with and without AVX-512 VNNI. Both graphs keep their word-embedding table in float16
+and their weights in a file beside them, which ONNX Runtime maps instead of copying.
+Fidelity and speed of each graph: ``tests/embed/test_onnx.py`` and ``eval/BENCH.md``.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.core.errors import ModelLoadError
-from qa.embed.export.smoothing import early_ffn_outputs, smooth
+from qa.embed.export.quantization import quantize_per_token
+from qa.embed.export.smoothing import smooth
 from qa.embed.onnx import ONNX_FILES
 
 if TYPE_CHECKING:
     import onnx
 
 # Bumped whenever the export changes, so cached graphs are rebuilt.
-EXPORT_VERSION = 6
+EXPORT_VERSION = 8
 
 
 def _pooling(folder: Path) -> str:
@@ -77,9 +78,11 @@ def export_onnx(model_folder: Path, target: Path) -> None:
         pooling = _pooling(model_folder)
         config = _trace(model_folder, pooling, tmp / "exported.onnx")
         fuse(tmp / "exported.onnx", tmp / ONNX_FILES["onnx"], config)
+        fuse(tmp / "exported.onnx", tmp / "projections.onnx", config, separate_projections=True)
         (tmp / "exported.onnx").unlink()
-        smooth(tmp / ONNX_FILES["onnx"], tmp / "smoothed.onnx", model_folder / "tokenizer.json")
-        _quantize(tmp / "smoothed.onnx", tmp / ONNX_FILES["onnx-int8"], tmp / ONNX_FILES["onnx"])
+        smooth(tmp / "projections.onnx", tmp / "smoothed.onnx", model_folder / "tokenizer.json")
+        quantize_per_token(tmp / "smoothed.onnx", tmp / ONNX_FILES["onnx-int8"])
+        (tmp / "projections.onnx").unlink()
         (tmp / "smoothed.onnx").unlink()
         import onnx
 
@@ -153,34 +156,19 @@ def _trace(model_folder: Path, pooling: str, path: Path) -> Any:
     return transformer.config
 
 
-def _quantize(smoothed: Path, target: Path, fused: Path) -> None:
-    """The int8 graph of ``smoothed``: int8 weights except the early feed-forward output
-    projections (named from the unsmoothed ``fused`` graph)."""
-    from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
-        str(smoothed),
-        str(target),
-        # the weight matrices (the word-embedding table stays float, halved later)
-        op_types_to_quantize=["MatMul", "Attention"],
-        weight_type=QuantType.QInt8,
-        per_channel=True,  # one scale per output column
-        nodes_to_exclude=early_ffn_outputs(fused),
-        # the fused operators are outside the ONNX domain: their outputs are float
-        extra_options={"DefaultTensorType": TensorProto.FLOAT},
-    )
-
-
-def fuse(source: Path, target: Path, config: object) -> None:
+def fuse(source: Path, target: Path, config: object, separate_projections: bool = False) -> None:
     """``source`` with ONNX Runtime's BERT fusions applied (attention, skip layer norm,
     bias GELU), written to ``target``. The embedding lookup is left as it is, so its table
-    can be stored in float16 (:func:`half_word_embeddings`)."""
+    can be stored in float16 (:func:`half_word_embeddings`). With ``separate_projections``
+    the attention is ``MultiHeadAttention`` fed by the query, key and value projections as
+    three ``MatMul`` nodes (which the int8 graph quantises); otherwise one ``Attention``
+    kernel holds them."""
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     options = FusionOptions("bert")
     options.enable_embed_layer_norm = False
+    options.use_multi_head_attention = separate_projections
     optimized = optimize_model(
         str(source),
         model_type="bert",

@@ -2,7 +2,7 @@
 
 The inputs of each layer's attention and feed-forward input projection carry a few
 outlier channels, an order of magnitude larger than the rest whatever the text: one int8
-scale per batch fits them badly. Smoothing divides those channels down and multiplies the
+scale per token fits them badly. Smoothing divides those channels down and multiplies the
 matching weight rows up, so the product is unchanged in exact arithmetic while the
 activations become easier to quantise. The ranges are measured once, on bundled
 calibration texts (:mod:`qa.embed.export.calibration`).
@@ -23,16 +23,16 @@ if TYPE_CHECKING:
 
 
 # SmoothQuant's migration strength: the share of an input channel's range moved into the
-# weights. Measured (256 fakebr passages, 1 - cosine to float32, mean): none 0.00105,
-# 0.3 0.00066, 0.5 0.00043, 0.7 0.00037, 0.8 0.00038.
+# weights. Measured with per-token int8 (256 fakebr passages, 1 - cosine to float32,
+# mean): none 0.00106, 0.5 0.00061, 0.7 0.00060, 0.85 0.00069.
 SMOOTH_ALPHA = 0.7
 
 
 def smoothing_targets(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """The weight-bearing nodes fed by a layer norm: each layer's ``Attention`` (its
-    query/key/value projection) and feed-forward input ``MatMul``. Their inputs carry the
-    outlier channels. (The feed-forward output projections, fed by GELU, get worse when
-    smoothed: their error grows fivefold.)"""
+    """The weight-bearing nodes fed by a layer norm: each layer's query, key and value
+    projections (or the ``Attention`` that holds them) and feed-forward input ``MatMul``.
+    Their inputs carry the outlier channels. (The feed-forward output projections, fed by
+    GELU, get worse when smoothed: their error grows fivefold.)"""
     weights = {t.name for t in graph.initializer}
     norms = {
         out
@@ -120,18 +120,3 @@ def smooth(source: Path, target: Path, tokenizer_file: Path) -> None:
         )
         node.input[0] = smoothed
     onnx.save_model(model, str(target))
-
-
-def early_ffn_outputs(path: Path) -> list[str]:
-    """The feed-forward output projections (MatMul fed by ``BiasGelu``) of the first half
-    of the layers, which the int8 graph keeps in float32. Their input, a GELU output, has
-    the widest range of any activation, so one int8 scale per batch fits it worst, and an
-    early layer's error passes through every later one. Measured on pira_xling (dense
-    MRR@10, float32 0.7804): all layers int8 0.7744 at 2.6x the PyTorch throughput; these
-    six float32 0.7818 at 2.3x; all twelve float32 0.7776 at 2.0x."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    gelu_outputs = {out for node in graph.node if node.op_type == "BiasGelu" for out in node.output}
-    ffn = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in gelu_outputs]
-    return ffn[: len(ffn) // 2]
