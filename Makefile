@@ -48,9 +48,10 @@ test: install-test $(CHROMIUM)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-# The edit-test loop: no server subprocess, no model conversion or export, no lint.
+# The edit-test loop: tests/unit (no child process, no model, no browser; a stand-in
+# embedder), no lint.
 test-fast: install-test
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q tests/unit
 
 lint: install-test
 	$(BIN)/ruff check qa tests eval

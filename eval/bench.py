@@ -357,7 +357,7 @@ def seed_questions() -> list[str]:
 
 
 def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from tests.server import running_server
+    from qa.testing import running_server
 
     index_dir = seed_index(work, args.backend)
     questions = seed_questions()
@@ -395,7 +395,7 @@ def bench_http(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def bench_answer(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import httpx
 
-    from tests.server import running_server
+    from qa.testing import running_server
 
     index_dir = seed_index(work, args.backend)
     questions = seed_questions()
@@ -517,7 +517,7 @@ def paced_and_greedy(
 
 
 def bench_limits(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from tests.server import running_server
+    from qa.testing import running_server
 
     index_dir = seed_index(work, args.backend)
     questions = seed_questions()
@@ -573,7 +573,7 @@ def bench_stores(args: argparse.Namespace, work: Path, index_dir: Path | None) -
     vector search alone."""
     from qa.core.config import Settings
     from qa.embed import load_embedder
-    from tests.server import running_server
+    from qa.testing import running_server
 
     collections = {"seed": seed_index(work, args.backend)}
     if index_dir is not None:

@@ -231,7 +231,7 @@ def milvus_server(where: Path) -> Iterator[str]:
     import sys
 
     sys.path.insert(0, str(REPO))
-    from tests.server import running_milvus
+    from qa.testing import running_milvus
 
     with (
         tempfile.TemporaryDirectory(prefix="qa-milvus-") as data,

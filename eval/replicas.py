@@ -76,7 +76,7 @@ def seen_by_other(a: str, b: str, text: str, n: int = 3) -> float:
 def serve_replicas(
     env: dict[str, str], work: Path, questions: list[str], seconds: float, text: str, bench: Any
 ) -> dict[str, Any]:
-    from tests.server import running_server
+    from qa.testing import running_server
 
     started = time.perf_counter()
     with running_server(work / "replica-a", timeout=600, **env) as (a, pid):
@@ -110,7 +110,7 @@ def serve_replicas(
 
 def bench_replicas(sizes: list[int], work: Path, seconds: float, bench: Any) -> dict[str, Any]:
     from qa.core.config import Settings
-    from tests.server import running_milvus
+    from qa.testing import running_milvus
 
     questions = bench.seed_questions()
     text = article(bench.ROOT / "seeds")

@@ -104,7 +104,7 @@ def serve_and_measure(
 ) -> dict[str, Any]:
     import httpx
 
-    from tests.server import running_server
+    from qa.testing import running_server
 
     started = time.perf_counter()
     with running_server(folder, timeout=1800, QA_FOLLOW_INTERVAL="0") as (url, pid):

@@ -64,13 +64,10 @@ def _run(action: Callable[[], T]) -> T:
 def _quiet_libraries() -> None:
     for name in ("sentence_transformers", "transformers", "httpx", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        import transformers
+    import transformers
 
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
 
 
 def _choice(value: str | None, kinds: tuple[str, ...], option: str) -> str | None:

@@ -30,10 +30,6 @@ class Document:
     published: str | None = None  # ISO date (YYYY-MM-DD)
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
 
-    @property
-    def indexed_chars(self) -> int:
-        return sum(end - start for start, end in self.segments)
-
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -230,12 +230,17 @@ class Store:
             ) from exc
 
     def committed(self, generation: int) -> bool:
-        """Whether the committed manifest is of ``generation`` (after a failed commit:
-        whether the failure came after the switch)."""
+        """Whether the manifest on disk may be of ``generation`` (after a failed commit:
+        whether the failure may have come after the switch). One that cannot be read counts
+        as committed: the caller then keeps the segment it may name, and garbage collection
+        removes that segment later if a readable manifest shows it unused."""
         try:
-            return self.read_manifest().generation == generation
-        except (IndexNotFoundError, IndexMismatchError, OSError):
+            raw = json.loads((self.path / MANIFEST).read_bytes())
+        except FileNotFoundError:
             return False
+        except (OSError, ValueError):
+            return True
+        return not isinstance(raw, dict) or raw.get("generation") in (generation, None)
 
     def read_segment(self, entry: SegmentEntry) -> SegmentData:
         """A segment's live documents, its files checked against the manifest's checksums;

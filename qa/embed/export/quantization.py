@@ -88,19 +88,8 @@ def quantize_per_token(source: Path, target: Path) -> int:
             continue
         x, name = node.input[0], node.name or f"matmul{count}"
         if x not in quantized:
-            p = f"{name}_qt"
-            nodes += [
-                helper.make_node("Abs", [x], [f"{p}_abs"]),
-                helper.make_node("ReduceMax", [f"{p}_abs"], [f"{p}_max"], axes=[-1], keepdims=1),
-                helper.make_node("Max", [f"{p}_max", "qt_epsilon"], [f"{p}_range"]),
-                helper.make_node("Div", [f"{p}_range", "qt_levels"], [f"{p}_scale"]),
-                helper.make_node("Div", ["qt_levels", f"{p}_range"], [f"{p}_inverse"]),
-                helper.make_node("Mul", [x, f"{p}_inverse"], [f"{p}_scaled"]),
-                helper.make_node("Round", [f"{p}_scaled"], [f"{p}_rounded"]),
-                helper.make_node("Add", [f"{p}_rounded", "qt_zero"], [f"{p}_shifted"]),
-                helper.make_node("Cast", [f"{p}_shifted"], [f"{p}_codes"], to=TensorProto.UINT8),
-            ]
-            quantized[x] = (f"{p}_codes", f"{p}_scale")
+            nodes += _quantize_input(x, f"{name}_qt")
+            quantized[x] = (f"{name}_qt_codes", f"{name}_qt_scale")
         codes, scale = quantized[x]
         if weights.name not in converted:
             w_codes, w_scales = quantize_weights(numpy_helper.to_array(weights).astype(np.float32))
@@ -128,3 +117,22 @@ def quantize_per_token(source: Path, target: Path) -> int:
     graph.node.extend(nodes)
     onnx.save_model(model, str(target))
     return count
+
+
+def _quantize_input(x: str, prefix: str) -> list[onnx.NodeProto]:
+    """Nodes turning the float tensor ``x`` into ``<prefix>_codes`` (uint8, one scale per
+    token) and ``<prefix>_scale`` (those scales)."""
+    from onnx import TensorProto, helper
+
+    p = prefix
+    return [
+        helper.make_node("Abs", [x], [f"{p}_abs"]),
+        helper.make_node("ReduceMax", [f"{p}_abs"], [f"{p}_max"], axes=[-1], keepdims=1),
+        helper.make_node("Max", [f"{p}_max", "qt_epsilon"], [f"{p}_range"]),
+        helper.make_node("Div", [f"{p}_range", "qt_levels"], [f"{p}_scale"]),
+        helper.make_node("Div", ["qt_levels", f"{p}_range"], [f"{p}_inverse"]),
+        helper.make_node("Mul", [x, f"{p}_inverse"], [f"{p}_scaled"]),
+        helper.make_node("Round", [f"{p}_scaled"], [f"{p}_rounded"]),
+        helper.make_node("Add", [f"{p}_rounded", "qt_zero"], [f"{p}_shifted"]),
+        helper.make_node("Cast", [f"{p}_shifted"], [f"{p}_codes"], to=TensorProto.UINT8),
+    ]

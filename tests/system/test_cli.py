@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import httpx
+from typer.testing import CliRunner
+
+from qa.cli import app
+from qa.testing import running_server
+from tests.helpers import HUANG_DOC, one_line_error, original_text
+
+runner = CliRunner()
+
+
+def test_serve_answers_over_real_http(settings, seed_index):
+    """`qa serve` in its own process: model and index load at start-up, then plain HTTP."""
+    with running_server(settings.index_dir) as (base, _):
+        response = httpx.post(
+            base + "/query", json={"question": "what did Huang say about investors?"}, timeout=30
+        )
+        best = response.json()["results"][0]
+        c = best["citation"]
+        assert c["doc_id"] == HUANG_DOC
+        assert original_text(HUANG_DOC)[c["char_start"] : c["char_end"]] == best["text"]
+
+
+def test_snapshot_copies_a_served_index_that_serves_on_its_own(settings, seed_index, tmp_path):
+    dest = tmp_path / "copy"
+    with running_server(settings.index_dir) as (base, _):
+        result = runner.invoke(app, ["snapshot", str(dest), "--index-dir", str(settings.index_dir)])
+        assert result.exit_code == 0, result.output
+        assert "copied generation" in result.stdout
+        assert httpx.get(base + "/health/ready", timeout=10).status_code == 200  # still serving
+    listed = runner.invoke(app, ["list", "--index-dir", str(dest)])
+    assert listed.exit_code == 0 and HUANG_DOC in listed.stdout
+    assert not (dest / ".lock").exists()
+    again = runner.invoke(app, ["snapshot", str(dest), "--index-dir", str(settings.index_dir)])
+    assert again.exit_code == 1 and "not an empty folder" in one_line_error(again)

@@ -1,0 +1,262 @@
+"""Stateless replicas over one Milvus (Milvus Lite served on loopback, started and stopped
+here): a collection held whole in Milvus answers as the index folder does, every replica
+serves every committed write at once, and a write is all of a document or none of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pymilvus import MilvusClient
+
+from qa.core.errors import WouldDropDocumentsError
+from qa.ingest import make_text_document
+from qa.replica import ReplicaCollection, catalog_of, replica_mode
+from qa.replica import writer as replica_writer
+from qa.service import QAService
+from qa.testing import running_milvus, running_server
+from tests.helpers import FESTIVAL, FESTIVAL_QUESTION, HUANG_DOC, CountingEmbedder, seconds_until
+
+HUANG = "what did Huang say about investors?"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_milvus(tmp_path_factory.mktemp("milvus")) as uri:
+        yield uri
+
+
+@pytest.fixture
+def replica_settings(settings, milvus, tmp_path):
+    """Settings of a replica of a collection of its own, with no index folder."""
+    return settings.model_copy(
+        update={
+            "vector_store": "milvus",
+            "milvus_uri": milvus,
+            "milvus_collection": f"t{os.getpid()}_{next(_names)}",
+            "index_dir": tmp_path / "nothing",
+        }
+    )
+
+
+@pytest.fixture
+def replica(replica_settings, embedder, seed_docs) -> QAService:
+    service = QAService(replica_settings, embedder)
+    service.build(seed_docs)
+    return service
+
+
+def env_of(settings) -> dict[str, str]:
+    return {
+        "QA_VECTOR_STORE": "milvus",
+        "QA_MILVUS_URI": settings.milvus_uri,
+        "QA_MILVUS_COLLECTION": settings.milvus_collection,
+        "QA_INDEX_DIR": str(settings.index_dir),
+    }
+
+
+def test_a_server_uri_keeps_the_whole_collection_in_milvus(settings, replica_settings):
+    assert replica_mode(replica_settings)
+    assert not replica_mode(settings)
+    lite_file = replica_settings.model_copy(update={"milvus_uri": "/tmp/x/milvus.db"})
+    assert not replica_mode(lite_file)
+    assert replica_mode(lite_file.model_copy(update={"milvus_mode": "replica"}))
+
+
+def test_a_replica_answers_as_the_index_folder_does_from_milvus_alone(replica, service):
+    assert not replica.settings.index_dir.exists()  # nothing of it on this machine's disk
+    for method in ("dense", "bm25", "hybrid"):
+        got = replica.ask(HUANG, 5, method)
+        want = service.ask(HUANG, 5, method)
+        assert [h.chunk.chunk_id for h in got.result.hits] == [
+            h.chunk.chunk_id for h in want.result.hits
+        ], method
+        for hit in got.result.hits:
+            assert hit.document.text[hit.chunk.char_start : hit.chunk.char_end] == hit.chunk.text
+            assert hit.document.chunk_ids  # its passages, by the version's ids
+    reply = replica.ask(HUANG, 5)
+    assert reply.answer is not None and reply.answer.citation.doc_id == HUANG_DOC
+    cited = replica.document(HUANG_DOC).text
+    citation = reply.answer.citation
+    assert cited[citation.char_start : citation.char_end] == reply.answer.text
+    assert reply.answer.text == service.ask(HUANG, 5).answer.text
+    assert replica.health().documents == 2
+    assert replica.health().chunks == service.health().chunks
+
+
+def test_writes_keep_ids_fresh_skip_unchanged_documents_and_refuse_unknown_ones(replica, seed_docs):
+    again = replica.add(seed_docs)
+    assert {r.status for r in again} == {"unchanged"}
+    before = replica.document(HUANG_DOC)
+    huang = next(d for d in seed_docs if d.doc_id == HUANG_DOC)
+    retitled = dataclasses.replace(huang, title="Another title")
+    (result,) = replica.replace(retitled)
+    after = replica.document(HUANG_DOC)
+    assert result.status == "updated" and after.title == "Another title"
+    assert set(after.chunk_ids).isdisjoint(before.chunk_ids)  # a new version, same vectors
+    assert after.n_chunks == before.n_chunks
+    hits = replica.ask(HUANG, 3, "dense").result.hits
+    assert hits[0].document.title == "Another title"
+    with pytest.raises(Exception, match="no document with id"):
+        replica.delete(["nope", HUANG_DOC])
+    assert replica.health().documents == 2  # all or nothing
+    with pytest.raises(WouldDropDocumentsError):
+        replica.build([d for d in seed_docs if d.doc_id != HUANG_DOC])
+
+
+def test_filters_apply_in_milvus_and_deleted_documents_leave_every_row(replica):
+    from qa.store import Filters
+
+    only = replica.ask(HUANG, 5, filters=Filters(doc_ids=frozenset({"002_50e6e5fcbdbef445.txt"})))
+    assert {h.chunk.doc_id for h in only.result.hits} == {"002_50e6e5fcbdbef445.txt"}
+    version = replica.document(HUANG_DOC).chunk_ids[0]
+    replica.delete([HUANG_DOC])
+    assert HUANG_DOC not in {h.chunk.doc_id for h in replica.ask(HUANG, 10).result.hits}
+    catalog = catalog_of(replica.settings)
+    for kind in ("passages", "sentences", "texts"):
+        assert catalog.count(kind, f"version == {version}") == 0, kind
+
+
+def test_two_replicas_serve_each_others_writes_within_a_second(replica_settings, tmp_path):
+    env = env_of(replica_settings)
+    # both start before their collection exists: the first write creates it
+    with (
+        running_server(tmp_path / "a", **env) as (a, _),
+        running_server(tmp_path / "b", **env) as (
+            b,
+            _,
+        ),
+    ):
+        assert httpx.get(f"{b}/health").json()["status"] == "no_index"
+
+        def returned(url: str) -> bool:
+            r = httpx.post(f"{url}/query", json={**FESTIVAL_QUESTION, "top_k": 10})
+            return r.status_code == 200 and "festival" in {
+                p["citation"]["doc_id"] for p in r.json()["results"]
+            }
+
+        added = httpx.post(f"{a}/documents", json={"id": "festival", "text": FESTIVAL})
+        assert added.status_code in (200, 201), added.text
+        took = seconds_until(lambda: returned(b))
+        assert took < 1.0, f"served by the other replica after {took:.2f} s"
+        best = httpx.post(f"{b}/query", json=FESTIVAL_QUESTION).json()["results"][0]
+        assert best["citation"]["doc_id"] == "festival"
+
+        # queries keep flowing on both while one deletes: never returned afterwards
+        deleted = threading.Event()
+        late: list[str] = []
+        stop = threading.Event()
+
+        def ask(url: str) -> None:
+            while not stop.is_set():
+                was_deleted = deleted.is_set()
+                if returned(url) and was_deleted:
+                    late.append(url)
+
+        readers = [threading.Thread(target=ask, args=(u,)) for u in (a, b)]
+        for reader in readers:
+            reader.start()
+        try:
+            time.sleep(0.3)
+            assert httpx.delete(f"{a}/documents/festival").status_code in (200, 204)
+            deleted.set()
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join()
+        assert not late
+        assert not returned(a) and not returned(b)
+
+
+def test_a_replica_killed_during_a_write_leaves_no_partial_document(
+    replica_settings, embedder, tmp_path, monkeypatch
+):
+    sources = tmp_path / "articles"
+    sources.mkdir()
+    for n in range(3):
+        (sources / f"festival{n}.txt").write_text(f"{FESTIVAL}\n\nEdição {n}. " * 6)
+    QAService(replica_settings, embedder).add([make_text_document("seed.txt", FESTIVAL, "seed")])
+    client = MilvusClient(uri=replica_settings.milvus_uri)
+    passages = f"{replica_settings.milvus_collection}_passages"
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "add", str(sources)],
+        env={**os.environ, **env_of(replica_settings)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # kill it once its passages are written, before their documents' heads are
+        deadline = time.monotonic() + 120
+        while not client.query(passages, filter='doc_id like "festival%"', limit=1):
+            assert writer.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        writer.send_signal(signal.SIGKILL)
+    finally:
+        writer.wait()
+    replica = QAService.open(replica_settings, embedder)
+    catalog = catalog_of(replica_settings)
+    heads = catalog.heads([f"festival{n}.txt" for n in range(3)])
+    assert not heads, "the write committed before it was killed: nothing was tested"
+    assert catalog.count("passages", 'doc_id like "festival%"') > 0  # rows no head names
+    listed = {d.doc_id for d in replica.documents()}
+    assert listed == {"seed.txt"}
+    hits = replica.ask(FESTIVAL_QUESTION["question"], 10).result.hits
+    assert {h.chunk.doc_id for h in hits} == {"seed.txt"}
+
+    # the next write of those documents removes what the dead one left
+    monkeypatch.setattr(replica_writer, "STALE", -1)
+    docs = [make_text_document(p.name, p.read_text(), p.name) for p in sorted(sources.iterdir())]
+    replica.add(docs)
+    for doc in docs:
+        stored = replica.document(doc.doc_id)
+        rows = catalog.count("passages", f'doc_id == "{doc.doc_id}"')
+        assert rows == stored.n_chunks
+
+
+def test_an_existing_collection_is_opened_not_created_again(replica, embedder):
+    collection = ReplicaCollection.open(catalog_of(replica.settings), embedder)
+    assert collection.manifest.language == "pt"
+    with collection.snapshot() as view:
+        assert len(view.documents) == 2
+        assert HUANG_DOC in view.documents and "nope" not in view.documents
+
+
+def test_no_collection_yet_is_a_clear_error(replica_settings, embedder):
+    from qa.core.errors import IndexNotFoundError
+
+    with pytest.raises(IndexNotFoundError, match="no collection"):
+        QAService.open(replica_settings, embedder)
+    assert not Path(replica_settings.index_dir).exists()
+
+
+def test_an_index_folder_moves_into_milvus_without_embedding(
+    settings, seed_index, replica_settings, embedder, service
+):
+    counting = CountingEmbedder(embedder)
+    from_folder = replica_settings.model_copy(update={"index_dir": settings.index_dir})
+    folder = QAService.open(from_folder, counting, writable=False, follow_index=True)
+    copied = folder.migrate("milvus")
+    assert counting.passages == 0
+    assert copied.counts.documents == 2
+    replica = QAService.open(replica_settings, embedder)
+    assert {d.doc_id: d.n_chunks for d in replica.documents()} == {
+        d.doc_id: d.n_chunks for d in service.documents()
+    }
+    for method in ("dense", "bm25"):
+        got = [h.chunk.chunk_id for h in replica.ask(HUANG, 5, method).result.hits]
+        assert got == [h.chunk.chunk_id for h in service.ask(HUANG, 5, method).result.hits]
+    assert replica.ask(HUANG, 5).answer.text == service.ask(HUANG, 5).answer.text
+    with pytest.raises(Exception, match="exists already"):
+        folder.migrate("milvus")

@@ -1,0 +1,155 @@
+"""The web page in a real browser (the system's Chromium, driven by Playwright) against a
+real ``qa serve``: ask, read the answer and its translation, follow the citation, the
+"don't say" state, a shared ``/?q=`` link, and a document uploaded, found and deleted."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.ingest import load_documents
+from qa.testing import running_server
+from tests.helpers import HUANG_DOC, REPO, build_index, original_text
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+STORY = (
+    "A fábrica de semicondutores de Manaus anunciou em março que vai contratar 450 "
+    "engenheiros até o fim do ano. A diretora Helena Prado disse que a produção de chips "
+    "começa em outubro, com investimento de R$ 2 bilhões."
+)
+
+
+@pytest.fixture(scope="module")
+def base(embedder, tmp_path_factory) -> Iterator[str]:
+    """A server over its own index of the seeds, read as `make run` reads them (sources
+    relative to the repository), which the tests may change."""
+    index_dir = tmp_path_factory.mktemp("web") / "index"
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        docs = load_documents([Path("seeds")])
+    finally:
+        os.chdir(cwd)
+    build_index(docs, embedder, index_dir)
+    with running_server(index_dir) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    # A missing browser is a failure, not a skip: .ci/run installs Chromium.
+    assert CHROMIUM.exists(), "Chromium is missing: apt-get install chromium"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def ask(page, base: str, question: str) -> None:
+    page.goto(base + "/")
+    page.get_by_label("Question, in any language").fill(question)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#answer-card, #no-answer")
+
+
+def test_an_english_question_shows_the_english_answer_and_the_marked_passage(page, base, tmp_path):
+    ask(page, base, "what did Huang say about investors?")
+    translation = page.locator("#answer-translation").inner_text()
+    assert "investor" in translation.lower()
+    original = page.locator("#answer-text").inner_text()
+    assert "investidores" in original
+    first = page.locator("li.result").first
+    assert HUANG_DOC in first.locator("a.citation").get_attribute("href")
+    marked = first.locator("mark").inner_text()
+    assert marked and marked in first.locator("p.passage").inner_text()
+    assert "question language: en" in first.inner_text()
+    assert "q=what+did+Huang" in page.url or "q=what%20did%20Huang" in page.url
+    # QA_SCREENSHOT_DIR=docs/images refreshes the README's picture
+    folder = Path(os.environ.get("QA_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "answer.png"))
+    assert (folder / "answer.png").stat().st_size > 10_000
+
+
+def test_the_citation_opens_the_document_with_the_exact_span_marked(page, base):
+    ask(page, base, "what did Huang say about investors?")
+    link = page.locator("#answer-card a.citation")
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_selector("mark#cited")
+    start, end = (int(x.split("=")[1]) for x in href.split("?")[1].split("&"))
+    assert page.locator("mark#cited").inner_text() == original_text(HUANG_DOC)[start:end]
+    assert (
+        page.locator("mark#cited").inner_text()
+        == page.evaluate("document.getElementById('text').textContent")[start:end]
+    )
+
+
+def test_an_off_topic_question_shows_that_the_articles_dont_say(page, base):
+    ask(page, base, "What is the capital of Australia?")
+    assert "don't say" in page.locator("#no-answer").inner_text()
+    assert page.locator("li.result").count() > 0  # the closest passages are still listed
+    assert "Closest passages" in page.locator("#results h2").inner_text()
+
+
+def test_a_shared_link_opens_on_the_answer(page, base):
+    page.goto(base + "/?q=" + "Quantas%20GPUs%20foram%20usadas%20para%20treinar%20o%20R1%3F")
+    page.wait_for_selector("#answer-card")
+    assert "2.000 GPUs H800" in page.locator("#answer-text").inner_text()
+    assert page.locator("#answer-translation").count() == 0  # asked in the article's language
+    assert page.get_by_label("Question, in any language").input_value().startswith("Quantas")
+
+
+def test_upload_find_and_delete_a_document(page, base, tmp_path):
+    story = tmp_path / "manaus-chips.txt"
+    story.write_text("Fábrica de chips em Manaus\n\n" + STORY, encoding="utf-8")
+    page.goto(base + "/documents")
+    page.wait_for_selector("tbody#rows tr")
+    page.get_by_label("Add an article").set_input_files(str(story))
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_selector('tr[data-id="manaus-chips.txt"]')
+
+    ask(page, base, "Quantos engenheiros a fábrica de Manaus vai contratar?")
+    assert page.locator("#answer-card").count() == 1
+    assert "450 engenheiros" in page.locator("#answer-text").inner_text()
+
+    page.goto(base + "/documents")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete Fábrica de chips em Manaus").click()
+    page.wait_for_selector('tr[data-id="manaus-chips.txt"]', state="detached")
+    ask(page, base, "Quantos engenheiros a fábrica de Manaus vai contratar?")
+    for citation in page.locator("li.result a.citation").all():
+        assert "manaus-chips.txt" not in citation.get_attribute("href")
+
+
+def test_the_page_is_usable_on_a_phone(browser, base):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(base + "/?q=How%20many%20GPUs%20were%20used%20to%20train%20R1%3F")
+    page.wait_for_selector("#answer-card")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no sideways scrolling
+    context.close()
+
+
+def test_the_api_docs_load_offline(page, base):
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(base + "/docs")
+    page.wait_for_selector(".swagger-ui .info")
+    assert all(url.startswith(base) for url in requested), requested
