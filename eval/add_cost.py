@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.collection import FolderCollection
 from qa.core.config import Settings
 from qa.embed import load_embedder
-from qa.index import Collection
 from qa.ingest import load_documents, make_text_document
 from qa.store import Chunking
 from qa.vectors import make_backend
@@ -57,7 +57,7 @@ class Timed:
         return out
 
 
-def measure(collection: Collection, article: str, repeats: int) -> tuple[float, float, int]:
+def measure(collection: FolderCollection, article: str, repeats: int) -> tuple[float, float, int]:
     totals, embeds = [], []
     for i in range(repeats):
         text = article.replace("\n\n", f"\n\nAtualização {i}.\n\n", 1)
@@ -90,8 +90,8 @@ def main() -> None:
             folder = Path(tmp) / name
             chunking = Chunking(size=settings.chunk_size, overlap=settings.chunk_overlap)
             stand_in = RandomVectors(real.name, real.dim, real.backend)
-            Collection.create(folder, make_backend(settings), stand_in, docs, chunking)
-            collection = Collection.open(folder, make_backend(settings), Timed(real))
+            FolderCollection.create(folder, make_backend(settings), stand_in, docs, chunking)
+            collection = FolderCollection.open(folder, make_backend(settings), Timed(real))
             load = time.perf_counter() - started
             total, embed, chunks = measure(collection, article, args.repeats)
             n = len(collection.index.chunks)

@@ -29,8 +29,8 @@ BUILD_BATCH = 2_000  # documents per write while building (each its own commit)
 
 def build_replica(settings: Any, passages: int, corpus_path: Path, log: Any) -> dict[str, Any]:
     """A collection of at least ``passages`` passages in the Milvus ``settings`` name."""
+    from qa.collection.milvus import new_collection
     from qa.embed import load_embedder
-    from qa.replica import new_collection
 
     real = load_embedder(settings)
     stand_in = RandomVectors(real.name, real.dim, real.backend)

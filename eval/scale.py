@@ -1,7 +1,7 @@
 """The ``scale`` section of eval/bench.py: one machine at 10k to a million passages.
 
 For each size, a collection of that many passages is written through the product's own
-store code (``Collection.create``, then adds): real passage texts — fakebr_news, repeated
+store code (``FolderCollection.create``, then adds): real passage texts — fakebr_news, repeated
 with distinct ids — chunked, split into sentences and indexed for BM25 for real, with
 random unit vectors standing in for the model's (embedding a million passages would take
 days here; no search or write reads the other documents' vectors by their meaning). Then
@@ -58,9 +58,9 @@ def documents(rows: list[tuple[str, str]]) -> Iterator[Any]:
 
 def build(folder: Path, passages: int, corpus_path: Path, log: Any) -> dict[str, Any]:
     """A collection of at least ``passages`` passages in ``folder``."""
+    from qa.collection import FolderCollection
     from qa.core.config import Settings
     from qa.embed import load_embedder
-    from qa.index import Collection
     from qa.store import Chunking
     from qa.vectors import make_backend
 
@@ -77,7 +77,7 @@ def build(folder: Path, passages: int, corpus_path: Path, log: Any) -> dict[str,
         wanted = int((passages - held) / 2.1) + 1
         batch = [next(source) for _ in range(min(BUILD_BATCH, wanted))]
         if collection is None:
-            collection = Collection.create(
+            collection = FolderCollection.create(
                 folder, make_backend(settings), stand_in, batch, chunking
             )
         else:

@@ -334,14 +334,14 @@ def serve(
     from qa.api import create_app
     from qa.api.observe import configure_logging
     from qa.api.security import anonymous_refusal
-    from qa.service import QAService
+    from qa.service import start_service
 
     settings = _settings(index_dir)
     bind = host or settings.host
     if refusal := anonymous_refusal(settings, bind):
         _fail(refusal)
     configure_logging(settings.log_format == "json")
-    service = _run(lambda: QAService.start(settings))
+    service = _run(lambda: start_service(settings))
     uvicorn.run(
         create_app(settings, service=service),
         host=bind,

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.collection import FolderCollection
 from qa.core.config import Settings
 from qa.embed import Embedder
-from qa.index import Collection, Index
+from qa.embed.companion import CompanionEncoder
+from qa.index import Index
 from qa.ingest import Document
 from qa.store import Chunking
 from qa.vectors import VectorBackend, make_backend
@@ -47,6 +49,8 @@ FESTIVAL_QUESTION = {
     "question": "Quantos visitantes recebeu o festival de inverno?",
     "answer": False,
 }
+# the second encoder, one for the whole run (its model loads on first use)
+COMPANION_ENCODER = CompanionEncoder()
 LOCAL = "http://127.0.0.1"  # test clients call as a local client does (Host: 127.0.0.1)
 
 
@@ -173,13 +177,13 @@ def build_index(
     settings' chunking unless ``chunking`` says otherwise, and the second encoder's passage
     vectors, as the default settings do."""
     defaults = Settings()
-    collection = Collection.create(
+    collection = FolderCollection.create(
         index_dir,
         backend or faiss_backend(),
         embedder,
         documents,
         chunking or Chunking(size=defaults.chunk_size, overlap=defaults.chunk_overlap),
-        companion=companion,
+        companion=COMPANION_ENCODER if companion else None,
     )
     return collection.index
 
@@ -188,5 +192,5 @@ def open_index(
     index_dir: Path, model: ModelStandIn | None = None, backend: VectorBackend | None = None
 ) -> Index:
     """The committed index of ``index_dir``, read as a reader does (no lock, no repair)."""
-    collection = Collection.open(index_dir, backend or faiss_backend(), model, writable=False)  # type: ignore[arg-type]
+    collection = FolderCollection.open(index_dir, backend or faiss_backend(), model, writable=False)  # type: ignore[arg-type]
     return collection.index

@@ -14,15 +14,16 @@ from qa.core.config import Settings
 from qa.embed import Embedder
 from qa.index import Index
 from qa.ingest import Document, load_documents
-from qa.service import QAService
+from qa.search import QueryModels
+from qa.service import Models, QAService, start_service
 from qa.vectors import make_backend
 
 from .helpers import LOCAL, SEEDS, build_index, lane_settings
 
 
 def lane_fixtures(make_embedder: Callable[[Settings], Embedder]) -> tuple[object, ...]:
-    """``settings``, ``embedder``, ``seed_docs``, ``seed_index``, ``service`` and
-    ``client`` for a lane whose model ``make_embedder`` gives."""
+    """``settings``, ``embedder``, ``seed_docs``, ``seed_index``, ``service``,
+    ``query_models`` and ``client`` for a lane whose model ``make_embedder`` gives."""
 
     @pytest.fixture(scope="session")
     def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
@@ -42,7 +43,13 @@ def lane_fixtures(make_embedder: Callable[[Settings], Embedder]) -> tuple[object
 
     @pytest.fixture(scope="session")
     def service(settings: Settings, embedder: Embedder, seed_index: Index) -> QAService:
-        return QAService.start(settings, embedder)
+        return start_service(settings, embedder)
+
+    @pytest.fixture(scope="session")
+    def query_models(settings: Settings, embedder: Embedder) -> QueryModels:
+        """What the service's retrievers use besides the model (detector, translator,
+        second encoder)."""
+        return Models(settings, embedder).for_queries()
 
     @pytest.fixture(scope="session")
     def client(service: QAService) -> Iterator[TestClient]:
@@ -50,7 +57,7 @@ def lane_fixtures(make_embedder: Callable[[Settings], Embedder]) -> tuple[object
         with TestClient(app, base_url=LOCAL) as test_client:
             yield test_client
 
-    return settings, embedder, seed_docs, seed_index, service, client
+    return settings, embedder, seed_docs, seed_index, service, query_models, client
 
 
 def store_fixtures() -> tuple[object, ...]:
@@ -88,6 +95,6 @@ def store_fixtures() -> tuple[object, ...]:
 
     @pytest.fixture(scope="session")
     def service(backend_settings: Settings, embedder: Embedder, seed_index: Index) -> QAService:
-        return QAService.start(backend_settings, embedder)
+        return start_service(backend_settings, embedder)
 
     return backend_settings, server_env, seed_index, service

@@ -18,7 +18,7 @@ from qa.api.origins import BrowserGuard
 from qa.api.ratelimit import RateLimits, Throttle
 from qa.api.routes import documents, health, pages, query
 from qa.core.config import Settings, get_settings
-from qa.service import QAService
+from qa.service import QAService, one_search_thread, start_service
 
 # A multipart upload carries its own framing around the file: the whole body may be this
 # many times the file limit (the file itself is checked against the limit).
@@ -34,14 +34,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import faiss
-
-        # One FAISS thread per query: queries already run side by side, and OpenMP threads
-        # spinning against the model's own threads slow an exact search several times over
-        # on two busy cores.
-        faiss.omp_set_num_threads(1)
+        one_search_thread()
         if getattr(app.state, "service", None) is None:
-            app.state.service = QAService.start(settings)
+            app.state.service = start_service(settings)
         yield
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served locally

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -70,8 +69,3 @@ class CompanionEncoder:
         vectors = np.concatenate(parts).reshape(len(texts), self.dim)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms > 0, norms, 1.0)
-
-
-@lru_cache(maxsize=1)
-def companion_encoder() -> CompanionEncoder:
-    return CompanionEncoder()

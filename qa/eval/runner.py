@@ -28,15 +28,15 @@ from typing import Any
 from tqdm import tqdm
 
 from qa.answer import Reply
+from qa.collection import home_of
 from qa.core.config import Settings
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.eval.datasets import Question, load_beir, load_question_set, normalise
 from qa.eval.metrics import Judged, collapse_to_documents, judge_documents, mean_metrics
 from qa.eval.metrics import percentile as pct
 from qa.ingest import load_documents
-from qa.place import collection_exists, kept_in
 from qa.search import Hit
-from qa.service import QAService
+from qa.service import QAService, start_service
 from qa.store import FORMAT_VERSION
 
 PASSAGES_PER_QUERY = 10  # passage-level evaluation reads the top 10
@@ -326,9 +326,10 @@ def evaluation_service(
 ) -> QAService:
     """A service over the collection's own index, built on first use (or when ``rebuild``)."""
     started = time.perf_counter()
-    settings = kept_in(settings, evaluation_index_dir(settings, embedder, name, sources))
-    if not rebuild and collection_exists(settings):
-        service = QAService.start(settings, embedder)  # an index that cannot serve: None
+    home = home_of(settings).beside(evaluation_index_dir(settings, embedder, name, sources))
+    settings = home.settings
+    if not rebuild and home.exists():
+        service = start_service(settings, embedder)  # an index that cannot serve: None
         if service.collection is not None:
             seconds["index (reused)"] = round(time.perf_counter() - started, 1)
             return service
@@ -336,7 +337,7 @@ def evaluation_service(
     bars = sys.stderr.isatty() if progress is None else progress
     QAService(settings, embedder).build(load_documents(sources), bars, replace=True)
     seconds["index build"] = round(time.perf_counter() - started, 1)
-    return QAService.start(settings, embedder)
+    return start_service(settings, embedder)
 
 
 def evaluate_beir(

@@ -1,13 +1,13 @@
-"""Step 6: the index — the loaded state (:mod:`state`), BM25 postings (:mod:`lexical`), and
-writes as plan (:mod:`planner`) → persist → publish (:mod:`collection`)."""
+"""Step 6: the index — the loaded state (:mod:`state`) and what a query reads of it
+(:mod:`view`), passages and sentences as columns (:mod:`tables`), BM25 postings
+(:mod:`lexical`), and the plan of a write (:mod:`planner`)."""
 
-from qa.index.collection import Collection, corpus_language
 from qa.index.planner import WriteResult, unknown_document
 from qa.index.state import Index, Selection
+from qa.index.terms import corpus_language
 from qa.index.view import IndexView
 
 __all__ = [
-    "Collection",
     "Index",
     "IndexView",
     "Selection",

@@ -1,7 +1,7 @@
 """Lexical retrieval: BM25 over stemmed, stopword-free terms, updatable in place.
 
-Terms come from ``bm25s``' tokenizer with a Snowball stemmer (``PyStemmer``) and the
-language's stopword list. Scoring is Lucene's BM25 as ``bm25s`` computes it (``idf =
+Terms come from :class:`qa.index.terms.Terms` (``bm25s``' tokenizer, a Snowball stemmer,
+the language's stopwords). Scoring is Lucene's BM25 as ``bm25s`` computes it (``idf =
 ln(1 + (N - df + 0.5) / (df + 0.5))``) with ``k1 = 0.9``, ``b = 0.4`` (Anserini's
 defaults, not bm25s' 1.5 and 0.75), and the tests compare it with ``bm25s`` itself.
 
@@ -20,23 +20,12 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
-from itertools import chain
 
-import bm25s
 import numpy as np
-import Stemmer
 
+from qa.index.terms import Terms
 from qa.store.segments import Postings
 
-# Snowball stemmer of each language code with a bm25s stopword list.
-STEMMERS = {
-    "pt": "portuguese",
-    "en": "english",
-    "es": "spanish",
-    "fr": "french",
-    "de": "german",
-    "it": "italian",
-}
 # Term-frequency saturation and length normalisation. Measured on pira_xling validation
 # questions (hybrid MRR@10, Portuguese): 0.889 with bm25s' 1.5 / 0.75, 0.896 with these;
 # every k1 in 0.6-1.0 with b in 0.3-0.5 scores within 0.003 of them (and faquad_pt 0.914
@@ -46,19 +35,14 @@ K1, B = 0.9, 0.4
 MERGE_SHARE, MERGE_MIN = 1 / 8, 100_000
 # Dead passages are purged from the arrays past this share of the passages they hold.
 PURGE_SHARE = 1 / 4
-MAX_TF = np.iinfo(np.uint16).max
 
 
 class BM25Index:
     """BM25 over passages identified by non-negative integer ids."""
 
     def __init__(self, language: str) -> None:
-        if language not in STEMMERS:
-            raise ValueError(
-                f"unsupported BM25 language {language!r}; use one of {', '.join(STEMMERS)}"
-            )
+        self.terms_of = Terms(language)
         self.language = language
-        self.stemmer = Stemmer.Stemmer(STEMMERS[language])
         self.vocab: dict[str, int] = {}
         # the arrays: postings of term t are ids[ptr[t]:ptr[t + 1]] (terms past the end of
         # ptr have none there yet)
@@ -94,19 +78,9 @@ class BM25Index:
         """The live passages' ids, ascending."""
         return np.flatnonzero(self.live)
 
-    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        """Stemmed, stopword-free tokens of each text."""
-        return bm25s.tokenize(
-            list(texts),
-            stopwords=self.language,
-            stemmer=self.stemmer,
-            return_ids=False,
-            show_progress=False,
-        )
-
     def terms(self, text: str) -> set[str]:
         """The stemmed, stopword-free terms of ``text``."""
-        return set(self.tokens([text])[0])
+        return self.terms_of.terms(text)
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a stemmed term (a term no passage holds
@@ -116,24 +90,12 @@ class BM25Index:
         return bm25_idf(self.count, df)
 
     # -------------------------------------------------------------------- updates
-    def postings(self, texts: Iterable[str]) -> Postings:
-        """The postings of passages ``texts`` (rows 0, 1, …), in a vocabulary of their own:
-        what a segment stores, so that loading it never tokenises again."""
-        tokenized = bm25s.tokenize(
-            list(texts),
-            stopwords=self.language,
-            stemmer=self.stemmer,
-            return_ids=True,
-            show_progress=False,
-        )
-        return postings_of(tokenized.ids, tokenized.vocab)
-
     def add(self, items: Iterable[tuple[int, str]]) -> None:
         """Index passages given as ``(id, text)``; an id already present is replaced."""
         items = list(items)
         if items:
             pids = np.asarray([pid for pid, _ in items], dtype=np.int64)
-            self.add_postings(pids, self.postings(text for _, text in items))
+            self.add_postings(pids, self.terms_of.postings(text for _, text in items))
 
     def add_postings(self, pids: np.ndarray, postings: Postings) -> None:
         """Index passages ``pids`` (row i of ``postings`` is passage ``pids[i]``); an id
@@ -283,7 +245,7 @@ class BM25Index:
     ) -> list[tuple[int, float]]:
         """Ids and BM25 scores of the best ``k`` passages sharing a term with ``question``
         (ties by id); with ``allowed``, a boolean mask over ids, only those passages."""
-        ids, scores = self.score_arrays(self.tokens([question])[0])
+        ids, scores = self.score_arrays(self.terms_of.tokens([question])[0])
         if allowed is not None and len(ids):
             keep = ids < len(allowed)
             keep[keep] = allowed[ids[keep]]
@@ -326,27 +288,8 @@ def _interleave(old: np.ndarray, new: np.ndarray, at: np.ndarray, kept: np.ndarr
     return out
 
 
-def postings_of(tokens: list[list[int]], vocab: dict[str, int]) -> Postings:
-    """The postings of passages (rows 0, 1, …) whose ``tokens`` are ids of ``vocab``'s
-    words, in (term, row) order."""
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    flat = np.fromiter(chain.from_iterable(tokens), dtype=np.int64, count=int(lengths.sum()))
-    # one (term, row) key per token, counted
-    width = max(len(tokens), 1)
-    rows = np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)
-    keys, tfs = np.unique(flat * width + rows, return_counts=True)
-    term, row = np.divmod(keys, width)
-    return Postings(
-        sorted(vocab, key=vocab.__getitem__),
-        term.astype(np.int32),
-        row.astype(np.int32),
-        np.minimum(tfs, MAX_TF).astype(np.uint16),
-        lengths.astype(np.int32),
-    )
-
-
 def export_postings(index: BM25Index, pids: np.ndarray) -> Postings:
-    """The postings of passages ``pids`` (live ones) as :meth:`BM25Index.postings` gives them:
+    """The postings of passages ``pids`` (live ones) as :meth:`Terms.postings` gives them:
     rows numbered in the order of ``pids``, the index's own vocabulary."""
     row_of = np.full(len(index.live), -1, dtype=np.int64)
     row_of[pids] = np.arange(len(pids))

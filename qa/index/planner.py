@@ -20,9 +20,14 @@ from typing import Literal
 import numpy as np
 
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
-from qa.core.errors import DocumentNotFoundError, IngestError, WouldDropDocumentsError
+from qa.core.errors import (
+    DocumentNotFoundError,
+    IngestError,
+    ModelLoadError,
+    WouldDropDocumentsError,
+)
 from qa.embed import Embedder
-from qa.embed.companion import companion_encoder
+from qa.embed.companion import CompanionEncoder
 from qa.index.lexical import export_postings
 from qa.index.state import Index
 from qa.ingest import Document
@@ -71,9 +76,11 @@ def plan_upsert(
     embedder: Embedder,
     segment_name: str,
     progress: bool = False,
+    companion: CompanionEncoder | None = None,
 ) -> WritePlan:
     """The plan adding or replacing ``documents`` (by id) in ``index``; the documents
-    have passed :func:`check_documents`."""
+    have passed :func:`check_documents`. ``companion``: the second encoder, for an index
+    that keeps its passage vectors."""
     embed: list[Document] = []
     reuse: list[tuple[Document, StoredDocument]] = []
     unchanged: dict[str, WriteResult] = {}
@@ -94,7 +101,7 @@ def plan_upsert(
     if embed or reuse:
         builder = SegmentBuilder(index, segment_name)
         if embed:
-            builder.embed(embed, embedder, progress)
+            builder.embed(embed, embedder, progress, companion)
         for doc, old in reuse:
             builder.reuse(doc, old)
         segment = builder.build()
@@ -183,8 +190,15 @@ class SegmentBuilder:
         self.sentence_vectors: list[np.ndarray] = []
         self.companion_vectors: list[np.ndarray] = []  # when the index has a companion
 
-    def embed(self, documents: Sequence[Document], embedder: Embedder, progress: bool) -> None:
-        """Chunk ``documents`` and embed their passages and sentences."""
+    def embed(
+        self,
+        documents: Sequence[Document],
+        embedder: Embedder,
+        progress: bool,
+        companion: CompanionEncoder | None = None,
+    ) -> None:
+        """Chunk ``documents`` and embed their passages and sentences (and the passages
+        with ``companion`` too, when the index keeps its vectors)."""
         chunking = self.index.manifest.chunking
         chunks: list[Chunk] = []
         for doc in documents:
@@ -205,7 +219,12 @@ class SegmentBuilder:
             ).reshape(-1, embedder.dim)
         )
         if self.index.companion is not None:
-            self.companion_vectors.append(companion_encoder().encode([c.text for c in chunks]))
+            if companion is None:
+                raise ModelLoadError(
+                    "this index keeps the second encoder's passage vectors: write to it with "
+                    "that encoder"
+                )
+            self.companion_vectors.append(companion.encode([c.text for c in chunks]))
         self.documents.extend(documents)
         self.chunks.extend(chunks)
         self.sentences.extend(sentences)
@@ -259,7 +278,7 @@ class SegmentBuilder:
             self.sentences,
             _stack(self.sentence_vectors),
             _stack(self.companion_vectors) if self.index.companion is not None else None,
-            self.index.lexical.postings(c.text for c in self.chunks),
+            self.index.lexical.terms_of.postings(c.text for c in self.chunks),
         )
 
 

@@ -3,7 +3,7 @@
 Passages and sentences have global integer ids (never reused once committed); the vector
 stores (:mod:`qa.vectors`) map those ids to vectors, so a document can be added or removed
 without touching the others. An :class:`Index` changes only through :meth:`Index.apply`,
-called by the collection (:mod:`qa.index.collection`) under the write side of its lock;
+called by the collection (:mod:`qa.collection.folder.collection`) under the write side of its lock;
 readers hold the read side, so every answer comes from one consistent state.
 """
 
@@ -154,7 +154,7 @@ class Index:
             s.sentence_ids, s.sentence_docs, s.sentence_spans, s.holders_ptr, s.holders
         )
         self.chunks.link(s.sentence_ids, s.holders_ptr, s.holders)
-        postings = s.postings or self.lexical.postings(s.passage_texts())
+        postings = s.postings or self.lexical.terms_of.postings(s.passage_texts())
         self.lexical.add_postings(s.chunk_ids, postings)
         for doc in segment.documents:
             self.documents[doc.doc_id] = doc

@@ -1,5 +1,5 @@
 """What a query reads of an index: the in-process :class:`~qa.index.state.Index`, or one
-request's view of a collection held in Milvus (:class:`qa.replica.ReplicaIndex`). The
+request's view of a collection held in Milvus (:class:`qa.collection.milvus.MilvusView`). The
 retrievers and the answer stage see only this."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from qa.search.retrievers import (
     DenseRetriever,
     HybridRetriever,
     LexicalRetriever,
+    QueryModels,
     Retriever,
     make_retriever,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "Hit",
     "HybridRetriever",
     "LexicalRetriever",
+    "QueryModels",
     "Retriever",
     "SearchResult",
     "make_retriever",

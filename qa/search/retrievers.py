@@ -26,12 +26,12 @@ import numpy as np
 
 from qa.core.config import Settings
 from qa.embed import Embedder
-from qa.embed.companion import CompanionEncoder, companion_encoder, related
+from qa.embed.companion import CompanionEncoder, related
 from qa.index import IndexView, Selection
-from qa.ingest.language import detector
+from qa.ingest.language import LanguageDetector
 from qa.search.fusion import FusionWeights, znorm_fuse
 from qa.search.highlights import best_sentence_by_terms, best_sentence_by_vectors
-from qa.search.translation import Translator, partner, translator
+from qa.search.translation import Translator, partner
 
 
 @dataclass(frozen=True)
@@ -138,16 +138,14 @@ class HybridRetriever:
         self,
         embedder: Embedder,
         weights: FusionWeights,
-        languages: Sequence[str],
-        translate: bool,
+        detector: LanguageDetector,
         candidates: int,
+        translator: Translator | None = None,
         companion: CompanionEncoder | None = None,
     ) -> None:
-        self.embedder, self.weights = embedder, weights
-        self.detector = detector(tuple(languages))
-        self.translator: Translator | None = translator() if translate else None
+        self.embedder, self.weights, self.detector = embedder, weights, detector
+        self.translator, self.companion = translator, companion
         self.candidates = candidates
-        self.companion = companion
 
     def forms(self, question: str, corpus: str) -> QueryForms:
         """The question's language and forms, for a collection in the language ``corpus``."""
@@ -228,22 +226,38 @@ class HybridRetriever:
         return [(rows[i], float(scores[i])) for i in order]
 
 
-RETRIEVERS: dict[str, Callable[[Embedder, Settings], Retriever]] = {
-    "dense": lambda embedder, settings: DenseRetriever(embedder),
-    "bm25": lambda embedder, settings: LexicalRetriever(),
-    "hybrid": lambda embedder, settings: HybridRetriever(
+@dataclass(frozen=True)
+class QueryModels:
+    """What a retriever may use besides the embedding model, owned by the process (the
+    service's :class:`~qa.service.Models`): the question's language detector, and the
+    translator and second encoder when the settings use them."""
+
+    detector: LanguageDetector
+    translator: Translator | None = None
+    companion: CompanionEncoder | None = None
+
+
+RETRIEVERS: dict[str, Callable[[Embedder, Settings, QueryModels], Retriever]] = {
+    "dense": lambda embedder, settings, models: DenseRetriever(embedder),
+    "bm25": lambda embedder, settings, models: LexicalRetriever(),
+    "hybrid": lambda embedder, settings, models: HybridRetriever(
         embedder,
         FusionWeights.from_settings(settings),
-        settings.languages,
-        settings.translate,
+        models.detector,
         settings.candidates,
-        companion_encoder() if settings.companion else None,
+        models.translator,
+        models.companion,
     ),
 }
 METHODS = tuple(RETRIEVERS)
 
 
-def make_retriever(method: str, embedder: Embedder, settings: Settings) -> Retriever:
+def make_retriever(
+    method: str, embedder: Embedder, settings: Settings, models: QueryModels | None = None
+) -> Retriever:
+    """The retriever for ``method``; ``models``: the process's detector, translator and
+    second encoder (without: a detector of its own, and neither of the others)."""
     if method not in RETRIEVERS:
         raise ValueError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
-    return RETRIEVERS[method](embedder, settings)
+    models = models or QueryModels(LanguageDetector(settings.languages))
+    return RETRIEVERS[method](embedder, settings, models)

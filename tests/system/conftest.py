@@ -9,7 +9,9 @@ from qa.core.config import Settings
 from qa.embed import Embedder, load_embedder
 from tests.lanes import lane_fixtures
 
-settings, embedder, seed_docs, seed_index, service, client = lane_fixtures(load_embedder)
+settings, embedder, seed_docs, seed_index, service, query_models, client = lane_fixtures(
+    load_embedder
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Under load on loopback: a real ``qa serve`` with keys answers 16 clients for fifteen
 seconds without a failure, and a key over its own low limit gets 429s while another key is
-served. (The latency figures of the same runs are in eval/BENCH.md, "Under load, and rate limits".)"""
+served. (The latency figures of the same runs are in eval/BENCH.md, "Under load, and rate
+limits".)"""
 
 from __future__ import annotations
 

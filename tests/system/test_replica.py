@@ -19,10 +19,10 @@ import httpx
 import pytest
 from pymilvus import MilvusClient
 
+from qa.collection.milvus import MilvusCollection, catalog_of, replica_mode
+from qa.collection.milvus import writer as replica_writer
 from qa.core.errors import WouldDropDocumentsError
 from qa.ingest import make_text_document
-from qa.replica import ReplicaCollection, catalog_of, replica_mode
-from qa.replica import writer as replica_writer
 from qa.service import QAService
 from qa.testing import running_milvus, running_server
 from tests.helpers import FESTIVAL, FESTIVAL_QUESTION, HUANG_DOC, CountingEmbedder, seconds_until
@@ -226,7 +226,7 @@ def test_a_replica_killed_during_a_write_leaves_no_partial_document(
 
 
 def test_an_existing_collection_is_opened_not_created_again(replica, embedder):
-    collection = ReplicaCollection.open(catalog_of(replica.settings), embedder)
+    collection = MilvusCollection.open(catalog_of(replica.settings), embedder)
     assert collection.manifest.language == "pt"
     with collection.snapshot() as view:
         assert len(view.documents) == 2

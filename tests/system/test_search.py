@@ -7,10 +7,10 @@ from tests.helpers import CANTOR_DOC, HUANG_DOC, HUANG_SAYS, original_text
 
 
 @pytest.fixture(scope="module")
-def hybrid(embedder, seed_index, settings):
+def hybrid(embedder, seed_index, settings, query_models):
     from qa.search import make_retriever
 
-    return make_retriever("hybrid", embedder, settings)
+    return make_retriever("hybrid", embedder, settings, query_models)
 
 
 def test_huang_question_in_english_finds_the_portuguese_passage(embedder, seed_index):

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import StandInEmbedder
 from tests.lanes import lane_fixtures
 
-settings, embedder, seed_docs, seed_index, service, client = lane_fixtures(
+settings, embedder, seed_docs, seed_index, service, query_models, client = lane_fixtures(
     lambda settings: StandInEmbedder()
 )
 

@@ -10,8 +10,8 @@ from functools import partial
 import numpy as np
 import pytest
 
+from qa.collection import FolderCollection
 from qa.core.config import Settings
-from qa.index import Collection
 from qa.ingest import make_text_document
 from qa.search import DenseRetriever, search
 from qa.vectors import VectorStore
@@ -39,7 +39,7 @@ def choose_spec(n: int, current: AnnSpec, mode: str = "auto", **changes: int) ->
     return policy(mode, **changes).spec(n, current)
 
 
-def vectors_record(collection: Collection, which: str = "chunks") -> dict:
+def vectors_record(collection: FolderCollection, which: str = "chunks") -> dict:
     """The FAISS record of ``which`` in the collection's manifest."""
     return collection.index.manifest.vectors.state()[which]
 
@@ -315,7 +315,7 @@ def test_collection_switches_kind_without_reembedding(settings, seed_index, embe
 
     exact = top(seed_index)
     small = faiss_backend(ann="ivf", ann_nprobe=4)
-    collection = Collection.open(tmp_path / "index", small, counting)
+    collection = FolderCollection.open(tmp_path / "index", small, counting)
     assert collection.index.vectors.spec.kind == "flat"  # nothing written yet
     collection.rebuild_vectors(collection.backend)
     assert counting.passages == 0
@@ -360,7 +360,7 @@ def test_collection_codes_built_at_load(
     top = partial(dense_top, embedder)
 
     exact = top(seed_index)
-    collection = Collection.open(
+    collection = FolderCollection.open(
         tmp_path / "index", faiss_backend(ann=kind, ann_candidates=1000), counting
     )
     collection.rebuild_vectors(collection.backend)
@@ -395,7 +395,7 @@ def test_collection_saves_its_hnsw_graphs(settings, seed_index, embedder, tmp_pa
 
     exact = top(seed_index)
     backend = faiss_backend(ann="hnsw", ann_ef_search=64, ann_hnsw_m=16)
-    collection = Collection.open(tmp_path / "index", backend, counting)
+    collection = FolderCollection.open(tmp_path / "index", backend, counting)
     collection.rebuild_vectors(backend)
     assert counting.passages == 0
     record = vectors_record(collection)

@@ -6,15 +6,21 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
+from qa.service import Models
 from tests.helpers import HUANG_DOC, SEEDS, one_line_error, original_text, snapshot
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def reuse_model(monkeypatch, embedder):
-    """Commands load the model once per process; share the session's copy of the real model."""
-    monkeypatch.setattr("qa.service.load_embedder", lambda settings: embedder)
+def reuse_model(monkeypatch, embedder, service):
+    """Commands load their models once per process; share the session's copies."""
+    shared = service.models
+
+    def models(settings, loaded=None):
+        return Models(settings, loaded or embedder, shared.translator, shared.companion)
+
+    monkeypatch.setattr("qa.service.service.Models", models)
 
 
 def test_index_then_ask(tmp_path, reuse_model):

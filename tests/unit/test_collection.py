@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from qa.collection import FolderCollection
 from qa.core.errors import DocumentNotFoundError, IngestError
-from qa.index import Collection
 from qa.ingest import make_text_document
 from qa.search import DenseRetriever, LexicalRetriever, search
 from qa.store import Counts, Filters, Store
@@ -29,7 +29,7 @@ from tests.helpers import (
 @pytest.fixture
 def collection(settings, seed_index, embedder, tmp_path):
     shutil.copytree(settings.index_dir, tmp_path / "index")
-    return Collection.open(tmp_path / "index", faiss_backend(), CountingEmbedder(embedder))
+    return FolderCollection.open(tmp_path / "index", faiss_backend(), CountingEmbedder(embedder))
 
 
 def traces(index, doc_id):
@@ -150,9 +150,9 @@ def test_filters_apply_before_the_top_k(collection, embedder):
 
 
 def test_compaction_keeps_every_document_and_drops_deleted_ones(collection, monkeypatch):
-    import qa.index.collection
+    import qa.collection.folder.collection
 
-    monkeypatch.setattr(qa.index.collection, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(qa.collection.folder.collection, "MAX_SEGMENTS", 2)
     collection.upsert([make_text_document("p.txt", PETRO, "t")])
     collection.upsert([make_text_document("v.txt", VALE, "t")])
     collection.delete([HUANG_DOC])
@@ -188,7 +188,7 @@ def test_a_write_interrupted_at_any_file_operation_leaves_old_or_new_state(
     except OSError:
         interrupted = True
     monkeypatch.undo()
-    reopened = Collection.open(path, faiss_backend(), collection.embedder)
+    reopened = FolderCollection.open(path, faiss_backend(), collection.embedder)
     text = reopened.index.documents[HUANG_DOC].text
     assert text == PETRO if not interrupted else text in (original, PETRO)
     assert set(reopened.index.documents) == {HUANG_DOC, CANTOR_DOC}
@@ -228,7 +228,7 @@ def test_a_commit_whose_manifest_cannot_be_read_back_keeps_its_segment(collectio
     with pytest.raises(OSError, match="after the rename"):
         collection.upsert([make_text_document("petro", PETRO, "t")])
     monkeypatch.undo()
-    reopened = Collection.open(path, faiss_backend(), collection.embedder)
+    reopened = FolderCollection.open(path, faiss_backend(), collection.embedder)
     assert "petro" in reopened.index.documents
     consistent(reopened.index)
 
@@ -237,10 +237,10 @@ def test_compaction_merges_the_small_segments_and_leaves_the_large(collection, m
     """Past MAX_SEGMENTS the smaller half merges (ids kept, in place in the writer); the
     seed segment, the largest, is not rewritten; a segment whose every row is gone lets
     its files go."""
-    import qa.index.collection
+    import qa.collection.folder.collection
     from qa.store.records import TextRef
 
-    monkeypatch.setattr(qa.index.collection, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(qa.collection.folder.collection, "MAX_SEGMENTS", 3)
     seed_segment = collection.index.manifest.segments[0].name
     for i, text in enumerate((PETRO, VALE, PETRO + " Mais.", VALE + " Mais.")):
         collection.upsert([make_text_document(f"n{i}.txt", text, "t")])

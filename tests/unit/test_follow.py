@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shutil
 
-from qa.index import Collection, collection
+from qa.collection import FolderCollection
+from qa.collection.folder import collection
 from qa.index.state import Index
 from qa.ingest import make_text_document
 from tests.helpers import CANTOR_DOC, FESTIVAL, faiss_backend
@@ -36,8 +37,8 @@ def test_a_follower_applies_other_writes_and_reloads_after_a_compaction(
     settings, seed_index, embedder, tmp_path, monkeypatch
 ):
     index_dir = shutil.copytree(settings.index_dir, tmp_path / "index")
-    writer = Collection.open(index_dir, faiss_backend(), embedder)
-    follower = Collection.open(index_dir, faiss_backend(), embedder)
+    writer = FolderCollection.open(index_dir, faiss_backend(), embedder)
+    follower = FolderCollection.open(index_dir, faiss_backend(), embedder)
     loads = []
     real_load = Index.load
     monkeypatch.setattr(

@@ -28,9 +28,11 @@ def test_scores_match_bm25s():
     texts = passages()
     ours = BM25Index.build(enumerate(texts), "pt")
     reference = bm25s.BM25(k1=K1, b=B)
-    reference.index(ours.tokens(texts), show_progress=False)
+    reference.index(ours.terms_of.tokens(texts), show_progress=False)
     for question in QUESTIONS:
-        ids, scores = reference.retrieve(ours.tokens([question]), k=len(texts), show_progress=False)
+        ids, scores = reference.retrieve(
+            ours.terms_of.tokens([question]), k=len(texts), show_progress=False
+        )
         expected = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if s > 0}
         got = dict(ours.search(question, len(texts)))
         assert got.keys() == expected.keys(), question

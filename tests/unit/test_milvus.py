@@ -9,14 +9,14 @@ from datetime import date
 import numpy as np
 import pytest
 
-from qa.index import Collection
+from qa.collection import FolderCollection
 from qa.ingest import make_text_document
 from qa.milvus.expressions import filter_expression, metadata_tag, quote
 from qa.search import DenseRetriever, search
 from qa.store import Chunking, Filters, Store
 from qa.vectors import make_backend
 from qa.vectors.milvus.backend import MilvusBackend, MilvusTransaction
-from qa.vectors.milvus.collection import MilvusVectors
+from qa.vectors.milvus.store import MilvusVectors
 from tests.helpers import HUANG_DOC, PETRO, VALE, CountingEmbedder, faiss_backend, open_index
 
 QUESTION = "what did Huang say about investors?"
@@ -51,7 +51,7 @@ def milvus_settings(settings, tmp_path):
 @pytest.fixture
 def milvus_collection(milvus_settings, embedder, seed_docs):
     """The seed articles indexed into Milvus Lite."""
-    return Collection.create(
+    return FolderCollection.create(
         milvus_settings.index_dir,
         make_backend(milvus_settings),
         embedder,
@@ -71,7 +71,7 @@ def dense_top(collection, question=QUESTION, k=5):
 
 
 def open_milvus(settings, embedder):
-    return Collection.open(settings.index_dir, make_backend(settings, "milvus"), embedder)
+    return FolderCollection.open(settings.index_dir, make_backend(settings, "milvus"), embedder)
 
 
 def test_migrate_both_ways_keeps_every_answer_and_embeds_nothing(
@@ -79,7 +79,7 @@ def test_migrate_both_ways_keeps_every_answer_and_embeds_nothing(
 ):
     counting = CountingEmbedder(embedder)
     milvus = milvus_settings.model_copy(update={"index_dir": faiss_copy})
-    on_faiss = Collection.open(faiss_copy, faiss_backend(), counting)
+    on_faiss = FolderCollection.open(faiss_copy, faiss_backend(), counting)
     expected = dense_top(on_faiss)
     record = on_faiss.rebuild_vectors(make_backend(milvus, "milvus")).vectors
     assert record.kind == "milvus" and set(record.state()["collections"]) == {"chunks", "sentences"}
@@ -95,7 +95,7 @@ def test_migrate_both_ways_keeps_every_answer_and_embeds_nothing(
     ]
     reopened.rebuild_vectors(faiss_backend())
     assert dense_top(reopened) == expected
-    vectors = Collection.open(faiss_copy, faiss_backend(), counting).index.manifest.vectors
+    vectors = FolderCollection.open(faiss_copy, faiss_backend(), counting).index.manifest.vectors
     assert vectors.kind == "faiss"
     backend = make_backend(milvus, "milvus")
     assert isinstance(backend, MilvusBackend)

@@ -29,10 +29,10 @@ def test_bm25_finds_portuguese_words_and_nothing_for_foreign_ones(seed_index):
 
 
 @pytest.fixture(scope="module")
-def hybrid(embedder, seed_index, settings):
+def hybrid(embedder, seed_index, settings, query_models):
     from qa.search import make_retriever
 
-    return make_retriever("hybrid", embedder, settings)
+    return make_retriever("hybrid", embedder, settings, query_models)
 
 
 @pytest.mark.parametrize("method", ["dense", "bm25", "hybrid"])

@@ -17,7 +17,7 @@ def test_a_model_loaded_on_first_use_is_checked_against_the_index(
     service = QAService.open(settings, writable=False)
     assert next(d.doc_id for d in service.documents()) == HUANG_DOC  # no model needed
     other = ModelStandIn("another/model", 384)
-    monkeypatch.setattr("qa.service.load_embedder", lambda settings: other)
+    monkeypatch.setattr("qa.service.models.load_embedder", lambda settings: other)
     with pytest.raises(IndexMismatchError, match=r"built with model .* uses 'another/model'"):
         service.ask("what did Huang say about investors?", 3)
 

@@ -2,7 +2,7 @@
 sentences, named in the manifest's vectors record.
 
 A write whose index already has its collections stages its new vectors in them before the
-manifest commits (invisible until then, see :mod:`qa.vectors.milvus.collection`) and
+manifest commits (invisible until then, see :mod:`qa.vectors.milvus.store`) and
 deletes the replaced ones at publish; a new index, a rebuild or a migration fills new
 collections with every vector of the new state, and the old ones are dropped once the
 manifest names the new.
@@ -30,7 +30,7 @@ from qa.vectors.base import (
     VectorStore,
     VectorTransaction,
 )
-from qa.vectors.milvus.collection import MilvusVectors
+from qa.vectors.milvus.store import MilvusVectors
 
 
 class MilvusRecord(BaseModel):

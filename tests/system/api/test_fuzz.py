@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from qa.api import create_app
-from qa.service import QAService
+from qa.service import start_service
 from tests.helpers import build_index
 
 WRITE = "fuzz-write-key"
@@ -43,7 +43,7 @@ def api_schema(settings, embedder, seed_docs, tmp_path_factory):
             "allowed_hosts": ["testserver"],  # the fuzzer's client names itself so
         }
     )
-    app = create_app(local, service=QAService.start(local, embedder))
+    app = create_app(local, service=start_service(local, embedder))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -5,7 +5,7 @@ import json
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
-from qa.service import QAService
+from qa.service import start_service
 from tests.helpers import CANTOR_DOC, HUANG_DOC, LOCAL
 
 
@@ -29,7 +29,7 @@ def test_documents_lists_the_indexed_articles(client, seed_index):
 
 def test_without_an_index_queries_say_how_to_build_one(backend_settings, embedder, tmp_path):
     empty = backend_settings.model_copy(update={"index_dir": tmp_path / "none"})
-    service = QAService.start(empty, embedder)
+    service = start_service(empty, embedder)
     with TestClient(create_app(empty, service=service), base_url=LOCAL) as client:
         health = client.get("/health").json()
         assert health["status"] == "no_index" and health["documents"] == 0

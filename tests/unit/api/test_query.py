@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 
 from qa.api import create_app
 from qa.api.schemas import QueryFilters
-from qa.service import QAService
+from qa.service import start_service
 from tests.helpers import HUANG_DOC, LOCAL, original_text
 
 
@@ -112,7 +112,7 @@ FILTER_DOCS = [
 @pytest.fixture(scope="module")
 def filter_client(backend_settings, embedder, tmp_path_factory):
     settings = backend_settings.model_copy(update={"index_dir": tmp_path_factory.mktemp("f")})
-    service = QAService.start(settings, embedder)
+    service = start_service(settings, embedder)
     with TestClient(create_app(settings, service=service), base_url=LOCAL) as client:
         for doc in FILTER_DOCS:
             assert client.post("/documents", json=doc).status_code == 201

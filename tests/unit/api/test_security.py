@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from qa.api import create_app
 from qa.cli import app as cli
 from qa.core.config import Settings
-from qa.service import QAService
+from qa.service import QAService, start_service
 from tests.helpers import HUANG_DOC, LOCAL
 
 READ, WRITE = "read-key-1", "write-key-1"
@@ -65,7 +65,7 @@ def test_pages_and_liveness_need_no_key(keyed: TestClient) -> None:
 
 def test_readiness_waits_for_an_index_and_shows_no_server_path(settings, embedder, tmp_path):
     empty = settings.model_copy(update={"index_dir": tmp_path / "nothing-here"})
-    service = QAService.start(empty, embedder)
+    service = start_service(empty, embedder)
     with TestClient(create_app(empty, service=service), base_url=LOCAL) as client:
         ready = client.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"

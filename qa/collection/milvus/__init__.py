@@ -3,18 +3,18 @@ their rows (:mod:`schema`), the calls to Milvus (:mod:`catalog`), a request's vi
 collection (:mod:`view`), writes (:mod:`writer`) and the collection the service opens
 (:mod:`collection`)."""
 
-from qa.replica.collection import (
-    ReplicaCollection,
+from qa.collection.milvus.collection import (
+    MilvusCollection,
     catalog_of,
     copy_folder,
     new_collection,
     replica_mode,
 )
-from qa.replica.view import ReplicaIndex
+from qa.collection.milvus.view import MilvusView
 
 __all__ = [
-    "ReplicaCollection",
-    "ReplicaIndex",
+    "MilvusCollection",
+    "MilvusView",
     "catalog_of",
     "copy_folder",
     "new_collection",

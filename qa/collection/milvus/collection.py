@@ -3,10 +3,10 @@
 With ``QA_VECTOR_STORE=milvus`` and a Milvus server URI (``QA_MILVUS_MODE=auto``, or
 ``replica``), texts, offsets, titles, metadata, passage and sentence vectors and the
 lexical signal live in the collections ``QA_MILVUS_COLLECTION`` names
-(:mod:`qa.replica.schema`). A replica keeps the collection's manifest and the model; a
-query reads what it needs from Milvus (:mod:`qa.replica.view`), so every replica serves
+(:mod:`qa.collection.milvus.schema`). A replica keeps the collection's manifest and the model; a
+query reads what it needs from Milvus (:mod:`qa.collection.milvus.view`), so every replica serves
 every committed write at once and its memory does not grow with the collection. Writes:
-:mod:`qa.replica.writer`. Docs: docs/scaling-milvus.md.
+:mod:`qa.collection.milvus.writer`. Docs: docs/scaling-milvus.md.
 """
 
 from __future__ import annotations
@@ -17,21 +17,22 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
+from qa.collection.folder import FolderCollection, model_info
+from qa.collection.milvus.catalog import Catalog
+from qa.collection.milvus.view import MilvusView, Statistics
+from qa.collection.milvus.writer import ReplicaWriter
 from qa.core.config import Settings
 from qa.core.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
 from qa.embed import Embedder
-from qa.index.collection import corpus_language, model_info
-from qa.index.lexical import BM25Index
+from qa.embed.companion import CompanionEncoder
 from qa.index.planner import WriteResult, check_documents, refuse_dropping, unknown_document
 from qa.index.state import Index
+from qa.index.terms import Terms, corpus_language
 from qa.ingest import Document
 from qa.milvus.connection import MilvusConnection, MilvusOptions
-from qa.replica.catalog import Catalog
-from qa.replica.view import ReplicaIndex, Statistics
-from qa.replica.writer import ReplicaWriter
 from qa.store import Chunking, Manifest, VectorsRecord
 from qa.vectors.base import HNSW_EF_CONSTRUCTION
 
@@ -51,12 +52,12 @@ def catalog_of(settings: Settings) -> Catalog:
     return Catalog(MilvusConnection(MilvusOptions.from_settings(settings, HNSW_EF_CONSTRUCTION)))
 
 
-class ReplicaCollection:
+class MilvusCollection:
     """The collection in Milvus, for reading and writing (see the module docstring)."""
 
     def __init__(self, catalog: Catalog, manifest: Manifest, embedder: Embedder | None) -> None:
         self.catalog, self.manifest, self.embedder = catalog, manifest, embedder
-        self.tokenizer = BM25Index(manifest.language)  # stems questions and passages alike
+        self.terms = Terms(manifest.language)  # stems questions and passages alike
         self.statistics = Statistics(catalog)
         self._mutex = threading.Lock()  # one writer in the process
 
@@ -66,7 +67,7 @@ class ReplicaCollection:
         return f"Milvus collection {options.prefix!r} at {options.uri}"
 
     @classmethod
-    def open(cls, catalog: Catalog, embedder: Embedder | None) -> ReplicaCollection:
+    def open(cls, catalog: Catalog, embedder: Embedder | None) -> MilvusCollection:
         manifest = catalog.manifest()
         options = catalog.connection.options
         if manifest is None:
@@ -86,10 +87,9 @@ class ReplicaCollection:
         embedder: Embedder,
         chunking: Chunking,
         language: str,
-        companion: bool = False,
-    ) -> ReplicaCollection:
+    ) -> MilvusCollection:
         """An empty collection (the one there is, when ``catalog`` already holds one). The
-        second encoder's passage vectors are not kept in Milvus: ``companion`` is ignored."""
+        second encoder's passage vectors are not kept in Milvus."""
         existing = catalog.manifest()
         if existing is not None:
             return cls.open(catalog, embedder)
@@ -104,7 +104,9 @@ class ReplicaCollection:
         catalog.create(manifest)
         return cls(catalog, manifest, embedder)
 
-    def use_model(self, embedder: Embedder) -> None:
+    def use_model(self, embedder: Embedder, companion: CompanionEncoder | None = None) -> None:
+        """Embed with ``embedder`` (the second encoder's vectors are not kept in Milvus:
+        ``companion`` is not used)."""
         built = self.manifest.model
         if (built.name, built.dim) != (embedder.name, embedder.dim):
             raise IndexMismatchError(
@@ -115,9 +117,9 @@ class ReplicaCollection:
         self.embedder = embedder
 
     @contextmanager
-    def snapshot(self) -> Iterator[ReplicaIndex]:
-        """A view for one request (see :mod:`qa.replica.view`)."""
-        view = ReplicaIndex(self.catalog, self.manifest, self.tokenizer, self.statistics)
+    def snapshot(self) -> Iterator[MilvusView]:
+        """A view for one request (see :mod:`qa.collection.milvus.view`)."""
+        view = MilvusView(self.catalog, self.manifest, self.terms, self.statistics)
         try:
             yield view
         finally:
@@ -127,8 +129,15 @@ class ReplicaCollection:
         """Nothing to catch up with: every request reads the committed state."""
         return False
 
+    def folder(self, action: str) -> FolderCollection:
+        raise IndexMismatchError(
+            f"cannot {action} a collection held whole in Milvus ({self.where}); "
+            "Milvus's own tools back it up, and its vector index is Milvus's own "
+            "(QA_MILVUS_INDEX when it is created)"
+        )
+
     def _writer(self) -> ReplicaWriter:
-        return ReplicaWriter(self.catalog, self.manifest.chunking, self.tokenizer, self.embedder)
+        return ReplicaWriter(self.catalog, self.manifest.chunking, self.terms, self.embedder)
 
     def upsert(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
         check_documents(documents)
@@ -168,16 +177,14 @@ class ReplicaCollection:
 
 def new_collection(
     settings: Settings, embedder: Embedder, documents: Sequence[Document], language: str | None
-) -> ReplicaCollection:
+) -> MilvusCollection:
     """The collection ``settings`` name, created when missing."""
     chunking = Chunking(size=settings.chunk_size, overlap=settings.chunk_overlap)
     language = language or corpus_language([d.text for d in documents])
-    return ReplicaCollection.create(
-        catalog_of(settings), embedder, chunking, language, settings.companion
-    )
+    return MilvusCollection.create(catalog_of(settings), embedder, chunking, language)
 
 
-def copy_folder(index: Index, settings: Settings, progress: bool = False) -> ReplicaCollection:
+def copy_folder(index: Index, settings: Settings, progress: bool = False) -> MilvusCollection:
     """The documents of an index folder's ``index`` copied into the Milvus collection
     ``settings`` name, which must not exist yet: passages, sentences and vectors as they
     are (none re-embedded), the model, language and chunking of the folder's manifest."""
@@ -191,7 +198,7 @@ def copy_folder(index: Index, settings: Settings, progress: bool = False) -> Rep
     record = VectorsRecord(kind="milvus", mode="replica")
     manifest = Manifest.new(m.model, m.language, m.chunking, record, 0, None)
     catalog.create(manifest)
-    collection = ReplicaCollection(catalog, manifest, None)
+    collection = MilvusCollection(catalog, manifest, None)
     with tqdm(total=len(index.documents), unit="doc", desc="copy", disable=not progress) as bar:
         collection._writer().copy(index, bar.update)
     return collection

@@ -1,12 +1,13 @@
 """The service: the one boundary the HTTP API, the command line and the evaluation call.
 
-It holds the settings, the model and the collection, and every operation of the product
-is one of its methods: reads (:meth:`QAService.ask`, :meth:`QAService.health`,
-:meth:`QAService.documents`, :meth:`QAService.document`) each take one consistent snapshot
-of the index; writes (:meth:`QAService.add`, :meth:`QAService.replace`,
-:meth:`QAService.delete`, :meth:`QAService.build`, :meth:`QAService.reindex`,
-:meth:`QAService.migrate`) go through the collection, which serialises them and publishes
-each atomically. Callers never take a lock.
+It holds the settings, the process's models (:class:`~qa.service.models.Models`) and the
+collection, and every operation of the product is one of its methods: reads
+(:meth:`QAService.ask`, :meth:`QAService.health`, :meth:`QAService.documents`,
+:meth:`QAService.document`) each take one consistent snapshot of the collection; writes
+(:meth:`QAService.add`, :meth:`QAService.replace`, :meth:`QAService.delete`,
+:meth:`QAService.build`, :meth:`QAService.reindex`, :meth:`QAService.migrate`) go through
+the collection, which serialises them and publishes each atomically. Callers never take a
+lock. Starting a server's service: :mod:`qa.service.startup`.
 """
 
 from __future__ import annotations
@@ -21,26 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.answer import AnswerFinder, Reply, answer
+from qa.collection import Collection, Follower, copy_folder, home_of, replica_mode
 from qa.core.config import Settings
-from qa.core.errors import IndexMismatchError, IndexNotFoundError, QAError
-from qa.embed import Embedder, embedder_backend, load_embedder
-from qa.embed.batching import QueryBatcher
-from qa.embed.companion import companion_encoder
+from qa.core.errors import IndexMismatchError, IndexNotFoundError
+from qa.embed import Embedder
 from qa.index import IndexView, WriteResult, corpus_language, unknown_document
-from qa.index.follow import Follower
 from qa.ingest import Document
-from qa.ingest.language import detector
-from qa.place import (
-    AnyCollection,
-    copy_folder,
-    create_collection,
-    in_folder,
-    open_collection,
-    replica_mode,
-    where,
-)
 from qa.search import Retriever, make_retriever, search
-from qa.search.translation import translator
+from qa.service.models import Models
 from qa.store import Filters, Manifest, Store, StoredDocument
 from qa.vectors import make_backend
 
@@ -59,62 +48,20 @@ class Health:
 
 
 class QAService:
-    """One collection and the model that reads it (see the module docstring)."""
+    """One collection and the models that read it (see the module docstring)."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, models: Models | None = None
+    ) -> None:
         self.settings = settings
-        self._embedder = embedder
-        self.collection: AnyCollection | None = None
+        self.models = models or Models(settings, embedder)
+        self.home = home_of(settings)
+        self.collection: Collection | None = None
         self.index_error: str | None = None
         self._retrievers: dict[str, Retriever] = {}
         self._finder: AnswerFinder | None = None
         self._lock = threading.RLock()  # model loading, retriever building, index creation
-        self.follower: Follower | None = None  # serving: takes other processes' commits
-
-    @classmethod
-    def start(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
-        """For serving: load the model, then the index if there is one (a missing index is
-        reported by :meth:`health`, not raised), and answer one question so that no request
-        pays for lazy loading."""
-        embedder = embedder or load_embedder(settings)
-        if settings.query_batching == "on" or (
-            settings.query_batching == "auto" and embedder_backend(embedder) == "torch"
-        ):
-            # Two workers: one embeds a batch while the other gathers the next.
-            embedder = QueryBatcher(embedder, settings.max_query_batch, workers=2)
-        service = cls(settings, embedder)
-        try:
-            service.collection = service._open(writable=True)
-        except QAError as exc:
-            service.index_error = str(exc)
-            log.warning("%s", exc)
-        if settings.translate or settings.translate_answers:
-            translator().warm_up()
-        if service.health().documents:
-            service.ask("What is this collection about?", 1)
-        if settings.follow_interval > 0 and not replica_mode(settings):
-            service.follower = Follower(
-                settings.index_dir, service.catch_up, settings.follow_interval
-            ).start()
-        return service
-
-    def catch_up(self) -> bool:
-        """Take the state another process committed, if any (True when it changed)."""
-        with self._lock:
-            if opened := self.collection is None:
-                self.collection, self.index_error = self._open(writable=True), None
-        if changed := opened or self.collection.refresh():
-            log.info("index (re)loaded: %d documents", self.health().documents)
-        return changed
-
-    def _replica_appeared(self) -> None:
-        """A replica started before its collection existed opens it once another has
-        created it (an index folder is taken by the follower instead)."""
-        if self.collection is None and replica_mode(self.settings):
-            with self._lock:
-                if self.collection is None:
-                    with suppress(IndexNotFoundError):
-                        self.collection, self.index_error = self._open(writable=True), None
+        self.follower: Follower | None = None  # serving an index folder: others' commits
 
     @classmethod
     def open(
@@ -125,48 +72,68 @@ class QAService:
         follow_index: bool = False,
         missing_ok: bool = False,
     ) -> QAService:
-        """For one command: open the index (its errors raised), loading the model only
-        when an operation needs it. ``writable=False`` reads without taking the folder's
-        lock; ``follow_index`` uses the vector store the index names, whatever the
-        settings say (to move it elsewhere); ``missing_ok``: no index yet is no error
-        (:meth:`add` creates one)."""
+        """For one command: open the collection (its errors raised), loading the model
+        only when an operation needs it. ``writable=False`` reads without taking the
+        folder's lock; ``follow_index`` uses the vector store the index folder names,
+        whatever the settings say (to move it elsewhere); ``missing_ok``: no collection
+        yet is no error (:meth:`add` creates one)."""
         service = cls(settings, embedder)
+        if follow_index:
+            service.home = home_of(settings, follow_index=True)
         try:
-            service.collection = service._open(writable, follow_index)
+            service.collection = service.open_collection(writable)
         except IndexNotFoundError as exc:
             if not missing_ok:
                 raise
             service.index_error = str(exc)
         return service
 
-    def _open(self, writable: bool, follow_index: bool = False) -> AnyCollection:
-        return open_collection(self.settings, self._embedder, writable, follow_index)
+    def open_collection(self, writable: bool = True) -> Collection:
+        return self.home.open(self.models.loaded, writable, self.models.companion)
 
     @property
     def where(self) -> str:
         """Where the collection is kept: the index folder, or the Milvus collection."""
-        return where(self.settings)
+        return self.home.where
 
     @property
     def embedder(self) -> Embedder:
-        """The model, loaded on first use and checked against the open index's."""
-        if self._embedder is None:
+        """The model, loaded on first use and checked against the open collection's."""
+        if self.models.loaded is None:
             with self._lock:
-                if self._embedder is None:
-                    embedder = load_embedder(self.settings)
+                if self.models.loaded is None:
+                    embedder = self.models.embedder
                     if self.collection is not None:
-                        self.collection.use_model(embedder)
-                    self._embedder = embedder
-        return self._embedder
+                        self.collection.use_model(embedder, self.models.companion)
+        return self.models.embedder
 
-    def _collection(self, embeds: bool = False) -> AnyCollection:
+    def _collection(self, embeds: bool = False) -> Collection:
         """The open collection; ``embeds``: with the model, for a write that may embed."""
-        self._replica_appeared()
+        self.replica_appeared()
         if self.collection is None:
             raise IndexNotFoundError(self.index_error or "no index loaded")
         if embeds and self.collection.embedder is None:
-            self.collection.use_model(self.embedder)
+            self.collection.use_model(self.embedder, self.models.companion)
         return self.collection
+
+    def catch_up(self) -> bool:
+        """Take the state another process committed on the index folder, if any (True when
+        it changed); open it if the service started before there was one."""
+        with self._lock:
+            if opened := self.collection is None:
+                self.collection, self.index_error = self.open_collection(), None
+        if changed := opened or self.collection.refresh():
+            log.info("index (re)loaded: %d documents", self.health().documents)
+        return changed
+
+    def replica_appeared(self) -> None:
+        """A replica started before its collection existed opens it once another has
+        created it (an index folder is taken by the follower instead)."""
+        if self.collection is None and replica_mode(self.settings):
+            with self._lock:
+                if self.collection is None:
+                    with suppress(IndexNotFoundError):
+                        self.collection, self.index_error = self.open_collection(), None
 
     def retriever(self, method: str | None = None) -> Retriever:
         """The retriever for ``method`` (default: ``settings.method``), built once."""
@@ -174,14 +141,15 @@ class QAService:
         if method not in self._retrievers:
             with self._lock:
                 self._retrievers.setdefault(
-                    method, make_retriever(method, self.embedder, self.settings)
+                    method,
+                    make_retriever(method, self.embedder, self.settings, self.models.for_queries()),
                 )
         return self._retrievers[method]
 
     # ------------------------------------------------------------------- reading
     @contextmanager
     def snapshot(self) -> Iterator[IndexView]:
-        """The index as it is, unchanged while the caller reads it."""
+        """The collection as it is, unchanged while the caller reads it."""
         with self._collection().snapshot() as index:
             yield index
 
@@ -190,9 +158,8 @@ class QAService:
         if self._finder is None:
             with self._lock:
                 if self._finder is None:
-                    languages = tuple(self.settings.languages)
-                    companion = companion_encoder() if self.settings.companion else None
-                    self._finder = AnswerFinder(self.embedder, detector(languages), companion)
+                    m = self.models
+                    self._finder = AnswerFinder(self.embedder, m.detector, m.companion)
         return self._finder
 
     def ask(
@@ -217,7 +184,7 @@ class QAService:
                     index,
                     result,
                     self.finder,
-                    translator() if self.settings.translate_answers else None,
+                    self.models.translator if self.settings.translate_answers else None,
                     self.settings.answer_min_confidence,
                 )
         done = time.perf_counter()
@@ -230,8 +197,9 @@ class QAService:
 
     def health(self) -> Health:
         """Whether the service can answer, with its model and the size of the live index."""
-        model = self._embedder.name if self._embedder is not None else self.settings.model
-        self._replica_appeared()
+        loaded = self.models.loaded
+        model = loaded.name if loaded is not None else self.settings.model
+        self.replica_appeared()
         if self.collection is None:
             store = self.settings.vector_store
             return Health("no_index", model, store, 0, 0, detail=self.index_error)
@@ -243,7 +211,7 @@ class QAService:
         """A consistent copy of the committed index in ``dest`` (``qa snapshot``); the
         service keeps serving meanwhile, and a write waits for the copy."""
         if replica_mode(self.settings):
-            in_folder(self._collection(), "copy")  # not a folder: says what to do instead
+            self._collection().folder("copy")  # not a folder: says what to do instead
         return Store(self.settings.index_dir).copy_to(dest)
 
     def documents(self) -> list[StoredDocument]:
@@ -259,13 +227,13 @@ class QAService:
 
     # ------------------------------------------------------------------- writing
     def add(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
-        """Add or replace documents; creates the index if there is none yet."""
+        """Add or replace documents; creates the collection if there is none yet."""
         with self._lock:
             if self.collection is None:
                 if not replica_mode(self.settings) and Store(self.settings.index_dir).exists():
                     raise IndexNotFoundError(self.index_error or "the index cannot be opened")
                 language = corpus_language([d.text for d in documents])
-                self.collection = create_collection(self.settings, self.embedder, [], language)
+                self.collection = self._create([], language)
                 self.index_error = None
         return self._collection(embeds=True).upsert(documents, progress)
 
@@ -280,25 +248,33 @@ class QAService:
     def build(
         self, documents: Sequence[Document], progress: bool = False, replace: bool = False
     ) -> Manifest:
-        """A new index of ``documents`` in place of the one there was (``qa index``); one
-        holding documents ``documents`` does not is only replaced with ``replace``."""
-        self.collection = create_collection(
-            self.settings, self.embedder, documents, None, progress, replace
-        )
+        """A new collection of ``documents`` in place of the one there was (``qa index``);
+        one holding documents ``documents`` does not is only replaced with ``replace``."""
+        self.collection = self._create(documents, None, progress, replace)
         self.index_error = None
         with self.snapshot() as index:
             return index.manifest
 
+    def _create(
+        self,
+        documents: Sequence[Document],
+        language: str | None,
+        progress: bool = False,
+        replace: bool = True,
+    ) -> Collection:
+        companion = self.models.companion
+        return self.home.create(self.embedder, documents, language, progress, replace, companion)
+
     def reindex(self) -> Manifest:
         """Rebuild the vector stores with the settings' index kinds (nothing re-embedded)."""
-        collection = in_folder(self._collection(), "reindex")
+        collection = self._collection().folder("reindex")
         return collection.rebuild_vectors(make_backend(self.settings, collection.backend.kind))
 
     def migrate(self, to: str, progress: bool = False) -> Manifest:
         """Move every vector to the vector store ``to`` (nothing re-embedded); to Milvus in
         replica mode, copy the index folder's whole collection there (the folder is left as
         it is, and its manifest returned)."""
-        collection = in_folder(self._collection(), "migrate")
+        collection = self._collection().folder("migrate")
         if to == "milvus" and replica_mode(self.settings):
             with collection.snapshot() as index:
                 copy_folder(index, self.settings, progress)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.collection.milvus.schema import collection_names, create_collections
 from qa.core.errors import IndexBusyError, IndexMismatchError
 from qa.milvus.connection import MilvusConnection
 from qa.milvus.expressions import quote
-from qa.replica.schema import collection_names, create_collections
 from qa.store import Manifest
 from qa.store.manifest import ManifestError, parse
 

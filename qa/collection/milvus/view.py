@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from qa.chunk import Chunk, Sentence
-from qa.index.lexical import BM25Index, bm25_idf
+from qa.collection.milvus.catalog import Catalog
+from qa.collection.milvus.schema import encode_terms
+from qa.index.lexical import bm25_idf
 from qa.index.state import Selection
+from qa.index.terms import Terms
 from qa.milvus.expressions import filter_expression
-from qa.replica.catalog import Catalog
-from qa.replica.schema import encode_terms
 from qa.store import Filters, Manifest, StoredDocument
 from qa.vectors import VectorKind
 
@@ -233,30 +234,30 @@ class Statistics:
 class Lexicon:
     """``view.lexical``: the collection language's terms, and their IDF over the passages."""
 
-    def __init__(self, statistics: Statistics, tokenizer: BM25Index) -> None:
-        self.statistics, self.tokenizer = statistics, tokenizer
+    def __init__(self, statistics: Statistics, terms: Terms) -> None:
+        self.statistics, self.terms_of = statistics, terms
 
     def terms(self, text: str) -> set[str]:
-        return self.tokenizer.terms(text)
+        return self.terms_of.terms(text)
 
     def idf(self, term: str) -> float:
         return bm25_idf(self.statistics.passages(), self.statistics.holding(term))
 
 
-class ReplicaIndex:
+class MilvusView:
     """One query's view of the collection (see the module docstring)."""
 
     companion = None  # the second encoder's vectors are not kept in Milvus
 
     def __init__(
-        self, catalog: Catalog, manifest: Manifest, tokenizer: BM25Index, statistics: Statistics
+        self, catalog: Catalog, manifest: Manifest, terms: Terms, statistics: Statistics
     ) -> None:
         self.catalog, self.manifest = catalog, manifest
         self.documents = Heads(catalog)
         self.chunks = Passages(catalog, statistics)
         self.chunk_sentences = ChunkSentences(self.chunks)
         self.sentences = Sentences(catalog)
-        self.lexical = Lexicon(statistics, tokenizer)
+        self.lexical = Lexicon(statistics, terms)
 
     @property
     def language(self) -> str:

@@ -3,7 +3,7 @@
 A document version is written in this order:
 
 1. its text parts, sentences and passages, under ids of the new version
-   (:func:`~qa.replica.schema.new_version`) — no reader serves them yet: a reader keeps a
+   (:func:`~qa.collection.milvus.schema.new_version`) — no reader serves them yet: a reader keeps a
    passage only when its version is its document's head's;
 2. its head, in the documents collection — the commit: one upsert request, so a reader
    sees the old version or the new, whole;
@@ -26,15 +26,8 @@ from typing import Any
 import numpy as np
 
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
-from qa.core.errors import IngestError, ModelLoadError
-from qa.embed import Embedder
-from qa.index.lexical import BM25Index
-from qa.index.planner import Status, WriteResult, unknown_document
-from qa.index.state import Index
-from qa.ingest import Document
-from qa.milvus.expressions import document_fields
-from qa.replica.catalog import Catalog, in_list
-from qa.replica.schema import (
+from qa.collection.milvus.catalog import Catalog, in_list
+from qa.collection.milvus.schema import (
     MAX_HELD,
     PLACEHOLDER,
     TEXT_PART,
@@ -42,6 +35,13 @@ from qa.replica.schema import (
     encode_terms,
     new_version,
 )
+from qa.core.errors import IngestError, ModelLoadError
+from qa.embed import Embedder
+from qa.index.planner import Status, WriteResult, unknown_document
+from qa.index.state import Index
+from qa.index.terms import Terms
+from qa.ingest import Document
+from qa.milvus.expressions import document_fields
 from qa.store import Chunking, StoredDocument
 
 GROUP = 32  # documents embedded and committed together (progress, bounded memory)
@@ -158,7 +158,7 @@ class ReplicaWriter:
     """Adds, replaces and deletes documents of a replicated collection."""
 
     def __init__(
-        self, catalog: Catalog, chunking: Chunking, lexicon: BM25Index, embedder: Embedder | None
+        self, catalog: Catalog, chunking: Chunking, lexicon: Terms, embedder: Embedder | None
     ) -> None:
         self.catalog, self.chunking, self.lexicon = catalog, chunking, lexicon
         self.embedder = embedder

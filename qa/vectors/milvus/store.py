@@ -20,7 +20,7 @@ from qa.milvus.connection import MilvusConnection
 from qa.milvus.expressions import ID_FIELD, VECTOR_FIELD, filter_expression
 from qa.store import Filters, VectorsRecord
 from qa.vectors.base import Rows, VectorKind, VectorStore
-from qa.vectors.milvus.expressions import milvus_rows
+from qa.vectors.milvus.rows import milvus_rows
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient

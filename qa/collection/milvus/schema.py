@@ -4,7 +4,7 @@ Five collections share the prefix ``QA_MILVUS_COLLECTION`` (``<p>`` below):
 
 * ``<p>_documents`` — one *head* per live document: its version, title, source, date,
   metadata, SHA-256 and how many passages and sentences it has. Writing the head is a
-  write's commit (see :mod:`qa.replica.writer`).
+  write's commit (see :mod:`qa.collection.milvus.writer`).
 * ``<p>_texts`` — the document's text, in parts of at most :data:`TEXT_PART` characters,
   one row per (version, part).
 * ``<p>_passages`` — one row per passage: its vector, document and version, offsets,

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.collection.folder.compaction import MAX_SEGMENTS, compacted
+from qa.collection.folder.follow import commits_since
 from qa.core.errors import (
     IndexBusyError,
     IndexMismatchError,
@@ -34,29 +36,24 @@ from qa.core.errors import (
 )
 from qa.core.locks import RWLock
 from qa.embed import Embedder, embedder_backend, embedder_prompts
-from qa.embed.companion import COMPANION
-from qa.index.follow import writes_since
-from qa.index.lexical import STEMMERS
+from qa.embed.companion import COMPANION, CompanionEncoder
 from qa.index.planner import (
     WritePlan,
     WriteResult,
     check_documents,
-    plan_compaction,
     plan_delete,
     plan_upsert,
     refuse_dropping,
-    segments_to_merge,
     unknown_document,
 )
 from qa.index.state import Index, IndexUpdate, segment_rows
+from qa.index.terms import corpus_language
 from qa.ingest import Document
-from qa.ingest.language import detector
 from qa.store import (
     Chunking,
     Counts,
     Manifest,
     ModelInfo,
-    SegmentData,
     SegmentEntry,
     Store,
     StoredDocument,
@@ -64,14 +61,6 @@ from qa.store import (
     rebuild_hint,
 )
 from qa.vectors import VECTOR_KINDS, Rows, VectorBackend, VectorChange, VectorKind
-
-# Past this many segments, a write merges the smaller half into one (keeping every id).
-MAX_SEGMENTS = 16
-
-
-def corpus_language(texts: Sequence[str]) -> str:
-    """The language most of ``texts`` is written in, among those BM25 can stem."""
-    return detector(tuple(STEMMERS)).majority(list(texts) or [""])
 
 
 def model_info(embedder: Embedder) -> ModelInfo:
@@ -115,20 +104,35 @@ def check_index(manifest: Manifest, path: Path, embedder: Embedder | None, kind:
         )
 
 
-class Collection:
+class FolderCollection:
     """The index of one folder, open for reading and writing (see the module docstring)."""
 
     def __init__(
-        self, store: Store, index: Index, backend: VectorBackend, embedder: Embedder | None
+        self,
+        store: Store,
+        index: Index,
+        backend: VectorBackend,
+        embedder: Embedder | None,
+        companion: CompanionEncoder | None = None,
     ) -> None:
         self.store, self.index, self.backend, self.embedder = store, index, backend, embedder
+        self.companion = companion
         self._mutex = threading.Lock()  # one writer in the process
         self._lock = RWLock()  # readers of the index, and the writer publishing
 
-    def use_model(self, embedder: Embedder) -> None:
-        """Embed with ``embedder`` from now on (checked against the index's model)."""
+    def use_model(self, embedder: Embedder, companion: CompanionEncoder | None = None) -> None:
+        """Embed with ``embedder`` from now on (checked against the index's model), and
+        with ``companion`` when the index keeps the second encoder's vectors."""
         check_model(self.index.manifest, self.store.path, embedder)
         self.embedder = embedder
+        self.companion = companion or self.companion
+
+    @property
+    def where(self) -> str:
+        return f"{self.store.path}/"
+
+    def folder(self, action: str) -> FolderCollection:
+        return self
 
     @contextmanager
     def snapshot(self) -> Iterator[Index]:
@@ -143,22 +147,28 @@ class Collection:
         backend: VectorBackend,
         embedder: Embedder | None = None,
         writable: bool = True,
-    ) -> Collection:
+        companion: CompanionEncoder | None = None,
+    ) -> FolderCollection:
         """Open an existing index: checks model, vector store and checksums. ``writable``:
         take the folder's lock, repair what an interrupted write left and remove its
-        leftovers; a reader changes nothing."""
+        leftovers; a reader changes nothing. ``companion``: the second encoder, for an
+        index that keeps its passage vectors (without, the collection makes one of its
+        own, loaded when a write first needs it)."""
         store = Store(path)
         if not writable:
             manifest = store.read_manifest()
             check_index(manifest, store.path, embedder, backend.kind)
-            return cls(store, Index.load(store, manifest, backend, repair=False), backend, embedder)
-        with store.lock():
-            manifest = store.read_manifest()
-            check_index(manifest, store.path, embedder, backend.kind)
-            index = Index.load(store, manifest, backend, repair=True)
-            store.collect_garbage(manifest)
-            backend.collect_garbage(manifest.vectors, store.blobs)
-        return cls(store, index, backend, embedder)
+            index = Index.load(store, manifest, backend, repair=False)
+        else:
+            with store.lock():
+                manifest = store.read_manifest()
+                check_index(manifest, store.path, embedder, backend.kind)
+                index = Index.load(store, manifest, backend, repair=True)
+                store.collect_garbage(manifest)
+                backend.collect_garbage(manifest.vectors, store.blobs)
+        if manifest.companion and companion is None:
+            companion = CompanionEncoder()
+        return cls(store, index, backend, embedder, companion)
 
     @classmethod
     def create(
@@ -170,12 +180,12 @@ class Collection:
         chunking: Chunking,
         language: str | None = None,
         progress: bool = False,
-        companion: bool = False,
+        companion: CompanionEncoder | None = None,
         replace: bool = True,
-    ) -> Collection:
+    ) -> FolderCollection:
         """A new index of ``documents`` in one commit, replacing whatever ``path`` held; its
         language is ``language`` or the one most of ``documents`` is written in;
-        ``companion``: its passages are encoded by the second encoder too. Without
+        ``companion``: the second encoder, which encodes its passages too. Without
         ``replace``, an index holding documents that ``documents`` does not is left alone
         (:class:`WouldDropDocumentsError`)."""
         check_documents(documents)
@@ -197,9 +207,11 @@ class Collection:
                 generation,
                 COMPANION if companion else None,
             )
-            collection = cls(store, Index.open(store, manifest, backend), backend, embedder)
+            index = Index.open(store, manifest, backend)
+            collection = cls(store, index, backend, embedder, companion)
             name = store.new_segment_name()
-            collection._commit(plan_upsert(collection.index, documents, embedder, name, progress))
+            plan = plan_upsert(index, documents, embedder, name, progress, companion)
+            collection._commit(plan)
             created = collection.index.manifest
             if previous is not None and previous.vectors.kind == backend.kind:
                 backend.discard(previous.vectors, created.vectors, store.blobs)
@@ -264,7 +276,7 @@ class Collection:
         if self.embedder is None:
             raise ModelLoadError("this collection was opened without a model; it cannot embed")
         name = self.store.new_segment_name()
-        plan = plan_upsert(self.index, documents, self.embedder, name, progress)
+        plan = plan_upsert(self.index, documents, self.embedder, name, progress, self.companion)
         if not plan.empty:
             self._commit(plan)
             self._compact_if_needed()
@@ -281,18 +293,13 @@ class Collection:
 
     def _catch_up(self, manifest: Manifest, repair: bool) -> None:
         """Take ``manifest``, committed by another process (the caller holds the write
-        mutex and the folder's lock): its writes applied in place when only writes came in
-        between, else the committed state loaded beside the live one (``repair``: see
-        :meth:`Index.load`) and swapped in whole."""
+        mutex and the folder's lock): see :func:`~qa.collection.folder.follow.commits_since`."""
         check_index(manifest, self.store.path, self.embedder, self.backend.kind)
-        updates = writes_since(self.store, self.index, manifest, self.backend)
-        fresh = (
-            None if updates is not None else Index.load(self.store, manifest, self.backend, repair)
-        )
+        fresh, updates = commits_since(self.store, self.index, manifest, self.backend, repair)
         with self._lock.write():
             if fresh is not None:
                 self.index = fresh
-            for update in updates or ():
+            for update in updates:
                 self.index.apply(update)
 
     def _commit(self, plan: WritePlan, backend: VectorBackend | None = None) -> None:
@@ -305,7 +312,7 @@ class Collection:
         transaction = (backend or self.backend).begin(
             index.manifest.vectors,
             index.stores,
-            self._changes(plan, gone),
+            vector_changes(index, plan, gone),
             index.manifest.model.dim,
             self.store.blobs,
             rebuild=backend is not None,
@@ -331,55 +338,36 @@ class Collection:
             if doc.segment not in kept:
                 self.store.discard_segment(doc.segment)
 
-    def _changes(
-        self, plan: WritePlan, gone: Sequence[StoredDocument]
-    ) -> dict[VectorKind, VectorChange]:
-        """What ``plan`` (whose removed documents are ``gone``) does to each vector store."""
-        index, dim = self.index, self.index.manifest.model.dim
-        changes = {}
-        for which in VECTOR_KINDS:
-            added = segment_rows(plan.segment, which) if plan.segment else Rows.empty(dim)
-            removed = np.asarray([i for d in gone for i in d.vector_ids(which)], dtype=np.int64)
-            count = index.manifest.counts.of(which) - len(removed) + len(added)
-            changes[which] = VectorChange(
-                added, removed, count, _state(index, which, plan.removed, added, dim)
-            )
-        return changes
-
     def _compact_if_needed(self) -> None:
-        """Past ``MAX_SEGMENTS`` segments, merge the smaller half into one (ids kept), so a
-        merge costs what the small segments hold, not the large ones of bulk loads."""
-        index = self.index
-        names = segments_to_merge(index.manifest, MAX_SEGMENTS)
-        if not names:
+        """Past ``MAX_SEGMENTS`` segments, merge the smaller half into one (see
+        :mod:`qa.collection.folder.compaction`)."""
+        update, fresh = compacted(self.store, self.index, self.backend, MAX_SEGMENTS)
+        if update is None and fresh is None:
             return
-        segment, manifest = _commit_merge(self.store, index, names)
-        if self.backend.follows(index.manifest.vectors, manifest.vectors) and all(
-            store.takes_back() for store in index.stores.values()
-        ):  # the documents leave their segments and come back, under the same ids
-            with self._lock.write():
-                moved = [d.doc_id for d in segment.documents]
-                index.apply(IndexUpdate(manifest, self.store.written(segment), moved))
-        else:  # stores that cannot drop an id and take it back: loaded anew
-            fresh = Index.load(self.store, manifest, self.backend, repair=True)
-            with self._lock.write():
+        with self._lock.write():
+            if fresh is not None:
                 self.index = fresh
-        self.store.collect_garbage(manifest)
+            else:
+                assert update is not None
+                self.index.apply(update)
+        self.store.collect_garbage(self.index.manifest)
 
 
-def _commit_merge(store: Store, index: Index, names: set[str]) -> tuple[SegmentData, Manifest]:
-    """Write the live documents of segments ``names`` as one segment and commit the
-    manifest naming it instead of them."""
-    name = store.new_segment_name()
-    segment = plan_compaction(index, name, names)
-    manifest = index.manifest.compacted(store.write_segment(segment), names)
-    try:
-        store.commit(manifest)
-    except BaseException:
-        if not store.committed(manifest.generation):
-            store.discard_segment(name)
-        raise
-    return segment, manifest
+def vector_changes(
+    index: Index, plan: WritePlan, gone: Sequence[StoredDocument]
+) -> dict[VectorKind, VectorChange]:
+    """What ``plan`` (whose removed documents are ``gone``) does to each vector store of
+    ``index``."""
+    dim = index.manifest.model.dim
+    changes = {}
+    for which in VECTOR_KINDS:
+        added = segment_rows(plan.segment, which) if plan.segment else Rows.empty(dim)
+        removed = np.asarray([i for d in gone for i in d.vector_ids(which)], dtype=np.int64)
+        count = index.manifest.counts.of(which) - len(removed) + len(added)
+        changes[which] = VectorChange(
+            added, removed, count, _state(index, which, plan.removed, added, dim)
+        )
+    return changes
 
 
 def next_manifest(

@@ -3,10 +3,10 @@
 
 A commit renames a new ``manifest.json`` into place, so a changed file (inode, time, size)
 is the one sign to watch: a background thread checks it every ``interval`` seconds and
-calls ``catch_up`` when it changed (see :meth:`qa.index.collection.Collection.refresh`):
+calls ``catch_up`` when it changed (see :meth:`~qa.collection.FolderCollection.refresh`):
 when only writes came in between, their segments are read and applied like the process's
 own writes (:func:`writes_since`); otherwise the committed state is loaded beside the live
-one and swapped in whole.
+one and swapped in whole (:func:`commits_since`).
 """
 
 from __future__ import annotations
@@ -95,3 +95,15 @@ def writes_since(
     return [IndexUpdate(manifest, removed=removed)] + [
         IndexUpdate(manifest, added=segment) for segment in added
     ]
+
+
+def commits_since(
+    store: Store, index: Index, manifest: Manifest, backend: VectorBackend, repair: bool
+) -> tuple[Index | None, list[IndexUpdate]]:
+    """What takes ``index`` to ``manifest``, committed by another process: its writes to
+    apply in place when only writes came in between, else the committed state loaded
+    beside the live one (``repair``: see :meth:`Index.load`) to swap in whole."""
+    updates = writes_since(store, index, manifest, backend)
+    if updates is not None:
+        return None, updates
+    return Index.load(store, manifest, backend, repair), []
