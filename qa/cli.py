@@ -179,7 +179,9 @@ def list_documents(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
-    k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=50, help="Passages to return.")] = 5,
+    k: Annotated[
+        int | None, typer.Option("-k", "--top-k", help="Passages to return: 1-50 [default: 5].")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response.")] = False,
     no_answer: Annotated[
         bool, typer.Option("--no-answer", help="Passages only: skip the answer stage.")
@@ -188,44 +190,39 @@ def ask(
 ) -> None:
     """Print the answer to QUESTION (or that the articles don't say) and the passages
     that best answer it, with their citations."""
-    from pydantic import ValidationError
-
-    from qa.api.errors import describe
-    from qa.api.schemas import QueryRequest, QueryResponse
     from qa.service import QAService
+    from qa.service.limits import DEFAULT_TOP_K, check_top_k, clean_question
+    from qa.service.replies import reply_body
 
     settings = _settings(index_dir)
     try:
-        request = QueryRequest(question=question, top_k=k, answer=not no_answer)
-    except ValidationError as exc:
-        _fail(describe(exc.errors()))
-    reply = _run(
-        lambda: QAService.open(settings).ask(
-            request.question, request.top_k, with_answer=request.answer
-        )
-    )
-    response = QueryResponse.from_reply(reply)
+        question, k = clean_question(question), check_top_k(DEFAULT_TOP_K if k is None else k)
+    except ValueError as exc:
+        _fail(str(exc))
+    reply = _run(lambda: QAService.open(settings).ask(question, k, with_answer=not no_answer))
+    body = reply_body(reply)
     if as_json:
-        typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
-    a = response.answer
+    a = body["answer"]
     if a is not None:
-        c = a.citation
-        if a.translation is not None:
-            typer.echo(f"Answer ({a.translation.lang}): {a.translation.text}")
-        typer.echo(f"Answer: {' '.join(a.text.split())}")
+        c = a["citation"]
+        if a["translation"] is not None:
+            typer.echo(f"Answer ({a['translation']['lang']}): {a['translation']['text']}")
+        typer.echo(f"Answer: {' '.join(a['text'].split())}")
         typer.echo(
-            f"   {c.doc_id} chars {c.char_start}-{c.char_end} — {c.title} "
-            f"(confidence {a.confidence:.2f})\n"
+            f"   {c['doc_id']} chars {c['char_start']}-{c['char_end']} — {c['title']} "
+            f"(confidence {a['confidence']:.2f})\n"
         )
-    elif request.answer:
+    elif not no_answer:
         typer.echo("The articles don't say. The closest passages:\n")
-    for r in response.results:
-        c = r.citation
+    for r in body["results"]:
+        c = r["citation"]
         typer.echo(
-            f"{r.rank}. [{r.score:.3f}] {c.doc_id} chars {c.char_start}-{c.char_end} — {c.title}"
+            f"{r['rank']}. [{r['score']:.3f}] {c['doc_id']} chars {c['char_start']}-"
+            f"{c['char_end']} — {c['title']}"
         )
-        typer.echo("   " + " ".join(r.text.split()))
+        typer.echo("   " + " ".join(r["text"].split()))
         typer.echo("")
 
 

@@ -21,20 +21,24 @@ from pydantic import (
     field_validator,
 )
 
-from qa.answer import Answer, Reply
+from qa.answer import Reply
 from qa.core.errors import IngestError
 from qa.index import WriteResult
 from qa.ingest import MAX_ID_LENGTH, Document, content_hash, make_text_document, validate_new_doc_id
 from qa.service import Health
+from qa.service.limits import (
+    DEFAULT_TOP_K,
+    MAX_FILTER_IDS,
+    MAX_FILTER_KEYS,
+    MAX_QUESTION_CHARS,
+    MAX_TOP_K,
+    clean_question,
+)
+from qa.service.replies import reply_body
 from qa.store import Filters, StoredDocument
 
 # Finite numbers only: NaN and Infinity are not JSON, and would come back as null.
 MetadataValue = StrictStr | StrictInt | Annotated[StrictFloat, AllowInfNan(False)] | StrictBool
-
-MAX_QUESTION_CHARS = 2000
-MAX_TOP_K = 50
-MAX_FILTER_IDS = 1000  # documents one query's filter may name
-MAX_FILTER_KEYS = 50  # metadata keys one query's filter may name
 
 
 class QueryFilters(BaseModel):
@@ -72,7 +76,9 @@ class QueryRequest(BaseModel):
         description="The question, in any language.",
         examples=["what did Huang say about investors?"],
     )
-    top_k: StrictInt = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+    top_k: StrictInt = Field(
+        DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, description="How many passages to return."
+    )
     filters: QueryFilters | None = Field(
         None, description="Only cite documents matching all of these (applied before the top-k)."
     )
@@ -83,15 +89,7 @@ class QueryRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("question is not valid Unicode (it holds a lone surrogate)") from None
-        if not "".join(c for c in value if c.isprintable()).strip():
-            raise ValueError(
-                "question must contain text, not only whitespace or control characters"
-            )
-        return value.strip()
+        return clean_question(value)
 
 
 class Citation(BaseModel):
@@ -143,22 +141,6 @@ class AnswerOut(BaseModel):
         "below QA_ANSWER_MIN_CONFIDENCE are not given.",
     )
 
-    @classmethod
-    def from_answer(cls, answer: Answer) -> AnswerOut:
-        c = answer.citation
-        return cls(
-            text=answer.text,
-            citation=Citation(
-                doc_id=c.doc_id,
-                title=c.title,
-                source=c.source,
-                char_start=c.char_start,
-                char_end=c.char_end,
-            ),
-            translation=Translation(**asdict(answer.translation)) if answer.translation else None,
-            confidence=answer.confidence,
-        )
-
 
 class QueryResponse(BaseModel):
     question: str
@@ -172,35 +154,9 @@ class QueryResponse(BaseModel):
 
     @classmethod
     def from_reply(cls, reply: Reply) -> QueryResponse:
-        """The API's view of a :class:`~qa.answer.Reply` (also ``qa ask --json``)."""
-        result = reply.result
-        return cls(
-            question=result.question,
-            language=reply.language,
-            answer=AnswerOut.from_answer(reply.answer) if reply.answer else None,
-            took_ms=round(reply.took_ms, 2),
-            results=[
-                QueryResult(
-                    rank=hit.rank,
-                    score=round(hit.score, 6),
-                    text=hit.chunk.text,
-                    chunk_id=hit.chunk.chunk_id,
-                    highlight=Highlight(
-                        char_start=hit.highlight[0],
-                        char_end=hit.highlight[1],
-                        text=hit.document.text[hit.highlight[0] : hit.highlight[1]],
-                    ),
-                    citation=Citation(
-                        doc_id=hit.document.doc_id,
-                        title=hit.document.title,
-                        source=hit.document.source,
-                        char_start=hit.chunk.char_start,
-                        char_end=hit.chunk.char_end,
-                    ),
-                )
-                for hit in result.hits
-            ],
-        )
+        """The API's view of a :class:`~qa.answer.Reply` (the body of
+        :func:`qa.service.replies.reply_body`, which ``qa ask --json`` prints too)."""
+        return cls.model_validate(reply_body(reply))
 
 
 class HealthOut(BaseModel):

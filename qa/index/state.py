@@ -17,23 +17,10 @@ import numpy as np
 from qa.embed.companion import COMPANION_DIM
 from qa.index.companion import CompanionVectors
 from qa.index.lexical import BM25Index
-from qa.index.tables import PassageSentences, PassageTable, SentenceTable
+from qa.index.tables import PassageTable, SentenceTable
+from qa.index.view import PassageSentences, Selection, ViewBase
 from qa.store import Filters, Manifest, SegmentData, Store, StoredDocument
 from qa.vectors import VECTOR_KINDS, Rows, VectorBackend, VectorKind, VectorStore
-
-
-@dataclass(frozen=True)
-class Selection:
-    """The passages and sentences a filtered query may return."""
-
-    filters: Filters
-    chunk_ids: np.ndarray
-    sentence_ids: np.ndarray
-    chunk_mask: np.ndarray  # boolean over passage ids, for the lexical side
-
-    def ids(self, which: VectorKind) -> np.ndarray:
-        """The allowed passage (``chunks``) or sentence ids."""
-        return self.chunk_ids if which == "chunks" else self.sentence_ids
 
 
 @dataclass(frozen=True)
@@ -46,7 +33,7 @@ class IndexUpdate:
     stores: Mapping[VectorKind, VectorStore] = field(default_factory=dict)  # replacements
 
 
-class Index:
+class Index(ViewBase):
     """One collection in memory (see the module docstring)."""
 
     def __init__(self, manifest: Manifest, stores: Mapping[VectorKind, VectorStore]) -> None:
@@ -94,15 +81,6 @@ class Index:
     @property
     def sentence_vectors(self) -> VectorStore:
         return self.stores["sentences"]
-
-    @property
-    def language(self) -> str:
-        """Main language of the collection's text (ISO 639-1)."""
-        return self.manifest.language
-
-    @property
-    def generation(self) -> int:
-        return self.manifest.generation
 
     # ------------------------------------------------------------------- changes
     def apply(self, update: IndexUpdate) -> None:
@@ -180,18 +158,13 @@ class Index:
         mask[chunk_ids] = True
         return Selection(filters, chunk_ids, sentence_ids, mask)
 
-    def search(
-        self, which: VectorKind, query: np.ndarray, k: int, selection: Selection | None = None
-    ) -> list[tuple[int, float]]:
-        """Ids and cosine scores of the ``k`` nearest passages (``chunks``) or sentences to
-        one normalised query, among the ids this state holds (an external store may briefly
-        hold vectors of a write being committed, or of documents just deleted)."""
-        return self.search_many(which, np.reshape(query, (1, -1)), k, selection)[0]
-
     def search_many(
         self, which: VectorKind, queries: np.ndarray, k: int, selection: Selection | None = None
     ) -> list[list[tuple[int, float]]]:
-        """:meth:`search` for each row of ``queries``, in one pass of the store."""
+        """Ids and cosine scores of the ``k`` nearest passages (``chunks``) or sentences to
+        each normalised row of ``queries``, in one pass of the store, among the ids this
+        state holds (an external store may briefly hold vectors of a write being committed,
+        or of documents just deleted)."""
         store = self.stores[which]
         if selection is None:
             found = store.search_many(queries, k)

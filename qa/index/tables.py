@@ -151,30 +151,16 @@ class PassageTable(_Table, Mapping[int, Chunk]):
         self.count[passages] = counts
         self.held_size = end
 
+    def held_ids(self) -> PassageTable:
+        """The passages a view holds: all of them."""
+        return self
+
     def sentences_of(self, cid: int) -> list[int]:
         """Ids of the sentences passage ``cid`` holds, ascending (none for an unknown id)."""
         if not 0 <= cid < len(self.count) or not self.count[cid]:
             return []
         first = int(self.first[cid])
         return self.held[first : first + int(self.count[cid])].tolist()
-
-
-class PassageSentences(Mapping[int, list[int]]):
-    """``index.chunk_sentences``: the sentences of each passage, as a mapping."""
-
-    def __init__(self, passages: PassageTable) -> None:
-        self.passages = passages
-
-    def __getitem__(self, cid: int) -> list[int]:
-        if cid not in self.passages:
-            raise KeyError(cid)
-        return self.passages.sentences_of(cid)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.passages)
-
-    def __len__(self) -> int:
-        return len(self.passages)
 
 
 class SentenceTable(_Table, Mapping[int, Sentence]):

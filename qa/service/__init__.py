@@ -2,8 +2,8 @@
 call (:mod:`service`), the models it owns (:mod:`models`), starting it for serving
 (:mod:`startup`), and the limits of one request (:mod:`limits`)."""
 
-from qa.service.models import Models
+from qa.service.models import Models, one_search_thread
 from qa.service.service import Health, QAService
-from qa.service.startup import one_search_thread, start_service
+from qa.service.startup import start_service
 
 __all__ = ["Health", "Models", "QAService", "one_search_thread", "start_service"]

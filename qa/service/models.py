@@ -85,3 +85,12 @@ class Models:
         ):
             # Two workers: one embeds a batch while the other gathers the next.
             self._embedder = QueryBatcher(embedder, s.max_query_batch, workers=2)
+
+
+def one_search_thread() -> None:
+    """One FAISS thread per search: queries already run side by side (HTTP workers, the
+    command's own work), and OpenMP threads spinning against the model's threads slow an
+    exact search several times over on two busy cores."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)

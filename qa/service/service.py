@@ -29,7 +29,7 @@ from qa.embed import Embedder
 from qa.index import IndexView, WriteResult, corpus_language, unknown_document
 from qa.ingest import Document
 from qa.search import Retriever, make_retriever, search
-from qa.service.models import Models
+from qa.service.models import Models, one_search_thread
 from qa.store import Filters, Manifest, Store, StoredDocument
 from qa.vectors import make_backend
 
@@ -77,6 +77,7 @@ class QAService:
         folder's lock; ``follow_index`` uses the vector store the index folder names,
         whatever the settings say (to move it elsewhere); ``missing_ok``: no collection
         yet is no error (:meth:`add` creates one)."""
+        one_search_thread()
         service = cls(settings, embedder)
         if follow_index:
             service.home = home_of(settings, follow_index=True)

@@ -10,18 +10,10 @@ from qa.collection import Follower, replica_mode
 from qa.core.config import Settings
 from qa.core.errors import QAError
 from qa.embed import Embedder
+from qa.service.models import one_search_thread
 from qa.service.service import QAService
 
 log = logging.getLogger(__name__)
-
-
-def one_search_thread() -> None:
-    """One FAISS thread per search: queries already run side by side (HTTP workers, the
-    command's own work), and OpenMP threads spinning against the model's threads slow an
-    exact search several times over on two busy cores."""
-    import faiss
-
-    faiss.omp_set_num_threads(1)
 
 
 def start_service(settings: Settings, embedder: Embedder | None = None) -> QAService:

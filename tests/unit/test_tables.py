@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
-from qa.index.tables import PassageSentences, PassageTable, SentenceTable
+from qa.index.tables import PassageTable, SentenceTable
+from qa.index.view import PassageSentences
 from qa.ingest import make_text_document
 from qa.store import SegmentData, StoredDocument
 from tests.helpers import CANTOR_DOC, HUANG_DOC, original_text

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,8 @@ from qa.chunk import Chunk, Sentence
 from qa.collection.milvus.catalog import Catalog
 from qa.collection.milvus.schema import encode_terms
 from qa.index.lexical import bm25_idf
-from qa.index.state import Selection
 from qa.index.terms import Terms
+from qa.index.view import PassageSentences, Selection, ViewBase
 from qa.milvus.expressions import filter_expression
 from qa.store import Filters, Manifest, StoredDocument
 from qa.vectors import VectorKind
@@ -135,6 +135,10 @@ class Passages:
             return self.statistics.passages()
         return self.catalog.count("passages")
 
+    def held_ids(self) -> Collection[int]:
+        """The passages this request fetched."""
+        return self.rows.keys()
+
     def sentences_of(self, cid: int) -> list[int]:
         row = self.rows.get(cid)
         return [int(s) for s in row["sentences"]] if row is not None else []
@@ -146,24 +150,6 @@ class Passages:
             for row in self.catalog.get("passages", ids, PASSAGE_FIELDS):
                 self.rows[int(row["id"])] = row
             yield from (self[c] for c in ids)
-
-
-class ChunkSentences(Mapping[int, list[int]]):
-    """``view.chunk_sentences``: the sentences of each passage the view holds."""
-
-    def __init__(self, passages: Passages) -> None:
-        self.passages = passages
-
-    def __getitem__(self, cid: int) -> list[int]:
-        if cid not in self.passages:
-            raise KeyError(cid)
-        return self.passages.sentences_of(cid)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.passages.rows)
-
-    def __len__(self) -> int:
-        return len(self.passages.rows)
 
 
 class Sentences:
@@ -244,7 +230,7 @@ class Lexicon:
         return bm25_idf(self.statistics.passages(), self.statistics.holding(term))
 
 
-class MilvusView:
+class MilvusView(ViewBase):
     """One query's view of the collection (see the module docstring)."""
 
     companion = None  # the second encoder's vectors are not kept in Milvus
@@ -255,27 +241,13 @@ class MilvusView:
         self.catalog, self.manifest = catalog, manifest
         self.documents = Heads(catalog)
         self.chunks = Passages(catalog, statistics)
-        self.chunk_sentences = ChunkSentences(self.chunks)
+        self.chunk_sentences = PassageSentences(self.chunks)
         self.sentences = Sentences(catalog)
         self.lexical = Lexicon(statistics, terms)
-
-    @property
-    def language(self) -> str:
-        return self.manifest.language
-
-    @property
-    def generation(self) -> int:
-        return self.manifest.generation
 
     def select(self, filters: Filters | None) -> Selection | None:
         """The filter of a query (Milvus applies it before its top k)."""
         return None if filters is None else Selection(filters, _NONE, _NONE, _NONE)
-
-    def search(
-        self, which: VectorKind, query: np.ndarray, k: int, selection: Selection | None = None
-    ) -> list[tuple[int, float]]:
-        """Ids and cosines of the ``k`` nearest passages of committed documents."""
-        return self.search_many(which, np.reshape(query, (1, -1)), k, selection)[0]
 
     def search_many(
         self, which: VectorKind, queries: np.ndarray, k: int, selection: Selection | None = None
