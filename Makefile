@@ -43,8 +43,8 @@ $(CHROMIUM):
 # Everything CI runs: lint, types, every test (model conversion, server processes and the
 # browser too).
 test: install-test $(CHROMIUM)
-	$(BIN)/ruff check qa tests eval
-	$(BIN)/ruff format --check qa tests eval
+	$(BIN)/ruff check qa tests bench
+	$(BIN)/ruff format --check qa tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -54,18 +54,18 @@ test-fast: install-test
 	$(BIN)/pytest -q tests/unit
 
 lint: install-test
-	$(BIN)/ruff check qa tests eval
-	$(BIN)/ruff format --check qa tests eval
+	$(BIN)/ruff check qa tests bench
+	$(BIN)/ruff format --check qa tests bench
 	$(BIN)/mypy
 
 # Every evaluation (seed set, pira_xling, faquad_pt, xquad_xling, answers) -> eval/RESULTS.md
 eval: install
 	$(BIN)/pip install --quiet -e '.[eval,milvus]'
-	$(BIN)/python eval/make_results.py
+	$(BIN)/python -m bench.results
 
 # Speed and memory (embedding backends, indexing, HTTP load, vector indexes) -> eval/BENCH.md
 bench: install-test
-	$(BIN)/python eval/bench.py
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) index/manifest.json index/segments index/ann index/.lock index/milvus.db

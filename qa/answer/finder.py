@@ -5,7 +5,7 @@ Each candidate is scored by its cosine with the question (the stored sentence ve
 question's forms as the retriever embedded them), the IDF-weighted share of the question's
 terms it holds (in the collection's language), the rank of its passage, and whether it is
 a heading or byline. The confidence of the chosen one is a logistic function of its
-signals, fitted on answerable and unanswerable questions (``eval/calibrate_answers.py``).
+signals, fitted on answerable and unanswerable questions (``bench/calibrate_answers.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ COMPANION_SENTENCES = 8  # best candidates the second encoder re-scores (when it
 WEIGHT_COMPANION = 0.1  # per unit of the second encoder's cosine
 MARGIN_NEIGHBOURS = 20  # the margin compares the nearest passage with this many
 
-# Confidence: logistic over Signals.features(), fitted by eval/calibrate_answers.py
+# Confidence: logistic over Signals.features(), fitted by bench/calibrate_answers.py
 # (answerable questions of four collections = 1, other benchmarks' questions = 0).
 CONFIDENCE_WEIGHTS = (10.15, 3.66, -3.94, 28.00, 119.85)
 CONFIDENCE_BIAS = -32.92

@@ -1,6 +1,6 @@
 """Median latency of ``POST /query`` against a running service.
 
-    python eval/query_latency.py --url http://127.0.0.1:8000 -n 100
+    python -m bench.query_latency --url http://127.0.0.1:8000 -n 100
 
 Sends ``-n`` sequential requests (after a few warm-up ones) cycling through a small
 set of questions in several languages, and prints median, p95 and mean in ms, both as

@@ -1,4 +1,4 @@
-"""The ``scale`` section of eval/bench.py: one machine at 10k to a million passages.
+"""The ``scale`` section of python -m bench: one machine at 10k to a million passages.
 
 For each size, a collection of that many passages is written through the product's own
 store code (``FolderCollection.create``, then adds): real passage texts — fakebr_news, repeated
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.common import FAKEBR, ROOT, load, log, rss_mb, rss_parts_mb, seed_questions, table
 
 # Documents per write while building (each write is a segment).
 BUILD_BATCH = 50_000
@@ -100,7 +102,7 @@ def article(seed: Path) -> str:
 
 
 def serve_and_measure(
-    folder: Path, questions: list[str], seconds: float, text: str, bench: Any, warm: int = 5
+    folder: Path, questions: list[str], seconds: float, text: str, warm: int = 5
 ) -> dict[str, Any]:
     import httpx
 
@@ -109,13 +111,13 @@ def serve_and_measure(
     started = time.perf_counter()
     with running_server(folder, timeout=1800, QA_FOLLOW_INTERVAL="0") as (url, pid):
         opened = time.perf_counter() - started
-        rss, _ = bench.rss_mb(pid)
-        parts = bench.rss_parts_mb(pid)
+        rss, _ = rss_mb(pid)
+        parts = rss_parts_mb(pid)
         for question in questions[:warm]:  # the translator's cache, like a warmed server
             httpx.post(f"{url}/query", json={"question": question}, timeout=60)
-        queries = asyncio.run(bench.load(f"{url}/query", questions, 1, seconds))
-        rss_after, peak = bench.rss_mb(pid)
-        parts_after = bench.rss_parts_mb(pid)
+        queries = asyncio.run(load(f"{url}/query", questions, 1, seconds))
+        rss_after, peak = rss_mb(pid)
+        parts_after = rss_parts_mb(pid)
         adds, deletes = [], []
         for i in range(3):
             body = {"id": f"scale-article-{i}", "text": text.replace("escala", f"escala {i}")}
@@ -139,24 +141,26 @@ def serve_and_measure(
     }
 
 
-def bench_scale(sizes: list[int], work: Path, seconds: float, bench: Any) -> dict[str, Any]:
-    root = bench.ROOT
-    questions = bench.seed_questions()
+def bench_scale(sizes: list[int], work: Path, seconds: float) -> dict[str, Any]:
+    root = ROOT
+    questions = seed_questions()
     text = article(root / "seeds")
     rows = []
     for size in sizes:
         folder = work / f"scale-{size}"
-        bench.log(f"scale: writing {size} passages")
-        row = build(folder, size, bench.FAKEBR, bench.log)
-        bench.log(f"scale: serving {row['passages']} passages")
-        row.update(serve_and_measure(folder, questions, seconds, text, bench))
+        log(f"scale: writing {size} passages")
+        row = build(folder, size, FAKEBR, log)
+        log(f"scale: serving {row['passages']} passages")
+        row.update(serve_and_measure(folder, questions, seconds, text))
         row["size"] = size
         rows.append(row)
-        bench.log(f"scale: {row}")
+        log(f"scale: {row}")
     return {"rows": rows, "seconds": seconds}
 
 
-def render_scale(result: dict[str, Any], table: Any) -> list[str]:
+def render(results: dict[str, Any]) -> list[str]:
+    """The report's section for ``results["scale"]``."""
+    result = results["scale"]
     rows = [
         [
             r["passages"],
@@ -176,7 +180,7 @@ def render_scale(result: dict[str, Any], table: Any) -> list[str]:
     return [
         "## Scale: one machine",
         "",
-        "`python eval/bench.py --only scale` — collections written through the store code "
+        "`python -m bench --only scale` — collections written through the store code "
         "(real fakebr_news passages repeated under new ids; random unit vectors in place of "
         "the model's), then served by `qa serve`: seconds from start to ready (model load "
         "included), RSS when ready (and of it, the process's own anonymous memory: the rest "

@@ -1,4 +1,4 @@
-"""The ``replicas`` section of eval/bench.py: stateless replicas over one Milvus, beside the
+"""The ``replicas`` section of python -m bench: stateless replicas over one Milvus, beside the
 index folder of the same collection.
 
 For each size, the collection of the ``scale`` section (fakebr_news passages repeated
@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from scale import RandomVectors, article, build, corpus, documents, serve_and_measure
+
+from bench.common import FAKEBR, ROOT, load, log, rss_mb, seed_questions, table
+from bench.scale import RandomVectors, article, build, corpus, documents, serve_and_measure
 
 BUILD_BATCH = 2_000  # documents per write while building (each its own commit)
 
@@ -74,18 +76,18 @@ def seen_by_other(a: str, b: str, text: str, n: int = 3) -> float:
 
 
 def serve_replicas(
-    env: dict[str, str], work: Path, questions: list[str], seconds: float, text: str, bench: Any
+    env: dict[str, str], work: Path, questions: list[str], seconds: float, text: str
 ) -> dict[str, Any]:
     from qa.testing import running_server
 
     started = time.perf_counter()
     with running_server(work / "replica-a", timeout=600, **env) as (a, pid):
         opened = time.perf_counter() - started
-        rss, _ = bench.rss_mb(pid)
+        rss, _ = rss_mb(pid)
         for question in questions:  # translations and term counts, as after a while
             httpx.post(f"{a}/query", json={"question": question}, timeout=600)
-        queries = asyncio.run(bench.load(f"{a}/query", questions, 1, seconds))
-        rss_after, _ = bench.rss_mb(pid)
+        queries = asyncio.run(load(f"{a}/query", questions, 1, seconds))
+        rss_after, _ = rss_mb(pid)
         adds, deletes = [], []
         for i in range(3):
             body = {"id": f"scale-article-{i}", "text": text.replace("escala", f"escala {i}")}
@@ -108,35 +110,35 @@ def serve_replicas(
     }
 
 
-def bench_replicas(sizes: list[int], work: Path, seconds: float, bench: Any) -> dict[str, Any]:
+def bench_replicas(sizes: list[int], work: Path, seconds: float) -> dict[str, Any]:
     from qa.core.config import Settings
     from qa.testing import running_milvus
 
-    questions = bench.seed_questions()
-    text = article(bench.ROOT / "seeds")
+    questions = seed_questions()
+    text = article(ROOT / "seeds")
     rows = []
     with running_milvus(work / "milvus-data") as uri:
         for size in sizes:
             prefix = f"bench_{size}"
             settings = Settings(vector_store="milvus", milvus_uri=uri, milvus_collection=prefix)
-            bench.log(f"replicas: writing {size} passages to Milvus")
-            milvus = build_replica(settings, size, bench.FAKEBR, bench.log)
+            log(f"replicas: writing {size} passages to Milvus")
+            milvus = build_replica(settings, size, FAKEBR, log)
             env = {
                 "QA_VECTOR_STORE": "milvus",
                 "QA_MILVUS_URI": uri,
                 "QA_MILVUS_COLLECTION": prefix,
             }
-            milvus.update(serve_replicas(env, work, questions, seconds, text, bench))
-            bench.log(f"replicas: milvus {milvus}")
+            milvus.update(serve_replicas(env, work, questions, seconds, text))
+            log(f"replicas: milvus {milvus}")
             folder = work / f"replicas-faiss-{size}"
-            faiss = build(folder, size, bench.FAKEBR, bench.log)
-            faiss.update(serve_and_measure(folder, questions, seconds, text, bench, len(questions)))
-            bench.log(f"replicas: faiss {faiss}")
+            faiss = build(folder, size, FAKEBR, log)
+            faiss.update(serve_and_measure(folder, questions, seconds, text, len(questions)))
+            log(f"replicas: faiss {faiss}")
             rows.append({"size": size, "milvus": milvus, "faiss": faiss})
     return {"rows": rows, "seconds": seconds}
 
 
-def render_replicas(result: dict[str, Any], table: Any) -> list[str]:
+def table_rows(result: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for r in result["rows"]:
         for store in ("faiss", "milvus"):
@@ -144,11 +146,7 @@ def render_replicas(result: dict[str, Any], table: Any) -> list[str]:
             rows.append(
                 [
                     f"{store} ({'index folder' if store == 'faiss' else 'replica'})",
-                    m["passages"],
-                    m["sentences"],
-                    m["build_s"],
-                    m["open_s"],
-                    m["rss_mb"],
+                    *(m[k] for k in ("passages", "sentences", "build_s", "open_s", "rss_mb")),
                     m["rss_after_queries_mb"],
                     m["query"]["median_ms"],
                     m["query"]["p95_ms"],
@@ -157,6 +155,13 @@ def render_replicas(result: dict[str, Any], table: Any) -> list[str]:
                     m.get("seen_by_other_s", "—"),
                 ]
             )
+    return rows
+
+
+def render(results: dict[str, Any]) -> list[str]:
+    """The report's section for ``results["replicas"]``."""
+    result = results["replicas"]
+    rows = table_rows(result)
     ordered = sorted(result["rows"], key=lambda r: r["size"])
     growth = []
     if len(ordered) >= 2:
@@ -170,7 +175,7 @@ def render_replicas(result: dict[str, Any], table: Any) -> list[str]:
     return [
         "## Replicas: the collection in Milvus",
         "",
-        "`python eval/bench.py --only replicas` — the scale section's collections written "
+        "`python -m bench --only replicas` — the scale section's collections written "
         "into an index folder (FAISS) and into Milvus (a Milvus Lite server on loopback, "
         "standing in for a cluster; `QA_MILVUS_MODE=replica`: texts, offsets, metadata, "
         "vectors and the lexical signal all in Milvus), each served by `qa serve`: seconds "
@@ -183,18 +188,9 @@ def render_replicas(result: dict[str, Any], table: Any) -> list[str]:
         "",
         table(
             [
-                "store",
-                "passages",
-                "sentences",
-                "write s",
-                "open s",
-                "RSS MB",
-                "RSS after queries MB",
-                "query median ms",
-                "query p95 ms",
-                "add s",
-                "delete s",
-                "seen by the other replica s",
+                *("store", "passages", "sentences", "write s", "open s", "RSS MB"),
+                *("RSS after queries MB", "query median ms", "query p95 ms", "add s"),
+                *("delete s", "seen by the other replica s"),
             ],
             rows,
         ),

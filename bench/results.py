@@ -1,6 +1,6 @@
 """Run every evaluation and write ``eval/RESULTS.md`` and ``eval/methods.png``.
 
-    make eval        # or: .venv/bin/python eval/make_results.py
+    make eval        # or: .venv/bin/python -m bench.results
 
 Evaluates the seed question set, ``pira_xling`` and ``faquad_pt`` (read from
 ``../shared/benchmarks``, or ``--benchmarks DIR``) with every retrieval method, through
@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench.common import cpu_flags
 from qa.core.config import Settings
 from qa.embed import load_embedder
 from qa.eval import report, runner
@@ -26,8 +27,7 @@ from qa.eval.datasets import load_beir
 from qa.eval.metrics import METRICS
 from qa.search import METHODS
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = Path(__file__).resolve().parent.parent
 METHOD_ARGS = [*METHODS, "default"]
 
 
@@ -100,13 +100,9 @@ def store_section(
     labels = list(store_runs)
     rows = [
         [
-            "collection",
-            "method",
-            "group",
-            "MRR@10 faiss",
+            *("collection", "method", "group", "MRR@10 faiss"),
             *(f"MRR@10 {label}" for label in labels),
-            "largest |Δ|",
-            "Recall@10 faiss",
+            *("largest |Δ|", "Recall@10 faiss"),
             *(f"Recall@10 {label}" for label in labels),
             "median ms faiss",
             *(f"median ms {label}" for label in labels),
@@ -161,7 +157,7 @@ def store_section(
 
 OTHER_LANGUAGES = ("es", "ro", "de", "ru", "hi", "tr", "el", "zh", "vi", "th", "ar")
 STORE_HEADING = "## Vector stores: FAISS and Milvus"
-STORE_COMMAND = "python eval/make_results.py --only-stores"
+STORE_COMMAND = "python -m bench.results --only-stores"
 
 
 def evaluate_stores(
@@ -228,9 +224,6 @@ def store_settings(settings: Settings, uri: str, faiss: bool = False) -> dict[st
 def milvus_server(where: Path) -> Iterator[str]:
     """A Milvus Lite server on loopback for the replica runs, its data in a temporary
     folder."""
-    import sys
-
-    sys.path.insert(0, str(REPO))
     from qa.testing import running_milvus
 
     with (
@@ -341,7 +334,7 @@ def answer_section(runs: dict[str, runner.EvalRun], off_topic: list[runner.OffTo
             f"Near-topic questions the seed articles do not answer (other companies' CEOs, "
             f"figures the articles do not give; tagged `unanswerable` in eval/questions.jsonl): "
             f"null for {seed.get('null_unanswerable', 0):.3f} of them. The confidence is fitted "
-            "by `python eval/calibrate_answers.py` (docs/answers.md).",
+            "by `python -m bench.calibrate_answers` (docs/answers.md).",
         ]
     )
 
@@ -385,23 +378,20 @@ def chart(runs: dict[str, runner.EvalRun], path: Path) -> None:
     fig.savefig(path)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", type=Path, default=REPO.parent / "shared" / "benchmarks")
-    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=REPO / "eval" / "RESULTS.md")
     parser.add_argument(
         "--only-stores",
         action="store_true",
         help="re-run the store comparison alone, in place of that section of the report",
     )
-    args = parser.parse_args()
-    started = time.perf_counter()
-    settings = Settings()
-    embedder = load_embedder(settings)
-    if args.only_stores:
-        only_stores(args, settings, embedder)
-        return
+    return parser.parse_args()
 
+
+def retrieval_runs(settings: Settings, embedder: Any, benchmarks: Path) -> dict[str, Any]:
+    """The seed set and every benchmark, each with every method."""
     method_flags = " ".join(f"--method {m}" for m in METHOD_ARGS)
     runs = {
         "seed": runner.evaluate_seed_set(
@@ -414,29 +404,25 @@ def main() -> None:
         )
     }
     for key, name in (("pira", "pira_xling"), ("faquad", "faquad_pt"), ("xquad", "xquad_xling")):
-        folder = args.benchmarks / name
         runs[key] = runner.evaluate_beir(
             settings,
-            folder,
+            benchmarks / name,
             METHOD_ARGS,
             f"qa eval --beir ../shared/benchmarks/{name} {method_flags} --rebuild",
             embedder,
             rebuild=True,
         )
-    off_topic = off_topic_runs(settings, embedder, args.benchmarks)
-    with milvus_server(args.out.parent) as uri:
-        store_runs = evaluate_stores(
-            settings, embedder, args.benchmarks, store_settings(settings, uri)
-        )
-    chart(runs, args.out.with_name("methods.png"))
+    return runs
+
+
+def report_text(runs: dict[str, Any], off_topic: Any, store_runs: Any, seconds: float) -> str:
     seed = runs["seed"]
     text = [
         "# Retrieval and answer results",
         "",
-        f"Produced by `make eval` (`python eval/make_results.py`) on {seed.date}, "
-        f"in {time.perf_counter() - started:.0f} s.",
+        f"Produced by `make eval` (`python -m bench.results`) on {seed.date}, in {seconds:.0f} s.",
         "",
-        f"- Machine: {seed.machine}.",
+        f"- Machine: {seed.machine}; CPU flags: {cpu_flags()}.",
         f"- Model: `{seed.index['model']}`; passages of at most {seed.index['chunking']['size']} "
         f"characters, {seed.index['chunking']['overlap']} of overlap.",
         f"- Metrics: {', '.join(METRICS)}; latency is in-process per question "
@@ -465,7 +451,26 @@ def main() -> None:
         store_section(runs, store_runs),
         "",
     ]
-    args.out.write_text("\n".join(text), encoding="utf-8")
+    return "\n".join(text)
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.perf_counter()
+    settings = Settings()
+    embedder = load_embedder(settings)
+    if args.only_stores:
+        only_stores(args, settings, embedder)
+        return
+    runs = retrieval_runs(settings, embedder, args.benchmarks)
+    off_topic = off_topic_runs(settings, embedder, args.benchmarks)
+    with milvus_server(args.out.parent) as uri:
+        store_runs = evaluate_stores(
+            settings, embedder, args.benchmarks, store_settings(settings, uri)
+        )
+    chart(runs, args.out.with_name("methods.png"))
+    seconds = time.perf_counter() - started
+    args.out.write_text(report_text(runs, off_topic, store_runs, seconds), encoding="utf-8")
     json_path = args.out.with_suffix(".json")
     json_path.write_text(
         json.dumps(

@@ -1,6 +1,6 @@
 """Cost of adding one article to a small and to a large collection.
 
-    python eval/add_cost.py [--corpus ../shared/benchmarks/fakebr_news/corpus.jsonl.gz]
+    python -m bench.add_cost [--corpus ../shared/benchmarks/fakebr_news/corpus.jsonl.gz]
 
 Builds two collections in a temporary folder: the two seed articles alone, and the seed
 articles plus every passage of the corpus (21,702 for fakebr_news). The corpus is chunked,
