@@ -1,11 +1,14 @@
 """Choose the answer among the best passages: the sentence (or two adjacent sentences) that
-best answers the question, and how sure that is.
+best answers the question, and how likely it is right.
 
-Each candidate is scored by its cosine with the question (the stored sentence vectors; the
-question's forms as the retriever embedded them), the IDF-weighted share of the question's
-terms it holds (in the collection's language), the rank of its passage, and whether it is
-a heading or byline. The confidence of the chosen one is a logistic function of its
-signals, fitted on answerable and unanswerable questions (``bench/calibrate_answers.py``).
+Every sentence of the five best passages, and every run of two adjacent ones, is a
+candidate, described by the features of :data:`~qa.answer.model.SCORER_FEATURES` (its
+cosine with the question's forms, the share of the question's terms and of the things it
+names that it holds, whether it holds what the question asks for, its passage's rank, …).
+The fitted scorer picks one; the fitted confidence says how likely that one is right, from
+the features of :data:`~qa.answer.model.CONFIDENCE_FEATURES` (how far it stands above the
+next candidate, how much of the question's specific terms its passage holds, how far the
+nearest passage stands out, the question's language group). Docs: docs/answers.md.
 """
 
 from __future__ import annotations
@@ -13,49 +16,43 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
+import numpy as np
+
+from qa.answer.features import (
+    QuestionProfile,
+    asks_for,
+    kind_match,
+    salient_share,
+    salient_tokens,
+)
+from qa.answer.model import Stage, confidence_group
 from qa.answer.spans import looks_like_heading, sentence_ranks
 from qa.embed import Embedder
-from qa.embed.companion import CompanionEncoder
+from qa.embed.companion import CompanionEncoder, related
 from qa.index import IndexView
 from qa.ingest.language import LanguageDetector
-from qa.search import SearchResult
+from qa.search import Hit, SearchResult
+from qa.search.translation import SUPPORTED_PAIRS
 
-# Candidate scoring (tuned on the seed set, faquad_pt and xquad_xling answers).
-WEIGHT_LEXICAL = 0.1  # per unit of IDF-weighted question-term share
-WEIGHT_RANK = 0.02  # per rank of the passage the candidate comes from
-HEADING_PENALTY = 0.1
-PAIR_COST = 0.01  # what a second sentence must earn to join the first
 ANSWER_PASSAGES = 5  # the answer is looked for in this many of the best passages
-COMPANION_SENTENCES = 8  # best candidates the second encoder re-scores (when it is asked)
-WEIGHT_COMPANION = 0.1  # per unit of the second encoder's cosine
+COMPANION_SENTENCES = 8  # best candidates by cosine the second encoder re-scores
 MARGIN_NEIGHBOURS = 20  # the margin compares the nearest passage with this many
-
-# Confidence: logistic over Signals.features(), fitted by bench/calibrate_answers.py
-# (answerable questions of four collections = 1, other benchmarks' questions = 0).
-CONFIDENCE_WEIGHTS = (10.15, 3.66, -3.94, 28.00, 119.85)
-CONFIDENCE_BIAS = -32.92
+LANGUAGE_GROUPS = ("translated", "related", "companion", "other")
 
 
 @dataclass(frozen=True)
-class Signals:
-    """What the confidence of an answer is computed from."""
+class Candidates:
+    """Every candidate answer to one question, with what the model weighs."""
 
-    cosine: float  # the answer's best cosine with a form of the question
-    lexical: float  # IDF-weighted share of the question's terms the answer holds
-    lexical_known: bool  # whether the question has terms in the collection's language
-    passage: float  # cosine of the best passage with the question
-    margin: float  # how far the nearest passage stands out from the next ones
-
-    def features(self) -> tuple[float, ...]:
-        return (self.cosine, self.lexical, float(self.lexical_known), self.passage, self.margin)
-
-    def confidence(self) -> float:
-        z = CONFIDENCE_BIAS + sum(
-            w * x for w, x in zip(CONFIDENCE_WEIGHTS, self.features(), strict=True)
-        )
-        return 1.0 / (1.0 + math.exp(-z))
+    spans: list[tuple[str, int, int, str]]  # doc_id, char_start, char_end, kind
+    features: np.ndarray  # one row of SCORER_FEATURES per span
+    passages: list[str]  # the text of each candidate's passage
+    passage_terms: list[tuple[float, float]]  # per candidate: its passage's term share, and
+    # the IDF of the rarest question term it lacks over the question's rarest term's
+    profile: QuestionProfile
+    margin: float
+    passage_cosine: float
 
 
 @dataclass(frozen=True)
@@ -66,18 +63,53 @@ class Candidate:
     char_start: int
     char_end: int
     kind: str  # "sentence" or "pair"
-    signals: Signals
-
-    @property
-    def confidence(self) -> float:
-        return self.signals.confidence()
+    confidence: float
+    threshold: float  # the fitted stage's: below it no answer is given
 
 
-class _Scored(NamedTuple):
-    score: float
-    sentences: tuple[int, ...]
-    cosine: float
-    held: set[str]  # the question's terms it holds
+def language_group(question: str, corpus: str, companion: bool) -> str:
+    """How the question's language is served: ``translated`` (the collection's language,
+    or one the translator covers), ``related`` (a close relative of it), ``companion``
+    (one the second encoder serves) or ``other``."""
+    if question == corpus or (question, corpus) in SUPPORTED_PAIRS:
+        return "translated"
+    if related(question, corpus):
+        return "related"
+    return "companion" if companion else "other"
+
+
+def confidence_features(candidates: Candidates, logits: np.ndarray, best: int) -> np.ndarray:
+    """The :data:`~qa.answer.model.CONFIDENCE_FEATURES` of candidate ``best``."""
+    row = candidates.features[best]
+    others = np.delete(logits, best)
+    gap = float(logits[best] - others.max()) if len(others) else 5.0
+    return np.asarray(
+        [
+            float(logits[best]),
+            gap,
+            row[0],  # cosine
+            row[2],  # term share
+            row[3],  # salient share
+            salient_share(candidates.profile, candidates.passages[best]),
+            *candidates.passage_terms[best],
+            row[4],  # kind held
+            row[5],  # kind missing
+            candidates.margin,
+            candidates.passage_cosine,
+            *(float(candidates.profile.language_group == g) for g in LANGUAGE_GROUPS[1:]),
+        ]
+    )
+
+
+def choose(candidates: Candidates, stage: Stage) -> Candidate:
+    """The candidate ``stage``'s scorer prefers, with its confidence and threshold."""
+    logits = stage.scorer.logit(candidates.features)
+    best = int(np.argmax(logits))
+    group = confidence_group(candidates.profile.language_group)
+    features = confidence_features(candidates, logits, best)
+    confidence = float(stage.confidence[group].probability(features)[0])
+    doc_id, start, end, kind = candidates.spans[best]
+    return Candidate(doc_id, start, end, kind, confidence, stage.threshold[group])
 
 
 class _Terms:
@@ -97,7 +129,7 @@ class _Terms:
 
 
 class AnswerFinder:
-    """Finds the answer to a question among the passages a search returned."""
+    """Finds the candidate answers to a question among the passages a search returned."""
 
     def __init__(
         self,
@@ -111,7 +143,8 @@ class AnswerFinder:
         """The question's language."""
         return result.forms.language if result.forms else self.detector.detect(result.question)
 
-    def find(self, index: IndexView, result: SearchResult) -> Candidate | None:
+    def candidates(self, index: IndexView, result: SearchResult) -> Candidates | None:
+        """Every candidate of the best passages, described (see the module docstring)."""
         hits = result.hits[:ANSWER_PASSAGES]
         ranks = sentence_ranks(index, hits)
         if not ranks:
@@ -121,56 +154,49 @@ class AnswerFinder:
             queries = self.embedder.encode_queries([result.question])
         ids = list(ranks)
         cosines = (index.vectors_of("sentences", ids) @ queries.T).max(axis=1)
-        passage = float((index.vectors_of("chunks", [hits[0].row]) @ queries.T).max())
+        passage_cosine = float((index.vectors_of("chunks", [hits[0].row]) @ queries.T).max())
+        language = self.language(result)
+        lexical = self._lexical_form(index, result)
+        terms = _Terms(index, lexical)
+        cross = result.forms.cross if result.forms else None
+        asked = result.forms is not None and result.forms.companion
+        profile = QuestionProfile(
+            asks_for(result.question) | (asks_for(cross) if cross else frozenset()),
+            salient_tokens(result.question, cross),
+            len(terms.question),
+            language_group(language, index.language, asked),
+        )
+        rows = _Rows(index, hits, profile, terms)
+        for sid, cosine in zip(ids, cosines, strict=True):
+            rows.sentence(sid, float(cosine), ranks[sid])
+        if not rows.rows:
+            return None  # only headings
+        rows.pairs()
+        if asked and self.companion is not None:
+            rows.second_opinion(self.companion, result.question)
+        return Candidates(
+            rows.spans,
+            rows.matrix(),
+            rows.passages,
+            rows.passage_terms(),
+            profile,
+            self._margin(index, result, queries),
+            passage_cosine,
+        )
+
+    def _margin(self, index: IndexView, result: SearchResult, queries: np.ndarray) -> float:
+        """How far the nearest passage stands out from the next ones (the retriever's
+        nearest passages when it kept them for every form of the question)."""
         enough = min(MARGIN_NEIGHBOURS, len(index.chunks))
         if (
             result.nearest is not None
             and len(result.nearest) == len(queries)
             and all(len(near) >= enough for near in result.nearest)
         ):
-            margin = max(
-                _margin([s for _, s in near[:MARGIN_NEIGHBOURS]]) for near in result.nearest
-            )
-        else:
-            margin = max(
-                _margin([s for _, s in index.search("chunks", q, MARGIN_NEIGHBOURS)])
-                for q in queries
-            )
-        terms = _Terms(index, self._lexical_form(index, result))
-        scored = [
-            self._score(index, sid, float(cos), ranks[sid], terms)
-            for sid, cos in zip(ids, cosines, strict=True)
-        ]
-        if result.forms is not None and result.forms.companion and self.companion is not None:
-            scored = self._second_opinion(index, result.question, scored)
-        best = max([*scored, *self._pairs(index, scored, terms)], key=lambda c: c.score)
-        first, last = index.sentences[best.sentences[0]], index.sentences[best.sentences[-1]]
-        kind = "pair" if len(best.sentences) > 1 else "sentence"
-        share = terms.share(best.held)
-        signals = Signals(best.cosine, share, bool(terms.question), passage, margin)
-        return Candidate(first.doc_id, first.char_start, last.char_end, kind, signals)
-
-    def _second_opinion(
-        self, index: IndexView, question: str, scored: list[_Scored]
-    ) -> list[_Scored]:
-        """For a question the retriever gave the second encoder (a language far from the
-        collection's, no term overlap to go by): its cosine added to the best candidates'
-        scores — they are few, so encoding them costs a few milliseconds."""
-        assert self.companion is not None
-        order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
-        top = order[:COMPANION_SENTENCES]
-        texts = []
-        for i in top:
-            s = index.sentences[scored[i].sentences[0]]
-            texts.append(index.documents[s.doc_id].text[s.char_start : s.char_end])
-        vectors = self.companion.encode([question, *texts])
-        out = list(scored)
-        for i, v in zip(top, vectors[1:], strict=True):
-            bonus = WEIGHT_COMPANION * float(v @ vectors[0])
-            out[i] = out[i]._replace(score=out[i].score + bonus)
-        for i in order[COMPANION_SENTENCES:]:
-            out[i] = out[i]._replace(score=-1.0)  # never above a re-scored one
-        return out
+            return max(_margin([s for _, s in near[:MARGIN_NEIGHBOURS]]) for near in result.nearest)
+        return max(
+            _margin([s for _, s in index.search("chunks", q, MARGIN_NEIGHBOURS)]) for q in queries
+        )
 
     def _lexical_form(self, index: IndexView, result: SearchResult) -> str | None:
         """The question in the collection's language, when there is such a form."""
@@ -178,38 +204,118 @@ class AnswerFinder:
             return result.forms.lexical if result.forms.lexical_native else None
         return result.question if self.language(result) == index.language else None
 
-    @staticmethod
-    def _score(index: IndexView, sid: int, cosine: float, rank: int, terms: _Terms) -> _Scored:
-        sentence = index.sentences[sid]
-        document = index.documents[sentence.doc_id]
-        text = document.text[sentence.char_start : sentence.char_end]
-        held = terms.of(sid)
-        score = cosine + WEIGHT_LEXICAL * terms.share(held) - WEIGHT_RANK * rank
-        if looks_like_heading(text, document.title):
-            score -= HEADING_PENALTY
-        return _Scored(score, (sid,), cosine, held)
 
-    @staticmethod
-    def _pairs(
-        index: IndexView,
-        scored: Sequence[_Scored],
-        terms: _Terms,
-    ) -> list[_Scored]:
-        """Runs of two adjacent sentences of one document, scored by the better of the two
-        plus what the union of their terms adds, less :data:`PAIR_COST`."""
-        by_id = {c.sentences[0]: c for c in scored}
-        pairs = []
-        for sid, one in by_id.items():
-            two = by_id.get(sid + 1)
-            if two is None or not _adjacent(index, sid, sid + 1):
+class _Rows:
+    """The candidates of one question as they are described (see :class:`AnswerFinder`)."""
+
+    def __init__(
+        self, index: IndexView, hits: Sequence[Hit], profile: QuestionProfile, terms: _Terms
+    ) -> None:
+        self.index, self.hits, self.profile, self.terms = index, hits, profile, terms
+        self.spans: list[tuple[str, int, int, str]] = []
+        self.passages: list[str] = []
+        self.rows: list[list[float]] = []
+        self.held: list[set[str]] = []
+        self.sentence_of: dict[int, int] = {}  # sentence id -> its row
+
+    def _text(self, doc_id: str, start: int, end: int) -> str:
+        return self.index.documents[doc_id].text[start:end]
+
+    def sentence(self, sid: int, cosine: float, rank: int) -> None:
+        """Sentence ``sid`` as a candidate, unless it is a title, headline or byline: they
+        summarise or credit the article and do not answer (of the development questions
+        whose candidates held a gold span, one in 300 had it in a heading only)."""
+        s = self.index.sentences[sid]
+        document = self.index.documents[s.doc_id]
+        text = document.text[s.char_start : s.char_end]
+        if looks_like_heading(text, document.title):
+            return
+        held = self.terms.of(sid)
+        kind_held, kind_missing = kind_match(self.profile, text)
+        self.sentence_of[sid] = len(self.rows)
+        self.spans.append((s.doc_id, s.char_start, s.char_end, "sentence"))
+        self.passages.append(self.hits[rank].chunk.text)
+        self.held.append(held)
+        self.rows.append(
+            [
+                cosine,
+                0.0,  # the gap to the best cosine, set in matrix()
+                self.terms.share(held),
+                salient_share(self.profile, text),
+                kind_held,
+                kind_missing,
+                float(rank),
+                float(rank == 0),
+                0.0,  # a pair
+                math.log1p(len(text.split())),
+                0.0,  # the second encoder's cosine, set by second_opinion()
+            ]
+        )
+
+    def pairs(self) -> None:
+        """Runs of two adjacent sentences of one document: the better of the two's
+        cosine, and what their union holds."""
+        for sid, i in list(self.sentence_of.items()):
+            j = self.sentence_of.get(sid + 1)
+            if j is None or not _adjacent(self.index, sid, sid + 1):
                 continue
-            union = one.held | two.held
-            gain = WEIGHT_LEXICAL * (
-                terms.share(union) - max(terms.share(one.held), terms.share(two.held))
+            doc_id, start, _, _ = self.spans[i]
+            end = self.spans[j][2]
+            text = self._text(doc_id, start, end)
+            union = self.held[i] | self.held[j]
+            kind_held, kind_missing = kind_match(self.profile, text)
+            a, b = self.rows[i], self.rows[j]
+            self.spans.append((doc_id, start, end, "pair"))
+            self.passages.append(self.passages[i])
+            self.held.append(union)
+            self.rows.append(
+                [
+                    max(a[0], b[0]),
+                    0.0,
+                    self.terms.share(union),
+                    salient_share(self.profile, text),
+                    kind_held,
+                    kind_missing,
+                    min(a[6], b[6]),
+                    max(a[7], b[7]),
+                    1.0,
+                    math.log1p(len(text.split())),
+                    0.0,
+                ]
             )
-            score = max(one.score, two.score) + gain - PAIR_COST
-            pairs.append(_Scored(score, (sid, sid + 1), max(one.cosine, two.cosine), union))
-        return pairs
+
+    def second_opinion(self, companion: CompanionEncoder, question: str) -> None:
+        """The second encoder's cosine for the best candidates by cosine (they are few:
+        encoding them costs a few milliseconds); the others get the lowest of those."""
+        order = sorted(range(len(self.rows)), key=lambda i: -self.rows[i][0])
+        top = order[:COMPANION_SENTENCES]
+        texts = [self._text(*self.spans[i][:3]) for i in top]
+        vectors = companion.encode([question, *texts])
+        scores = vectors[1:] @ vectors[0]
+        for i, score in zip(top, scores, strict=True):
+            self.rows[i][10] = float(score)
+        floor = float(scores.min()) if len(scores) else 0.0
+        for i in order[COMPANION_SENTENCES:]:
+            self.rows[i][10] = floor
+
+    def passage_terms(self) -> list[tuple[float, float]]:
+        """Per candidate: the term share of its passage, and how rare the rarest question
+        term it lacks is (its IDF over the rarest question term's; 0 when it lacks none)."""
+        terms = self.terms
+        if not terms.question:
+            return [(0.0, 0.0)] * len(self.rows)
+        top = max(terms.idf.values()) or 1.0
+        by_rank = []
+        for hit in self.hits:
+            held = self.index.lexical.terms(hit.chunk.text) & terms.question
+            lacking = [terms.idf[t] for t in terms.question - held]
+            by_rank.append((terms.share(held), max(lacking, default=0.0) / top))
+        return [by_rank[int(row[6])] for row in self.rows]
+
+    def matrix(self) -> np.ndarray:
+        x = np.asarray(self.rows, dtype=np.float64)
+        x[:, 1] = x[:, 0] - x[:, 0].max()
+        return x
 
 
 def _adjacent(index: IndexView, a: int, b: int) -> bool:
@@ -219,6 +325,6 @@ def _adjacent(index: IndexView, a: int, b: int) -> bool:
 
 def _margin(scores: list[float]) -> float:
     """The nearest passage's cosine less the mean of the :data:`MARGIN_NEIGHBOURS` nearest
-    (``scores``, best first; the retriever's when it has them, unfiltered): a question the
-    collection answers has passages that stand out; one it does not, a flat neighbourhood."""
+    (``scores``, best first): a question the collection answers has passages that stand
+    out; one it does not, a flat neighbourhood."""
     return scores[0] - sum(scores) / len(scores) if scores else 0.0

@@ -39,6 +39,11 @@ class Question:
         )
 
 
+# Gold answer strings shorter than this are not kept: some of xquad_xling's machine-
+# translated spans are broken (empty, a lone '.').
+MIN_GOLD_CHARS = 4
+
+
 def normalise(text: str) -> str:
     return " ".join(text.split())
 
@@ -118,7 +123,9 @@ def _read_answers(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]
                 splits[qid] = str(row["split"])
             found = row.get("answers", [row.get("answer")])
             if isinstance(found, list):
-                gold[qid] = tuple(a for a in found if isinstance(a, str))
+                gold[qid] = tuple(
+                    a for a in found if isinstance(a, str) and len(a.strip()) >= MIN_GOLD_CHARS
+                )
     return splits, gold
 
 

@@ -18,6 +18,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Judged:
@@ -97,3 +99,40 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> float:
+    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by their
+    share of the predictions."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        held = which == b
+        if held.any():
+            total += held.mean() * abs(correct[held].mean() - confidence[held].mean())
+    return float(total)
+
+
+def reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> list[tuple[str, int, float, float]]:
+    """Per confidence bin: its range, how many predictions fell in it, their mean
+    confidence and the share that was right."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        held = which == b
+        if held.any():
+            rows.append(
+                (
+                    f"{edges[b]:.1f}–{edges[b + 1]:.1f}",
+                    int(held.sum()),
+                    float(confidence[held].mean()),
+                    float(correct[held].mean()),
+                )
+            )
+    return rows

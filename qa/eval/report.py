@@ -37,23 +37,43 @@ def method_table(run: EvalRun) -> list[list[str]]:
 
 
 ANSWER_COLUMNS = {
-    "answer_accuracy": "answer holds gold",
+    "held_answer_accuracy": "answer holds gold, held out",
+    "answer_accuracy": "fitted",
     "highlight_accuracy": "rank-1 highlight holds gold (baseline)",
-    "answered_correct": "answered and holds gold",
-    "answered": "answered",
-    "null_unanswerable": "null when unanswerable",
+    "held_answered": "answered, held out",
+    "answered": "fitted",
+    "held_null_unanswerable": "null when unanswerable, held out",
+    "null_unanswerable": "fitted",
 }
 
 
 def answer_table(run: EvalRun) -> list[list[str]] | None:
     """The answer stage beside retrieval: how often the best answer found holds a gold
-    answer (against the rank-1 highlight, the baseline), and how often an answer is given."""
+    answer (against the rank-1 highlight, the baseline), how often an answer is given, and
+    how often an unanswerable question gets none — by the answer model fitted without the
+    question's article (*held out*) and by the one the service runs (*fitted*)."""
     rows = [["method", *ANSWER_COLUMNS.values()]]
     for r in run.runs:
         figures = r.answers()
         if figures is None:
             return None
         rows.append([r.label, *(rate(figures.get(k)) for k in ANSWER_COLUMNS)])
+    return rows
+
+
+def reliability_table(run: EvalRun) -> list[list[str]] | None:
+    """The held-out confidence of the default method's answers against how often they
+    were right, by confidence bin, with the expected calibration error."""
+    default = next((r for r in run.runs if r.method == "default"), run.runs[0])
+    found = default.calibration()
+    if found is None:
+        return None
+    ece, bins = found
+    rows = [["confidence (held out)", "questions", "mean confidence", "share right"]]
+    rows += [[b, str(n), f"{c:.3f}", f"{r:.3f}"] for b, n, c, r in bins]
+    rows.append(
+        ["expected calibration error", str(sum(n for _, n, _, _ in bins)), f"{ece:.3f}", ""]
+    )
     return rows
 
 
@@ -124,7 +144,7 @@ def render_text(run: EvalRun) -> str:
         f"{run.dataset} — {run.level} level; index: {run.index['documents']} documents, "
         f"{run.index['passages']} passages; {run.date}"
     ]
-    for table in (method_table(run), group_table(run), answer_table(run)):
+    for table in (method_table(run), group_table(run), answer_table(run), reliability_table(run)):
         if table is None:
             continue
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

@@ -25,14 +25,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
-from qa.answer import Reply
+from qa.answer import Candidate, Reply, Stage, choose
+from qa.answer.model import article_of
 from qa.collection import home_of
 from qa.core.config import Settings
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.eval.datasets import Question, load_beir, load_question_set, normalise
-from qa.eval.metrics import Judged, collapse_to_documents, judge_documents, mean_metrics
+from qa.eval.metrics import (
+    Judged,
+    collapse_to_documents,
+    expected_calibration_error,
+    judge_documents,
+    mean_metrics,
+    reliability,
+)
 from qa.eval.metrics import percentile as pct
 from qa.ingest import load_documents
 from qa.search import Hit
@@ -54,6 +63,16 @@ class Outcome:
     answer_correct: bool = False  # the best answer found, given or not, holds a gold answer
     highlight_correct: bool = False  # the rank-1 passage's highlight holds one (baseline)
     confidence: float = 0.0  # of the best answer found
+    held_out: HeldOut | None = None  # the same, by the model fitted without its article
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A question's answer by the answer model fitted without its article's fold."""
+
+    answered: bool
+    correct: bool
+    confidence: float
 
 
 def highlight_answers(question: Question, hits: Sequence[Hit]) -> bool:
@@ -65,17 +84,35 @@ def highlight_answers(question: Question, hits: Sequence[Hit]) -> bool:
     return question.answered_by(hits[0].chunk.doc_id, hits[0].document.text[start:end])
 
 
-def judge_answer(question: Question, reply: Reply) -> tuple[bool, bool, bool, float]:
+def question_article(collection: str, question: Question) -> str:
+    """The article a question is about (its fold's key in the answer model)."""
+    docs = [d for d, _ in question.answers] or sorted(question.relevant_docs)
+    return article_of(collection, docs[0] if docs else question.qid)
+
+
+def judge_answer(
+    question: Question, reply: Reply, held_out: Stage | None = None
+) -> tuple[bool, bool, bool, float, HeldOut | None]:
     """Whether the reply has an answer, whether the best answer found holds a gold
-    answer, whether the rank-1 highlight does, and the best answer's confidence."""
+    answer, whether the rank-1 highlight does, the best answer's confidence, and the same
+    by the ``held_out`` stage."""
     hits = reply.result.hits
     texts = {h.document.doc_id: h.document.text for h in hits}
     highlight = highlight_answers(question, hits)
+
+    def holds(c: Candidate | None) -> bool:
+        return c is not None and question.answered_by(
+            c.doc_id, texts[c.doc_id][c.char_start : c.char_end]
+        )
+
     c = reply.candidate
-    correct = c is not None and question.answered_by(
-        c.doc_id, texts[c.doc_id][c.char_start : c.char_end]
-    )
-    return reply.answer is not None, correct, highlight, c.confidence if c else 0.0
+    held = None
+    if held_out is not None and reply.candidates is not None:
+        h = choose(reply.candidates, held_out)
+        held = HeldOut(h.confidence >= h.threshold, holds(h), h.confidence)
+    elif held_out is not None:
+        held = HeldOut(False, False, 0.0)
+    return reply.answer is not None, holds(c), highlight, c.confidence if c else 0.0, held
 
 
 @dataclass
@@ -112,7 +149,28 @@ class MethodRun:
         unanswerable = [o for o in self.outcomes if not o.question.answerable]
         if unanswerable:
             out["null_unanswerable"] = sum(not o.answered for o in unanswerable) / len(unanswerable)
+        held = [o.held_out for o in gold if o.held_out is not None]
+        if len(held) == len(gold):
+            out["held_answer_accuracy"] = sum(h.correct for h in held) / len(held)
+            answered = [o.held_out for o in self.scored() if o.held_out is not None]
+            out["held_answered"] = sum(h.answered for h in answered) / len(answered)
+            nulls = [o.held_out for o in unanswerable if o.held_out is not None]
+            if nulls:
+                out["held_null_unanswerable"] = sum(not h.answered for h in nulls) / len(nulls)
         return out
+
+    def calibration(self) -> tuple[float, list[tuple[str, int, float, float]]] | None:
+        """Expected calibration error and reliability table of the held-out confidence
+        over every question (an unanswerable one is never right)."""
+        judged = [o for o in self.outcomes if o.held_out is not None]
+        judged = [
+            o for o in judged if o.question.gold or o.question.answers or not o.question.answerable
+        ]
+        if not judged:
+            return None
+        confidence = np.asarray([o.held_out.confidence for o in judged if o.held_out])
+        right = np.asarray([float(o.held_out.correct) for o in judged if o.held_out])
+        return expected_calibration_error(confidence, right), reliability(confidence, right)
 
     def groups(self) -> dict[str, dict[str, float]]:
         """Metrics overall, per language, and per language and split when splits exist."""
@@ -202,8 +260,12 @@ def run_methods(
     methods: Iterable[str],
     level: str,
     progress: bool | None = None,
+    collection: str = "seeds",
 ) -> list[MethodRun]:
-    """Ask every question with every method through ``service.ask``; judge the answers."""
+    """Ask every question with every method through ``service.ask``; judge the answers,
+    by the service's answer model and by the one fitted without each question's article
+    (``collection`` names the article keys)."""
+    model = service.models.answer_model
     relevant = _relevant_passages(service, questions) if level == "passage" else {}
     runs = []
     for method in methods:
@@ -233,7 +295,9 @@ def run_methods(
                 first = {h.chunk.doc_id: h.chunk.text for h in reversed(hits)}
                 returned = tuple((d, first[d]) for d in ranked[:PASSAGES_PER_QUERY])
             top = hits[0].score if hits else 0.0
-            outcomes.append(Outcome(q, judged, returned, top, elapsed, *judge_answer(q, reply)))
+            held_out = model.held_out(question_article(collection, q))
+            judgement = judge_answer(q, reply, held_out)
+            outcomes.append(Outcome(q, judged, returned, top, elapsed, *judgement))
         runs.append(MethodRun(method, resolved, outcomes))
     return runs
 
@@ -358,7 +422,7 @@ def evaluate_beir(
         settings, embedder, bench.name, [bench.corpus], seconds, rebuild, progress
     )
     query_started = time.perf_counter()
-    runs = run_methods(service, bench.questions, methods, "document", progress)
+    runs = run_methods(service, bench.questions, methods, "document", progress, bench.name)
     seconds["queries"] = round(time.perf_counter() - query_started, 1)
     seconds["total"] = round(time.perf_counter() - started, 1)
     return EvalRun(

@@ -15,6 +15,23 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+# English names of the languages questions are classified among (for messages).
+LANGUAGE_NAMES = {
+    "en": "English", "pt": "Portuguese", "es": "Spanish", "fr": "French", "de": "German",
+    "it": "Italian", "nl": "Dutch", "ro": "Romanian", "pl": "Polish", "cs": "Czech",
+    "sk": "Slovak", "sl": "Slovenian", "hr": "Croatian", "sr": "Serbian", "bg": "Bulgarian",
+    "uk": "Ukrainian", "ru": "Russian", "el": "Greek", "tr": "Turkish", "hu": "Hungarian",
+    "fi": "Finnish", "sv": "Swedish", "da": "Danish", "no": "Norwegian", "lt": "Lithuanian",
+    "lv": "Latvian", "et": "Estonian", "id": "Indonesian", "ms": "Malay", "vi": "Vietnamese",
+    "ar": "Arabic", "he": "Hebrew", "fa": "Persian", "ur": "Urdu", "hi": "Hindi",
+    "bn": "Bengali", "ta": "Tamil", "th": "Thai", "zh": "Chinese", "ja": "Japanese",
+    "ko": "Korean",
+}  # fmt: skip
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
 
 class LanguageDetector:
     def __init__(self, languages: Sequence[str]) -> None:

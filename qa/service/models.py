@@ -9,7 +9,9 @@ caches. A service owns one :class:`Models`; so does each command.
 from __future__ import annotations
 
 import threading
+from functools import cached_property
 
+from qa.answer import AnswerModel
 from qa.core.config import Settings
 from qa.embed import Embedder, embedder_backend, load_embedder
 from qa.embed.batching import QueryBatcher
@@ -67,6 +69,11 @@ class Models:
             with self._lock:
                 self._companion = self._companion or CompanionEncoder()
         return self._companion
+
+    @cached_property
+    def answer_model(self) -> AnswerModel:
+        """The fitted answer model (its scorer, confidence and threshold)."""
+        return AnswerModel.load()
 
     def for_queries(self) -> QueryModels:
         """What a retriever uses besides the embedding model."""

@@ -20,7 +20,9 @@ def answer_body(answer: Answer) -> dict[str, Any]:
             "char_start": c.char_start,
             "char_end": c.char_end,
         },
+        "language": answer.language,
         "translation": asdict(answer.translation) if answer.translation else None,
+        "translation_note": answer.translation_note,
         "confidence": answer.confidence,
     }
 
@@ -32,6 +34,7 @@ def reply_body(reply: Reply) -> dict[str, Any]:
         "question": result.question,
         "language": reply.language,
         "answer": answer_body(reply.answer) if reply.answer else None,
+        "answer_note": reply.note,
         "results": [
             {
                 "rank": hit.rank,

@@ -186,6 +186,7 @@ class QAService:
                     result,
                     self.finder,
                     self.models.translator if self.settings.translate_answers else None,
+                    self.models.answer_model.full,
                     self.settings.answer_min_confidence,
                 )
         done = time.perf_counter()

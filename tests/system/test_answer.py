@@ -9,7 +9,10 @@ from qa.service import QAService
 from tests.helpers import HUANG_DOC, original_text
 
 ANSWERABLE = [
-    ("what did Huang say about investors?", ("avaliaram mal a situação", "entenderam tudo errado")),
+    (
+        "what did Huang say about investors?",
+        ("avaliaram mal a situação", "entenderam tudo errado", "equívocos predominantes"),
+    ),
     ("How many GPUs were used to train R1?", ("2.000 GPUs H800",)),
     ("Quanto a DeepSeek realmente gasta em hardware?", ("US$ 1 bilhão",)),
     ("Wie viel hat das Training von R1 gekostet?", ("US$ 5 milhões", "US$ 6 milhões")),
@@ -54,7 +57,39 @@ def test_an_off_topic_question_gets_no_answer_but_still_passages(
     service: QAService, question: str
 ) -> None:
     reply = service.ask(question, 5)
-    assert reply.answer is None
+    assert reply.answer is None and reply.note is not None
     assert reply.candidate is not None
-    assert reply.candidate.confidence < service.settings.answer_min_confidence
+    assert reply.candidate.confidence < reply.candidate.threshold
     assert len(reply.result.hits) == 5
+
+
+HUANG_ON_INVESTORS = (
+    "avaliaram mal a situação",
+    "equívocos predominantes na comunidade de investimentos",
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did Huang say about investors?",
+        "O que Huang disse sobre os investidores?",
+        "¿Qué dijo Huang sobre los inversores?",
+        "Was sagte Huang über die Investoren?",
+        "Qu'a dit Huang à propos des investisseurs ?",
+        "黄仁勋对投资者说了什么？",
+        "ماذا قال هوانغ عن المستثمرين؟",
+        "フアン氏は投資家について何と言いましたか？",
+        "हुआंग ने निवेशकों के बारे में क्या कहा?",
+    ],
+)
+def test_huang_on_investors_in_any_language_gets_his_sentence_or_no_answer(
+    service: QAService, question: str
+) -> None:
+    """Never another sentence of the article given as the answer."""
+    reply = service.ask(question, 5)
+    if reply.answer is not None:
+        assert any(s in reply.answer.text for s in HUANG_ON_INVESTORS), (
+            reply.answer.text,
+            reply.answer.confidence,
+        )

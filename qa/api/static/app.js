@@ -71,9 +71,10 @@ function renderAnswer(data) {
   box.replaceChildren();
   const a = data.answer;
   if (!a) {
+    const noQuestion = data.answer_note && !data.answer_note.startsWith("The articles");
     box.append(el("div", { class: "card answer none", id: "no-answer" },
-      el("p", { class: "lead" }, "The articles don't say."),
-      el("p", { class: "meta" }, data.results.length
+      el("p", { class: "lead" }, noQuestion ? "Nothing to answer." : "The articles don't say."),
+      el("p", { class: "meta" }, noQuestion ? data.answer_note : data.results.length
         ? "No passage answers this question with confidence. The closest passages are below."
         : "No passage matches this question.")));
     return;
@@ -84,7 +85,10 @@ function renderAnswer(data) {
     card.append(el("p", { class: "original" }, "Original: ",
       el("q", { id: "answer-text" }, a.text)));
   } else {
-    card.append(el("p", { class: "lead", id: "answer-text" }, a.text));
+    card.append(el("p", { class: "lead", lang: a.language, id: "answer-text" }, a.text));
+    if (a.translation_note) {
+      card.append(el("p", { class: "original", id: "answer-language" }, a.translation_note));
+    }
   }
   const meter = el("meter", { min: "0", max: "1", value: String(a.confidence), "aria-label": "confidence" });
   card.append(el("p", { class: "meta" },
