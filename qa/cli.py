@@ -30,6 +30,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from qa import __version__
+
+        typer.echo(f"qa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Multilingual retrieval QA: index articles, ask questions, serve the HTTP API."""
+
+
 IndexDirOpt = Annotated[
     Path | None, typer.Option("--index-dir", help="Index folder (default: QA_INDEX_DIR or index/).")
 ]
@@ -139,11 +158,16 @@ def add(
     for problem in skipped or []:
         typer.echo(f"skipped: {problem}", err=True)
     progress = sys.stderr.isatty()
-    results = _run(lambda: QAService.open(settings, missing_ok=True).add(documents, progress))
+    service = _run(lambda: QAService.open(settings, missing_ok=True))
+    created = service.collection is None
+    results = _run(lambda: service.add(documents, progress))
     for r in results:
         typer.echo(f"{r.status:9} {r.doc_id} ({r.chunks} passages)")
     left_out = f", {len(skipped)} bad records skipped" if skipped else ""
-    typer.echo(f"{len(results)} documents in {time.perf_counter() - started:.1f} s{left_out}")
+    into = f"a new index in {service.where}" if created else service.where
+    typer.echo(
+        f"{len(results)} documents into {into} in {time.perf_counter() - started:.1f} s{left_out}"
+    )
 
 
 @app.command()
@@ -155,8 +179,10 @@ def remove(
     from qa.service import QAService
 
     settings = _settings(index_dir)
-    for r in _run(lambda: QAService.open(settings).delete(doc_ids)):
+    service = _run(lambda: QAService.open(settings))
+    for r in _run(lambda: service.delete(doc_ids)):
         typer.echo(f"deleted {r.doc_id}")
+    typer.echo(f"from {service.where}")
 
 
 @app.command("list")
@@ -168,7 +194,10 @@ def list_documents(
     from qa.service import QAService
 
     settings = _settings(index_dir)
-    for d in _run(lambda: QAService.open(settings, writable=False).documents()):
+    documents = _run(lambda: QAService.open(settings, writable=False).documents())
+    if not as_json:
+        typer.echo("id\tpassages\ttitle")
+    for d in documents:
         if as_json:
             row = d.info() | {"chunks": d.n_chunks}
             typer.echo(json.dumps(row, ensure_ascii=False))

@@ -64,7 +64,10 @@ def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterato
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = {"QA_INDEX_DIR": str(index_dir), "QA_RATE_LIMIT": "", "QA_WRITE_RATE_LIMIT": ""}
+    settings = {
+        "QA_INDEX_DIR": str(index_dir),
+        **dict.fromkeys(("QA_RATE_LIMIT", "QA_WRITE_RATE_LIMIT", "QA_FREE_RATE_LIMIT"), ""),
+    }
     with _running(
         [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
         "qa serve",

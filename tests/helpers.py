@@ -96,7 +96,9 @@ def seconds_until(check, limit: float = 10.0) -> float:
 def lane_settings(folder: Path) -> Settings:
     """The suite's settings: an index folder of the lane's own, no rate limits (the suite
     sends bursts; tests of the limits set their own)."""
-    return Settings(index_dir=folder, sources=[SEEDS], rate_limit="", write_rate_limit="")
+    return Settings(
+        index_dir=folder, sources=[SEEDS], rate_limit="", write_rate_limit="", free_rate_limit=""
+    )
 
 
 def faiss_backend(**settings: object) -> VectorBackend:

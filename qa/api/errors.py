@@ -98,9 +98,21 @@ async def _product_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "bad_request", message)
 
 
+# What Starlette says of a JSON body it cannot parse (not UTF-8, nested past its limit).
+UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     message = str(exc.detail)
+    if exc.status_code == 400 and message == UNPARSABLE_BODY:
+        return error_response(
+            422,
+            "invalid_request",
+            "body: not a JSON document that can be read (it must be UTF-8 JSON, not nested "
+            "too deeply)",
+            "body",
+        )
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     response = error_response(exc.status_code, code, message)
     response.headers.update(exc.headers or {})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
@@ -14,7 +16,7 @@ from qa import __version__
 from qa.api import errors
 from qa.api.limits import BodyLimit, LimitFor
 from qa.api.observe import Metrics, Observe
-from qa.api.origins import BrowserGuard
+from qa.api.origins import AllowedMethods, BrowserGuard
 from qa.api.ratelimit import RateLimits, Throttle
 from qa.api.routes import documents, health, pages, query
 from qa.core.config import Settings, get_settings
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodyLimit, limit_for=_body_limits(settings.max_document_bytes))
+    # OPTIONS says which methods a path takes (inside CORS, which answers preflights)
+    app.add_middleware(AllowedMethods, routes=lambda: app.routes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -70,12 +74,34 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         on_refusal=app.state.metrics.refused,
         pause=settings.rate_limit_pause,
     )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.include_router(query.router)
     app.include_router(health.router)
     app.include_router(documents.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, declaring the bearer key on every operation that can answer
+    401 (so that Swagger's Authorize button and generated clients send it)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A read or write key of QA_READ_KEYS / QA_WRITE_KEYS.",
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "401" in operation.get("responses", {}):
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _sizes(app: FastAPI) -> tuple[int, int]:

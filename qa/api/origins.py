@@ -7,15 +7,20 @@ documents). Requests without an ``Origin`` (curl, scripts, servers) are left to 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.api.errors import error_response
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READS_BY_POST = frozenset({"/query"})  # a question travels in a body but changes nothing
+# Probes answer whatever Host they name: an orchestrator asks the pod's address, and they
+# return nothing a rebinding page could use.
+PROBES = frozenset({"/health/live", "/health/ready"})
 
 
 def host_name(host: str) -> str:
@@ -39,7 +44,8 @@ class BrowserGuard:
             return
         headers = Headers(scope=scope)
         host = headers.get("host", "")
-        if "*" not in self.hosts and host_name(host).lower() not in self.hosts:
+        probe = scope["path"] in PROBES
+        if not probe and "*" not in self.hosts and host_name(host).lower() not in self.hosts:
             response = error_response(
                 400,
                 "invalid_host",
@@ -61,3 +67,26 @@ class BrowserGuard:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class AllowedMethods:
+    """``OPTIONS`` on any path answers 204 with the methods the path takes in ``Allow``
+    (a CORS preflight is answered before, by the CORS middleware)."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        methods = {
+            method
+            for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+            if any(r.matches({**scope, "method": method})[0] == Match.FULL for r in self.routes())
+        }
+        if not methods:
+            await self.app(scope, receive, send)
+            return
+        allow = ", ".join(sorted(methods | {"OPTIONS"}))
+        await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)

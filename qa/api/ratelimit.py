@@ -36,9 +36,12 @@ from qa.api.origins import READS_BY_POST, STATE_CHANGING
 from qa.core.config import Settings
 
 log = logging.getLogger("qa.access")
-Kind = Literal["read", "write"]
-# Paths never limited: probes, the pages' assets and the API's own documentation.
+Kind = Literal["read", "write", "free"]
+# Paths read and write limits leave alone — probes, the pages and their assets, the API's
+# own documentation — count against the looser ``QA_FREE_RATE_LIMIT``.
 FREE_PREFIXES = ("/health/live", "/health/ready", "/static/", "/docs", "/redoc", "/openapi.json")
+# Paths that answer a browser with a page (no data) rather than JSON.
+PAGE_PREFIXES = ("/documents",)
 # A client's refusals make one log line per this many seconds, not one per request.
 LOG_EVERY = 10.0
 # Past this many refused clients remembered, the ones whose wait is over are forgotten
@@ -46,14 +49,14 @@ LOG_EVERY = 10.0
 REMEMBERED = 10_000
 
 
-def kind_of(method: str, path: str, accept: str) -> Kind | None:
-    """Which limit a request counts against (``None``: not limited)."""
+def kind_of(method: str, path: str, accept: str) -> Kind:
+    """Which limit a request counts against."""
     if method == "OPTIONS" or path.startswith(FREE_PREFIXES) or path == "/":
-        return None
+        return "free"
     if method in STATE_CHANGING and path not in READS_BY_POST:
         return "write"
-    if method == "GET" and prefers_html(accept):
-        return None  # a page holds no data; its script's requests are counted
+    if method == "GET" and prefers_html(accept) and path.startswith(PAGE_PREFIXES):
+        return "free"  # a page holds no data; its script's requests are counted
     return "read"
 
 
@@ -64,6 +67,7 @@ class RateLimits:
         self.defaults: dict[Kind, RateLimitItem | None] = {
             "read": parse(settings.rate_limit) if settings.rate_limit else None,
             "write": parse(settings.write_rate_limit) if settings.write_rate_limit else None,
+            "free": parse(settings.free_rate_limit) if settings.free_rate_limit else None,
         }
         self.own = {_digest(k): parse(v) for k, v in settings.key_rate_limits.items()}
         self.known = {_digest(k) for k in (*settings.read_keys, *settings.write_keys)}
@@ -88,7 +92,8 @@ class RateLimits:
     def wait(self, kind: Kind, who: str) -> tuple[int, RateLimitItem] | None:
         """Count one request; ``None`` when it may go on, else the seconds to wait and the
         limit it is over."""
-        item = self.own.get(who.removeprefix("key:")) or self.defaults[kind]
+        own = self.own.get(who.removeprefix("key:")) if kind != "free" else None
+        item = own or self.defaults[kind]
         if item is None:
             return None
         now = time.time()
@@ -147,9 +152,6 @@ class Throttle:
             elif name == b"accept":
                 accept = value.decode("latin-1")
         kind = kind_of(scope["method"], scope["path"], accept or "")
-        if kind is None:
-            await self.app(scope, receive, send)
-            return
         client = scope.get("client")
         who = self.limits.client(authorization, client[0] if client else "unknown")
         refused = self.limits.wait(kind, who)

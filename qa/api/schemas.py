@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import (
     AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -24,7 +25,7 @@ from pydantic import (
 from qa.answer import Reply
 from qa.core.errors import IngestError
 from qa.index import WriteResult
-from qa.ingest import MAX_ID_LENGTH, Document, content_hash, make_text_document, validate_new_doc_id
+from qa.ingest import MAX_ID_LENGTH, Document, content_hash, make_text_document, validate_doc_id
 from qa.service import Health
 from qa.service.limits import (
     DEFAULT_TOP_K,
@@ -37,6 +38,20 @@ from qa.service.limits import (
 from qa.service.replies import reply_body
 from qa.store import Filters, StoredDocument
 
+
+def _iso_date(value: object) -> object:
+    """A date written `YYYY-MM-DD` (lax parsing would read the number 0 as 1970-01-01)."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date written YYYY-MM-DD") from None
+    raise ValueError("a date must be written YYYY-MM-DD, as a string")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 # Finite numbers only: NaN and Infinity are not JSON, and would come back as null.
 MetadataValue = StrictStr | StrictInt | Annotated[StrictFloat, AllowInfNan(False)] | StrictBool
 
@@ -48,8 +63,8 @@ class QueryFilters(BaseModel):
         None, max_length=MAX_FILTER_IDS, description="Only these documents."
     )
     source: str | None = Field(None, description="Only documents with this exact source.")
-    published_after: date | None = Field(None, description="Published on or after this date.")
-    published_before: date | None = Field(None, description="Published on or before this date.")
+    published_after: IsoDate | None = Field(None, description="Published on or after this date.")
+    published_before: IsoDate | None = Field(None, description="Published on or before this date.")
     metadata: dict[str, MetadataValue] = Field(
         default_factory=dict,
         max_length=MAX_FILTER_KEYS,
@@ -130,15 +145,22 @@ class AnswerOut(BaseModel):
         "document text[citation.char_start:citation.char_end]."
     )
     citation: Citation
+    language: str = Field(description="The answer's own language: the document's (ISO 639-1).")
     translation: Translation | None = Field(
         description="The answer in the question's language, when that differs from the "
         "document's and an offline translator covers the pair; otherwise null."
     )
+    translation_note: str | None = Field(
+        None,
+        description="Why there is no translation, when the question's language differs from "
+        "the document's and no offline translator covers the pair.",
+    )
     confidence: float = Field(
         ge=0,
         le=1,
-        description="How likely the collection answers the question with this text; answers "
-        "below QA_ANSWER_MIN_CONFIDENCE are not given.",
+        description="How likely this text answers the question (calibrated: of the answers "
+        "given with confidence about p, a share of about p is right; docs/answers.md). "
+        "Answers below the fitted threshold (or QA_ANSWER_MIN_CONFIDENCE) are not given.",
     )
 
 
@@ -148,6 +170,11 @@ class QueryResponse(BaseModel):
     answer: AnswerOut | None = Field(
         description="The answer, or null when the articles don't say (or the request asked "
         "for passages only); the passages are returned either way."
+    )
+    answer_note: str | None = Field(
+        None,
+        description="Why the answer is null: the question has no letters or digits, or the "
+        "articles don't say (null when there is an answer or none was asked for).",
     )
     results: list[QueryResult]
     took_ms: float
@@ -219,24 +246,25 @@ class DocumentIn(BaseModel):
 
     id: str | None = Field(
         None,
-        min_length=1,
-        max_length=MAX_ID_LENGTH,
-        description="Stable id; default: `doc-` and the start of the text's SHA-256. No '/', "
-        "'\\', control characters, or whitespace at either end.",
+        description="Stable id; default: `doc-` and the start of the text's SHA-256. At most "
+        f"{MAX_ID_LENGTH} characters, in segments separated by '/' (none empty, '.' or "
+        "'..'); no '\\', control or line-separator characters, or whitespace at either end.",
     )
     title: str | None = Field(None, description="Default: the text's first line.")
     text: str = Field(..., min_length=1, description="The article, plain text.")
     source: str = Field("api", description="Where the article comes from (URL, feed, ...).")
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
-    published: date | None = None
+    published: IsoDate | None = Field(None, description="The article's date: `YYYY-MM-DD`.")
 
     def to_document(self, url_id: str | None = None) -> Document:
         """The document to store; ``url_id``: the id in the URL of a PUT."""
         if url_id is not None and self.id is not None and self.id != url_id:
             raise IngestError(f"id in the body ({self.id!r}) differs from the URL's ({url_id!r})")
-        doc_id = url_id or self.id or f"doc-{content_hash(self.text)[:16]}"
+        doc_id = url_id if url_id is not None else self.id
+        if doc_id is None:
+            doc_id = f"doc-{content_hash(self.text)[:16]}"
         return make_text_document(
-            validate_new_doc_id(doc_id),
+            validate_doc_id(doc_id),
             self.text,
             self.source,
             self.title,

@@ -46,14 +46,17 @@ def scope_of(settings: Settings, authorization: str | None) -> Scope | None:
     return None
 
 
-def require(scope: Scope) -> Callable[[Request], None]:
+def require(scope: Scope, page: bool = False) -> Callable[[Request], None]:
     """A dependency refusing requests whose key does not grant ``scope``: 401 without a
-    known key, 403 with a read key on a write. (Rates are checked before: ratelimit.py.)"""
+    known key, 403 with a read key on a write. ``page``: the route answers a browser with a
+    page that holds no data (its script sends the key), which needs none; every other
+    route asks for a key whatever the request accepts. (Rates are checked before:
+    ratelimit.py.)"""
 
     def check(request: Request) -> None:
         settings: Settings = request.app.state.settings
-        if request.method == "GET" and wants_html(request):
-            return  # the page itself holds no data; its script sends the key
+        if page and request.method == "GET" and wants_html(request):
+            return
         if not keys_configured(settings):
             return
         granted = scope_of(settings, request.headers.get("authorization"))

@@ -205,13 +205,14 @@ class Settings(BaseSettings):  # long: every setting, each with its documentatio
     )
 
     # ------------------------------------------------------------------ answer
-    answer_min_confidence: float = Field(
-        0.7,
+    answer_min_confidence: float | None = Field(
+        None,
         ge=0,
         le=1,
         description='Confidence below which a reply carries no answer (`"answer": null`: '
-        "the articles don't say); the passages are still returned. Calibrated in "
-        "eval/RESULTS.md.",
+        "the articles don't say); the passages are still returned. Unset: the threshold "
+        "fitted with the answer model (docs/answers.md), chosen on held-out folds to answer "
+        "at least 85% of answerable questions. Lower answers more, and wrongly more often.",
     )
     translate_answers: bool = Field(
         True,
@@ -247,6 +248,12 @@ class Settings(BaseSettings):  # long: every setting, each with its documentatio
     )
     write_rate_limit: str = Field(
         "60/minute", description="Writes each client may make (as `rate_limit`)."
+    )
+    free_rate_limit: str = Field(
+        "20/second",
+        description="Requests each client may make of the paths `rate_limit` leaves alone "
+        "(health probes, the pages and their assets, the API documentation), so that no "
+        "path can be flooded for free (as `rate_limit`).",
     )
     rate_limit_pause: float = Field(
         1.0,
@@ -309,7 +316,7 @@ class Settings(BaseSettings):  # long: every setting, each with its documentatio
             pairs[key.strip()] = limit.strip()
         return pairs
 
-    @field_validator("rate_limit", "write_rate_limit")
+    @field_validator("rate_limit", "write_rate_limit", "free_rate_limit")
     @classmethod
     def _check_rate(cls, value: str) -> str:
         if value:

@@ -9,7 +9,6 @@ from qa.ingest.documents import (
     content_hash,
     make_text_document,
     validate_doc_id,
-    validate_new_doc_id,
 )
 from qa.ingest.readers import (
     documents_from_file,
@@ -34,5 +33,4 @@ __all__ = [
     "read_bytes",
     "title_of",
     "validate_doc_id",
-    "validate_new_doc_id",
 ]

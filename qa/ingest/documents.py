@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 from qa.core.errors import IngestError
 from qa.ingest.cleaning import article_segments, title_of
@@ -15,6 +17,8 @@ MetadataValue = str | int | float | bool
 # Control characters, and the invisible ones that make two ids look alike or reorder
 # what is shown: zero-width spaces and joiners, bidirectional marks and overrides.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Unicode categories no id may hold: control, format, line and paragraph separators.
+_UNSEEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -36,16 +40,29 @@ def content_hash(text: str) -> str:
 
 
 def validate_doc_id(doc_id: str) -> str:
-    """Check that ``doc_id`` is usable as a stable id; return it unchanged."""
+    """``doc_id`` unchanged if it can be a document's id — whatever path it comes by (HTTP,
+    ``qa add``, a ``.jsonl`` record, a file in a folder) — or a readable error. An id is
+    one or more segments separated by ``/`` (a file in a subfolder): none empty, ``.`` or
+    ``..``; no backslash, no whitespace at either end, no control, format, line-separator
+    or zero-width character, no lone surrogate; at most :data:`MAX_ID_LENGTH` characters."""
     if not doc_id or not doc_id.strip():
         raise IngestError("document id is empty")
     if len(doc_id) > MAX_ID_LENGTH:
         raise IngestError(f"document id {doc_id[:40]!r}… is longer than {MAX_ID_LENGTH} characters")
-    if _CONTROL.search(doc_id):
-        raise IngestError(
-            f"document id {doc_id!r} contains control, zero-width or bidirectional characters"
-        )
     check_unicode(doc_id, "document id")
+    if _CONTROL.search(doc_id) or any(unicodedata.category(c) in _UNSEEN for c in doc_id):
+        raise IngestError(
+            f"document id {doc_id!r} contains control, line-separator, zero-width or "
+            "bidirectional characters"
+        )
+    if doc_id != doc_id.strip():
+        raise IngestError(f"document id {doc_id!r} starts or ends with whitespace")
+    if "\\" in doc_id:
+        raise IngestError(f"document id {doc_id!r} contains a backslash")
+    if any(part in ("", ".", "..") for part in doc_id.split("/")):
+        raise IngestError(
+            f"document id {doc_id!r} has an empty, '.' or '..' segment between its '/'"
+        )
     return doc_id
 
 
@@ -61,15 +78,14 @@ def check_unicode(text: str, what: str) -> str:
     return text
 
 
-def validate_new_doc_id(doc_id: str) -> str:
-    """Stricter check for ids given through the API or ``qa add``: no path separators, as
-    the id appears in URLs (``/documents/{id}``)."""
-    validate_doc_id(doc_id)
-    if "/" in doc_id or "\\" in doc_id:
-        raise IngestError(f"document id {doc_id!r} contains a path separator ('/' or '\\')")
-    if doc_id != doc_id.strip():
-        raise IngestError(f"document id {doc_id!r} starts or ends with whitespace")
-    return doc_id
+def check_fields(doc_id: str, title: str, source: str, metadata: dict[str, Any]) -> None:
+    """Every stored string field must be valid Unicode (a lone surrogate cannot be stored)."""
+    check_unicode(title, f"the title of {doc_id!r}")
+    check_unicode(source, f"the source of {doc_id!r}")
+    for key, value in metadata.items():
+        check_unicode(key, f"a metadata key of {doc_id!r}")
+        if isinstance(value, str):
+            check_unicode(value, f"the metadata value {key!r} of {doc_id!r}")
 
 
 def make_text_document(
@@ -82,8 +98,9 @@ def make_text_document(
 ) -> Document:
     """Build a document from an article's raw text (title from its first line unless given)."""
     check_unicode(text, f"the text of {doc_id!r}")
-    check_unicode(title or "", f"the title of {doc_id!r}")
-    check_unicode(source, f"the source of {doc_id!r}")
+    check_fields(doc_id, title or "", source, dict(metadata or {}))
+    if not any(c.isalnum() for c in text):
+        raise IngestError(f"document {doc_id!r} has no text: no letter or digit in any script")
     return Document(
         doc_id=validate_doc_id(doc_id),
         title=title if title is not None else title_of(text),

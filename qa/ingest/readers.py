@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.core.errors import IngestError, QAError, UnsupportedFileTypeError
-from qa.ingest.documents import Document, make_text_document, validate_new_doc_id
+from qa.ingest.documents import Document, make_text_document, validate_doc_id
 
 TEXT_SUFFIXES = (".txt", ".md")
 HTML_SUFFIXES = (".html", ".htm")
@@ -80,11 +80,12 @@ def documents_from_file(
     kind = kind_of(name)
     if kind == "jsonl":
         text = decode_utf8(data, name)
-        lines = ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+        # JSON Lines are separated by "\n" alone: U+2028 and kin belong to their strings
+        lines = ((n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip())
         return _records(name, lines, skipped)
     if kind is None:
         raise UnsupportedFileTypeError(f"{name}: unsupported file type; upload {SUPPORTED}")
-    return [_article(kind, validate_new_doc_id(name), data, source, name)]
+    return [_article(kind, validate_doc_id(name), data, source, name)]
 
 
 def read_bytes(path: Path) -> bytes:
@@ -115,6 +116,10 @@ def json_object(line: str, where: str, error: type[QAError]) -> dict[str, Any]:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise error(f"{where}: not a JSON object ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise error(f"{where}: JSON nested too deeply") from exc
+    except ValueError as exc:  # an integer of thousands of digits
+        raise error(f"{where}: not a usable JSON object ({exc})") from exc
     if not isinstance(record, dict):
         raise error(f"{where}: expected a JSON object")
     return record
@@ -147,8 +152,6 @@ def _record_document(path: str, lineno: int, line: str) -> Document:
     if title is not None and not isinstance(title, str):
         raise IngestError(f"{where}: 'title' must be a string")
     try:
-        # the same id rules as an id given over HTTP: it must be usable in a URL
-        validate_new_doc_id(doc_id)
         # an empty or missing title falls back to the text's first line
         return make_text_document(doc_id, text, source=path, title=title or None)
     except IngestError as exc:

@@ -326,7 +326,9 @@ def on_disk(data: SegmentData, files: dict[str, SegmentFile]) -> SegmentData:
 
 
 def _lines(payload: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in payload.decode("utf-8").splitlines()]
+    """The JSON lines of ``payload``: split at ``\n`` only (a title may hold U+2028, U+2029
+    or U+0085, which ``str.splitlines`` would also split at)."""
+    return [json.loads(line) for line in payload.decode("utf-8").split("\n") if line.strip()]
 
 
 def document_ids(entry: SegmentEntry, documents_jsonl: bytes) -> list[str]:

@@ -23,7 +23,10 @@ def reuse_model(monkeypatch, embedder, service):
     monkeypatch.setattr("qa.service.service.Models", models)
 
 
-def test_index_then_ask(tmp_path, reuse_model):
+def test_index_then_ask(tmp_path, reuse_model, monkeypatch):
+    """The command's output, answered and not (the threshold decides: the stand-in model's
+    answers are not the point here)."""
+    monkeypatch.setenv("QA_ANSWER_MIN_CONFIDENCE", "0")
     index_dir = tmp_path / "index"
     result = runner.invoke(app, ["index", "--source", str(SEEDS), "--index-dir", str(index_dir)])
     assert result.exit_code == 0, result.output
@@ -56,6 +59,7 @@ def test_index_then_ask(tmp_path, reuse_model):
     assert text.exit_code == 0
     assert text.stdout.startswith("Answer: ") and "Paradoxo de Jevons" in text.stdout
     assert "\n1. [" in text.stdout
+    monkeypatch.setenv("QA_ANSWER_MIN_CONFIDENCE", "1")
     off = runner.invoke(
         app, ["ask", "What is the capital of Australia?", "--index-dir", str(index_dir)]
     )
@@ -104,6 +108,10 @@ def test_add_list_reindex_migrate_and_remove(tmp_path, reuse_model):
     added = runner.invoke(app, ["add", str(note), str(SEEDS), "--index-dir", index_dir])
     assert added.exit_code == 0, added.output
     assert added.stdout.splitlines()[0].startswith("new       nota.md (1 passages)")
+    # a command that writes says which index it wrote to (a new one, here)
+    assert f"into a new index in {index_dir}/" in added.stdout.splitlines()[-1]
+    table = runner.invoke(app, ["list", "--index-dir", index_dir])
+    assert table.stdout.splitlines()[0] == "id\tpassages\ttitle"
     listed = runner.invoke(app, ["list", "--json", "--index-dir", index_dir])
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [r["doc_id"] for r in rows] == ["nota.md", HUANG_DOC, "002_50e6e5fcbdbef445.txt"]
@@ -129,7 +137,7 @@ def test_add_list_reindex_migrate_and_remove(tmp_path, reuse_model):
     missing = runner.invoke(app, ["remove", "nota.md", "nope", "--index-dir", index_dir])
     assert "no document with id 'nope'" in one_line_error(missing)
     removed = runner.invoke(app, ["remove", "nota.md", "--index-dir", index_dir])
-    assert removed.stdout == "deleted nota.md\n"
+    assert removed.stdout == f"deleted nota.md\nfrom {index_dir}/\n"
     best = runner.invoke(app, ["ask", "Jevons", "-k", "1", "--json", "--index-dir", index_dir])
     assert json.loads(best.stdout)["results"][0]["citation"]["doc_id"] != "nota.md"
 
@@ -156,6 +164,8 @@ def test_index_refuses_to_drop_documents_the_sources_do_not_hold(tmp_path, reuse
         app, ["index", "--source", str(SEEDS), "--replace", "--index-dir", index_dir]
     )
     assert replaced.exit_code == 0, replaced.output
+    table = runner.invoke(app, ["list", "--index-dir", index_dir])
+    assert table.stdout.splitlines()[0] == "id\tpassages\ttitle"
     listed = runner.invoke(app, ["list", "--json", "--index-dir", index_dir])
     assert "nota.md" not in listed.stdout and HUANG_DOC in listed.stdout
 

@@ -110,7 +110,7 @@ def test_jsonl_records(tmp_path):
         ('{"id": "a", "text": 3}\n', "corpus.jsonl:1: 'text' must be a string"),
         ('{"id": "a\\u0001", "text": "x"}\n', "contains control"),
         ('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "duplicate document id 'a'"),
-        ('{"id": "a", "text": "   "}\n', "has no text to index"),
+        ('{"id": "a", "text": "   "}\n', "has no text: no letter or digit"),
     ],
 )
 def test_bad_jsonl_is_a_readable_error(tmp_path, content, message):

@@ -21,14 +21,19 @@ from qa.api.schemas import DocumentDetail, DocumentIn, DocumentInfo, DocumentLis
 from qa.api.security import require
 from qa.core.errors import DocumentTooLargeError, IngestError
 from qa.index import WriteResult
-from qa.ingest import Document, documents_from_file, make_text_document, validate_new_doc_id
+from qa.ingest import Document, documents_from_file, make_text_document, validate_doc_id
 from qa.service import QAService
 
 router = APIRouter(tags=["documents"])
 MAX_UPLOAD_DOCUMENTS = 1000  # articles one .jsonl upload may hold
-READ, WRITE = Depends(require("read")), Depends(require("write"))
+WRITE = Depends(require("write"))
+PAGE = Depends(require("read", page=True))  # a browser gets the page, an API client data
 
-FileField = Annotated[UploadFile, File(description="A .txt, .md, .html or .jsonl file.")]
+FilesField = Annotated[
+    list[UploadFile],
+    File(description="One or more .txt, .md, .html or .jsonl files, each in a part named `file`."),
+]
+MAX_UPLOAD_FILES = 100  # files one request may carry
 
 
 HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}}}
@@ -38,7 +43,7 @@ HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}
     "/documents",
     response_model=DocumentList,
     responses={**HTML_PAGE, **documented(401, 429, 503)},
-    dependencies=[READ],
+    dependencies=[PAGE],
 )
 def list_documents(request: Request, service: ServiceDep) -> DocumentList | Response:
     """The indexed documents (a browser gets the documents page)."""
@@ -48,10 +53,10 @@ def list_documents(request: Request, service: ServiceDep) -> DocumentList | Resp
 
 
 @router.get(
-    "/documents/{doc_id}",
+    "/documents/{doc_id:path}",
     response_model=DocumentDetail,
     responses={**HTML_PAGE, **documented(401, 429, 404, 422, 503)},
-    dependencies=[READ],
+    dependencies=[PAGE],
 )
 def get_document(doc_id: str, request: Request, service: ServiceDep) -> DocumentDetail | Response:
     """One document: its text, metadata and passage count (a browser gets the document
@@ -86,7 +91,30 @@ async def add_document(body: DocumentIn, response: Response, service: ServiceDep
 
 
 @router.put(
-    "/documents/{doc_id}",
+    "/documents/{doc_id:path}/upload",
+    response_model=WriteResponse,
+    responses=documented(400, 401, 429, 403, 404, 413, 415, 422, 503),
+    dependencies=[WRITE],
+)
+async def upload_replacement(doc_id: str, file: FilesField, service: ServiceDep) -> WriteResponse:
+    """Replace an existing article with the one of a `.txt`, `.md` or `.html` file."""
+    started = time.perf_counter()
+    if len(file) != 1:
+        raise IngestError(f"PUT /documents/{{id}}/upload takes one file, not {len(file)}")
+    documents = await _read_upload(file[0], service)
+    if len(documents) != 1:
+        raise IngestError("PUT /documents/{id}/upload takes one document, not a .jsonl file")
+    document = documents[0]
+    replacement = make_text_document(
+        validate_doc_id(doc_id), document.text, document.source, document.title
+    )
+    return WriteResponse.from_results(
+        await run_in_threadpool(service.replace, replacement), started
+    )
+
+
+@router.put(
+    "/documents/{doc_id:path}",
     response_model=WriteResponse,
     responses=documented(400, 401, 429, 403, 404, 413, 422, 503),
     dependencies=[WRITE],
@@ -99,7 +127,7 @@ async def replace_document(doc_id: str, body: DocumentIn, service: ServiceDep) -
 
 
 @router.delete(
-    "/documents/{doc_id}",
+    "/documents/{doc_id:path}",
     response_model=WriteResponse,
     responses=documented(401, 429, 403, 404, 422, 503),
     dependencies=[WRITE],
@@ -138,7 +166,7 @@ async def _read_upload(
     dependencies=[WRITE],
 )
 async def upload_documents(
-    file: FileField,
+    file: FilesField,
     response: Response,
     service: ServiceDep,
     skip_invalid: Annotated[
@@ -149,33 +177,19 @@ async def upload_documents(
         ),
     ] = False,
 ) -> WriteResponse:
-    """Add the articles of a file: one for `.txt`, `.md` and `.html` (id: the file name;
-    for HTML the article text is extracted, menus and footers dropped), one per line for
-    `.jsonl` (a bad record refuses the file, naming its line, unless `skip_invalid`). 201
-    when a document is new, 200 otherwise."""
+    """Add the articles of one or more files (each in a part named `file`): one for
+    `.txt`, `.md` and `.html` (id: the file name; for HTML the article text is extracted,
+    menus and footers dropped), one per line for `.jsonl` (a bad record refuses the
+    request, naming its file and line, unless `skip_invalid`). All or nothing; 201 when a
+    document is new, 200 otherwise."""
     started = time.perf_counter()
+    if len(file) > MAX_UPLOAD_FILES:
+        raise IngestError(f"{len(file)} files in one request; send at most {MAX_UPLOAD_FILES}")
     skipped: list[str] | None = [] if skip_invalid else None
-    documents = await _read_upload(file, service, skipped)
+    documents = [d for one in file for d in await _read_upload(one, service, skipped)]
+    names = [d.doc_id for d in documents]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise IngestError(f"the same document id twice in one upload: {', '.join(twice)}")
     written = _written(await run_in_threadpool(service.add, documents), started, response)
     return written.model_copy(update={"skipped": skipped or []})
-
-
-@router.put(
-    "/documents/{doc_id}/upload",
-    response_model=WriteResponse,
-    responses=documented(400, 401, 429, 403, 404, 413, 415, 422, 503),
-    dependencies=[WRITE],
-)
-async def upload_replacement(doc_id: str, file: FileField, service: ServiceDep) -> WriteResponse:
-    """Replace an existing article with the one of a `.txt`, `.md` or `.html` file."""
-    started = time.perf_counter()
-    documents = await _read_upload(file, service)
-    if len(documents) != 1:
-        raise IngestError("PUT /documents/{id}/upload takes one document, not a .jsonl file")
-    document = documents[0]
-    replacement = make_text_document(
-        validate_new_doc_id(doc_id), document.text, document.source, document.title
-    )
-    return WriteResponse.from_results(
-        await run_in_threadpool(service.replace, replacement), started
-    )

@@ -323,7 +323,7 @@ ENDPOINTS = [  # (method, path, body): one of each kind, none of which changes t
 EXPECTED = {
     "none": [401, 401, 401, 401, 401, 401, 401, 401],
     "read": [200, 200, 200, 200, 200, 403, 403, 403],
-    "write": [200, 200, 200, 200, 200, 404, 404, 422],
+    "write": [200, 200, 200, 200, 200, 404, 404, 400],
     "write, foreign origin": [200, 200, 200, 200, 200, 403, 403, 403],
 }
 
