@@ -25,7 +25,7 @@ def _refuse(what: str):
     return refuse
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _unit_lane_guard() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(subprocess.Popen, "_execute_child", _refuse("starts no child process"))

@@ -72,7 +72,9 @@ def test_an_english_question_shows_the_english_answer_and_the_marked_passage(pag
     translation = page.locator("#answer-translation").inner_text()
     assert "investor" in translation.lower()
     original = page.locator("#answer-text").inner_text()
-    assert "investidores" in original
+    # one of the question set's gold sentences for it (eval/questions.jsonl, q001)
+    gold = ("investidores avaliaram mal", "entenderam tudo errado", "equívocos predominantes")
+    assert any(snippet in original for snippet in gold), original
     first = page.locator("li.result").first
     assert HUANG_DOC in first.locator("a.citation").get_attribute("href")
     marked = first.locator("mark").inner_text()
