@@ -1,5 +1,5 @@
 """Command line: ``qa index``, ``add``, ``remove``, ``list``, ``ask``, ``reindex``,
-``migrate``, ``serve`` and ``eval``, each a thin call into :class:`qa.service.QAService`.
+``migrate``, ``serve``, ``mcp`` and ``eval``, each a thin call into :class:`qa.service.QAService`.
 
 A failure prints one line ``error: …`` on stderr and exits with code 1; the index is left
 as it was.
@@ -376,6 +376,24 @@ def serve(
         log_config=None,  # the process's own handlers (JSON lines by default)
         access_log=False,  # the service logs each request itself, with its id
     )
+
+
+@app.command("mcp")
+def mcp_stdio(
+    writes: Annotated[
+        bool, typer.Option("--writes", help="Also offer add_document and delete_document.")
+    ] = False,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Serve the index to a local agent over MCP on stdin/stdout (tools: ask, search,
+    get_document, list_documents). Over the network, `qa serve` has the same at /mcp."""
+    from qa.api.mcp import build_mcp
+    from qa.service import start_service
+
+    settings = _settings(index_dir)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # stdout carries messages
+    service = _run(lambda: start_service(settings))
+    build_mcp(lambda: service, settings, writes=writes).run("stdio")
 
 
 @app.command("eval")

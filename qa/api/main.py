@@ -11,10 +11,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from qa import __version__
 from qa.api import errors
 from qa.api.limits import BodyLimit, LimitFor
+from qa.api.mcp import KeyedMount, build_mcp
 from qa.api.observe import Metrics, Observe
 from qa.api.origins import AllowedMethods, BrowserGuard
 from qa.api.ratelimit import RateLimits, Throttle
@@ -28,18 +32,22 @@ UPLOAD_FRAMING = 2
 # POST /query: a question of 2,000 characters and filters naming up to 1,000 documents fit
 # in far less; a larger body is refused before it is parsed.
 QUERY_BODY_LIMIT = 64 * 1024
+MCP_PATH = "/mcp"
 
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
     """Build the API. Pass ``service`` to reuse an already loaded model and index."""
     settings = settings or (service.settings if service is not None else get_settings())
 
+    agents = build_mcp(lambda: app.state.service, settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         one_search_thread()
         if getattr(app.state, "service", None) is None:
             app.state.service = start_service(settings)
-        yield
+        async with agents.session_manager.run():
+            yield
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served locally
         title="qa — multilingual retrieval QA",
@@ -80,7 +88,29 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(documents.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.router.routes.append(_mcp_route(agents, settings))
     return app
+
+
+def _mcp_route(agents: Any, settings: Settings) -> Route:
+    """``/mcp``: the MCP server's streamable HTTP endpoint (stateless: any replica answers
+    any message), behind the API's keys; the API's middleware checks hosts and origins."""
+    endpoint = (
+        agents.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            stateless_http=True,
+            json_response=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        .routes[0]
+        .endpoint
+    )
+    return _Labelled(
+        MCP_PATH,
+        endpoint=KeyedMount(endpoint, settings),
+        methods=["GET", "POST", "DELETE"],
+        include_in_schema=False,
+    )
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -104,6 +134,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+class _Labelled(Route):
+    """A Starlette route that names itself in the scope as FastAPI's do (the access log
+    and metrics label requests by route)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        return match, child if match is Match.NONE else {**child, "route": self}
+
+
 def _sizes(app: FastAPI) -> tuple[int, int]:
     service: QAService | None = getattr(app.state, "service", None)
     if service is None:
@@ -113,14 +152,14 @@ def _sizes(app: FastAPI) -> tuple[int, int]:
 
 
 def _body_limits(limit: int) -> LimitFor:
-    """Document bodies at most ``limit`` bytes; uploads (the file is checked against
-    ``limit`` itself) ``UPLOAD_FRAMING`` times that; a question's, and any other body,
-    ``QUERY_BODY_LIMIT``."""
+    """Document bodies, and MCP messages (one may add a document), at most ``limit`` bytes;
+    uploads (the file is checked against ``limit`` itself) ``UPLOAD_FRAMING`` times that; a
+    question's, and any other body, ``QUERY_BODY_LIMIT``."""
 
     def limit_for(method: str, path: str) -> int | None:
         if method not in ("POST", "PUT", "PATCH", "DELETE"):
             return None
-        if not path.startswith("/documents"):
+        if not path.startswith(("/documents", MCP_PATH)):
             return QUERY_BODY_LIMIT
         return UPLOAD_FRAMING * limit if path.endswith("/upload") else limit
 

@@ -53,8 +53,8 @@ def kind_of(method: str, path: str, accept: str) -> Kind:
     """Which limit a request counts against."""
     if method == "OPTIONS" or path.startswith(FREE_PREFIXES) or path == "/":
         return "free"
-    if method in STATE_CHANGING and path not in READS_BY_POST:
-        return "write"
+    if method in STATE_CHANGING and path not in READS_BY_POST and path != "/mcp":
+        return "write"  # MCP messages count as reads, whichever tool they call
     if method == "GET" and prefers_html(accept) and path.startswith(PAGE_PREFIXES):
         return "free"  # a page holds no data; its script's requests are counted
     return "read"
