@@ -2,7 +2,8 @@
 
 The product's errors (:mod:`qa.core.errors`) map to a status and a code here; request
 validation is 422 ``invalid_request`` naming the field; any other HTTP error keeps its
-status; anything unexpected is 500 ``internal_error`` (logged, never shown).
+status (a browser asking for a page that does not exist gets a page saying so); anything
+unexpected is 500 ``internal_error`` (logged, never shown).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from qa.api.deps import wants_html
+from qa.api.routes.pages import page
 from qa.api.schemas import ErrorBody, ErrorDetail
 from qa.core import errors
 from qa.core.config import Settings
@@ -102,8 +105,10 @@ async def _product_error(request: Request, exc: Exception) -> JSONResponse:
 UNPARSABLE_BODY = "There was an error parsing the body"
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and request.method == "GET" and wants_html(request):
+        return page("not-found", 404)  # a person gets a page; API clients the error body
     message = str(exc.detail)
     if exc.status_code == 400 and message == UNPARSABLE_BODY:
         return error_response(

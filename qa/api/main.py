@@ -20,7 +20,7 @@ from qa.api import errors
 from qa.api.limits import BodyLimit, LimitFor
 from qa.api.mcp import KeyedMount, build_mcp
 from qa.api.observe import Metrics, Observe
-from qa.api.origins import AllowedMethods, BrowserGuard
+from qa.api.origins import AllowedMethods, BrowserGuard, PagePolicy
 from qa.api.ratelimit import RateLimits, Throttle
 from qa.api.routes import documents, health, pages, query
 from qa.core.config import Settings, get_settings
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodyLimit, limit_for=_body_limits(settings.max_document_bytes))
+    app.add_middleware(PagePolicy)  # pages load nothing from other sites
     # OPTIONS says which methods a path takes (inside CORS, which answers preflights)
     app.add_middleware(AllowedMethods, routes=lambda: app.routes)
     if settings.cors_origins:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api.errors import error_response
 
@@ -90,3 +90,37 @@ class AllowedMethods:
             return
         allow = ", ".join(sorted(methods | {"OPTIONS"}))
         await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)
+
+
+# What the service's pages may load: only its own scripts, styles, images and API. The
+# API documentation pages run an inline script to start and ReDoc a worker; ReDoc's
+# footer logo, which would come from its CDN, is not loaded at all.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+DOCS_POLICY = PAGE_POLICY + "; script-src 'self' 'unsafe-inline'; worker-src 'self' blob:"
+DOCS_PREFIXES = ("/docs", "/redoc")
+
+
+class PagePolicy:
+    """A ``Content-Security-Policy`` on every HTML response: a page of the service
+    fetches nothing from another site, and no other site may frame it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = DOCS_POLICY if scope["path"].startswith(DOCS_PREFIXES) else PAGE_POLICY
+
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers["Content-Security-Policy"] = policy
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)

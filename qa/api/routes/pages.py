@@ -10,10 +10,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-TITLES = {"ask": "Ask the articles", "document": "Document", "documents": "Documents"}
+TITLES = {
+    "ask": "Ask the articles",
+    "document": "Document",
+    "documents": "Documents",
+    "not-found": "Not found",
+}
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,11 +31,17 @@ def render(name: str) -> str:
     return layout.format(title=TITLES[name], page=name, body=body)
 
 
-def page(name: str) -> HTMLResponse:
-    return HTMLResponse(render(name), headers={"Cache-Control": "no-cache"})
+def page(name: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(render(name), status_code, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/", response_class=HTMLResponse)
 def ask_page() -> HTMLResponse:
     """Ask a question; ``/?q=<question>`` opens on its answer."""
     return page("ask")
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The icon browsers ask for on their own (pages name ``/static/favicon.svg``)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")

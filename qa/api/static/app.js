@@ -52,7 +52,7 @@ function keyField() {
 }
 
 function citationLink(citation, text) {
-  const href = `/documents/${encodeURIComponent(citation.doc_id)}?start=${citation.char_start}&end=${citation.char_end}`;
+  const href = `${documentHref(citation.doc_id)}?start=${citation.char_start}&end=${citation.char_end}`;
   return el("a", { href, class: "citation" }, text);
 }
 
@@ -98,26 +98,82 @@ function renderAnswer(data) {
   box.append(card);
 }
 
+// Passages grouped under their document (first seen, best first), each with its place in
+// the document; the retrieval scores, which mean little to a reader, behind a toggle.
 function renderResults(data) {
   const box = $("results");
   box.replaceChildren();
   if (!data.results.length) return;
-  box.append(el("h2", {}, data.answer ? "Passages" : "Closest passages"));
-  const list = el("ol", { class: "results" });
+  box.append(el("h2", {}, data.answer ? "Passages" : "Closest passages",
+    el("span", { class: "meta inline" }, ` question language: ${data.language}`)));
+  const groups = new Map();
   for (const r of data.results) {
-    const c = r.citation;
-    list.append(el("li", { class: "card result" },
-      el("h3", {}, citationLink(c, `${r.rank}. ${c.title || c.doc_id}`)),
-      el("p", { class: "meta" },
-        el("span", {}, c.source || c.doc_id),
-        el("span", {}, `question language: ${data.language}`),
-        el("span", {}, `score ${r.score.toFixed(3)}`)),
-      markedPassage(r)));
+    const id = r.citation.doc_id;
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id).push(r);
   }
-  box.append(list);
+  for (const [docId, results] of groups) {
+    const c = results[0].citation;
+    const list = el("ol", { class: "results" });
+    for (const r of results) {
+      list.append(el("li", { class: "result" },
+        el("p", { class: "meta" },
+          citationLink(r.citation, `#${r.rank} · characters ${r.citation.char_start}–${r.citation.char_end}`),
+          el("details", { class: "score" }, el("summary", {}, "score"),
+            ` ${r.score.toFixed(3)}: the ranking's score (higher first), not a probability`)),
+        markedPassage(r)));
+    }
+    box.append(el("section", { class: "card doc-group", "data-doc": docId },
+      el("h3", {}, el("a", { href: documentHref(docId) }, c.title || docId)),
+      el("p", { class: "meta" }, el("span", {}, c.source || docId),
+        el("span", {}, results.length === 1 ? "1 passage" : `${results.length} passages`)),
+      list));
+  }
+}
+
+function documentHref(docId) {
+  return `/documents/${docId.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+// A question drawn from a title: its first clause, asked.
+function exampleQuestion(title) {
+  const clause = title.split(/[;:|\u2013\u2014]| - /)[0].trim();
+  const words = (clause.length >= 12 ? clause : title).split(/\s+/).slice(0, 14).join(" ");
+  return words.replace(/[.!?,]+$/, "") + "?";
+}
+
+// The empty home page: what the collection holds, and questions to start from.
+async function showCollection() {
+  const box = $("collection");
+  if (!box) return;
+  let data;
+  try { data = await api("/documents"); } catch (e) { return; }  // a key may be needed
+  const docs = data.documents;
+  if (!docs.length) {
+    box.replaceChildren(el("p", {}, "No documents yet: ",
+      el("a", { href: "/documents" }, "add some"), "."));
+    return;
+  }
+  const titles = el("ul", { class: "titles" });
+  for (const d of docs.slice(0, 5)) {
+    titles.append(el("li", {}, el("a", { href: documentHref(d.doc_id) }, d.title || d.doc_id)));
+  }
+  const examples = el("ul", { class: "examples" });
+  for (const d of docs.slice(0, 3)) {
+    const question = exampleQuestion(d.title || d.doc_id);
+    examples.append(el("li", {}, el("a", { href: `/?q=${encodeURIComponent(question)}` }, question)));
+  }
+  box.replaceChildren(
+    el("p", {}, `The collection holds ${docs.length} ${docs.length === 1 ? "document" : "documents"}`,
+      docs.length > 5 ? "; the first five:" : ":"),
+    titles,
+    el("p", {}, "Ask in any language. To start, a question from each of the first titles:"),
+    examples);
+  box.hidden = false;
 }
 
 async function ask(question) {
+  $("collection").hidden = true;
   $("answer").replaceChildren();
   $("results").replaceChildren();
   setStatus("Searching…");
@@ -154,14 +210,14 @@ function askPage() {
   });
   input.value = fromUrl();
   if (input.value) ask(input.value);
-  else input.focus();
+  else { input.focus(); showCollection(); }
 }
 
 async function documentPage() {
   const docId = decodeURIComponent(location.pathname.replace(/^\/documents\//, ""));
   const params = new URLSearchParams(location.search);
   try {
-    const doc = await api(`/documents/${encodeURIComponent(docId)}`);
+    const doc = await api(documentHref(docId));
     $("title").textContent = doc.title || doc.doc_id;
     document.title = doc.title || doc.doc_id;
     $("meta").replaceChildren(
@@ -194,14 +250,14 @@ async function loadDocuments() {
     remove.addEventListener("click", async () => {
       if (!confirm(`Delete “${d.title || d.doc_id}”?`)) return;
       try {
-        await api(`/documents/${encodeURIComponent(d.doc_id)}`, { method: "DELETE" });
+        await api(documentHref(d.doc_id), { method: "DELETE" });
         setStatus(`Deleted ${d.doc_id}`);
         await loadDocuments();
       } catch (e) { setStatus(e.message, true); }
     });
     rows.append(el("tr", { "data-id": d.doc_id },
-      el("td", {}, el("a", { href: `/documents/${encodeURIComponent(d.doc_id)}` }, d.title || d.doc_id)),
-      el("td", {}, d.doc_id),
+      el("td", { class: "title" }, el("a", { href: documentHref(d.doc_id) }, d.title || d.doc_id)),
+      el("td", { class: "id" }, d.doc_id),
       el("td", {}, String(d.chunks)),
       el("td", {}, remove)));
   }
@@ -212,11 +268,11 @@ function documentsPage() {
   const form = $("upload");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const file = $("file").files[0];
-    if (!file) return;
+    const files = Array.from($("file").files);
+    if (!files.length) return;
     const body = new FormData();
-    body.append("file", file);
-    setStatus(`Uploading ${file.name}…`);
+    for (const file of files) body.append("file", file);
+    setStatus(files.length === 1 ? `Uploading ${files[0].name}…` : `Uploading ${files.length} files…`);
     try {
       const data = await api("/documents/upload", { method: "POST", body });
       const added = data.documents.map((d) => `${d.doc_id} (${d.status})`).join(", ");

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from qa.ingest import load_documents
@@ -79,7 +80,14 @@ def test_an_english_question_shows_the_english_answer_and_the_marked_passage(pag
     assert HUANG_DOC in first.locator("a.citation").get_attribute("href")
     marked = first.locator("mark").inner_text()
     assert marked and marked in first.locator("p.passage").inner_text()
-    assert "question language: en" in first.inner_text()
+    assert "question language: en" in page.locator("#results h2").inner_text()
+    # passages stand under their document, each document once; scores wait behind a toggle
+    groups = page.locator("section.doc-group")
+    documents = [groups.nth(i).get_attribute("data-doc") for i in range(groups.count())]
+    assert len(documents) == len(set(documents)) and HUANG_DOC in documents
+    assert page.locator("section.doc-group h3").count() == len(documents)
+    score = page.locator("li.result details.score").first
+    assert score.get_attribute("open") is None and score.inner_text().strip() == "score"
     assert "q=what+did+Huang" in page.url or "q=what%20did%20Huang" in page.url
     # QA_SCREENSHOT_DIR=docs/images refreshes the README's picture
     folder = Path(os.environ.get("QA_SCREENSHOT_DIR") or tmp_path)
@@ -120,11 +128,15 @@ def test_a_shared_link_opens_on_the_answer(page, base):
 def test_upload_find_and_delete_a_document(page, base, tmp_path):
     story = tmp_path / "manaus-chips.txt"
     story.write_text("Fábrica de chips em Manaus\n\n" + STORY, encoding="utf-8")
+    other = tmp_path / "nota.md"
+    other.write_text("# Nota\n\nA prefeitura de Belém abriu inscrições para 200 vagas.\n")
     page.goto(base + "/documents")
     page.wait_for_selector("tbody#rows tr")
-    page.get_by_label("Add an article").set_input_files(str(story))
+    page.get_by_label("Add articles").set_input_files([str(story), str(other)])
     page.get_by_role("button", name="Upload").click()
     page.wait_for_selector('tr[data-id="manaus-chips.txt"]')
+    page.wait_for_selector('tr[data-id="nota.md"]')  # several files in one upload
+    assert "manaus-chips.txt (new)" in page.locator("#status").inner_text()
 
     ask(page, base, "Quantos engenheiros a fábrica de Manaus vai contratar?")
     assert page.locator("#answer-card").count() == 1
@@ -134,6 +146,8 @@ def test_upload_find_and_delete_a_document(page, base, tmp_path):
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete Fábrica de chips em Manaus").click()
     page.wait_for_selector('tr[data-id="manaus-chips.txt"]', state="detached")
+    page.get_by_role("button", name="Delete Nota").click()
+    page.wait_for_selector('tr[data-id="nota.md"]', state="detached")
     ask(page, base, "Quantos engenheiros a fábrica de Manaus vai contratar?")
     for citation in page.locator("li.result a.citation").all():
         assert "manaus-chips.txt" not in citation.get_attribute("href")
@@ -146,12 +160,55 @@ def test_the_page_is_usable_on_a_phone(browser, base):
     page.wait_for_selector("#answer-card")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # no sideways scrolling
+    page.goto(base + "/documents")
+    page.wait_for_selector("tbody#rows tr button")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for button in page.locator("tbody#rows button").all():
+        box = button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390  # Delete within reach
     context.close()
 
 
+def test_the_empty_home_page_shows_the_collection_and_questions_to_start_from(page, base):
+    page.goto(base + "/")
+    page.wait_for_selector("#collection:not([hidden])")
+    text = page.locator("#collection").inner_text()
+    assert "2 documents" in text
+    example = page.locator("#collection ul.examples a").first
+    example.click()
+    page.wait_for_selector("#answer-card, #no-answer")
+    assert page.locator("li.result").count() > 0
+    assert page.locator("#collection").is_hidden()
+
+
+def test_passages_keep_their_paragraph_breaks(page, base):
+    ask(page, base, "what did Huang say about investors?")
+    passages = page.locator("li.result p.passage")
+    texts = [passages.nth(i).inner_text() for i in range(passages.count())]
+    assert any("\n" in text.strip() for text in texts)  # stored text has blank lines
+
+
+def test_a_missing_page_is_a_page_for_people_and_json_for_programs(page, base):
+    response = page.goto(base + "/no/such/page")
+    assert response is not None and response.status == 404
+    assert page.locator("h1").inner_text() == "Not found"
+    assert httpx.get(base + "/no/such/page").json()["error"]["code"] == "not_found"
+    icon = httpx.get(base + "/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+
+
 def test_the_api_docs_load_offline(page, base):
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
+    """Nothing leaves for another site: ReDoc's footer logo, which its script asks of a
+    CDN, is stopped in the browser by the page's Content-Security-Policy."""
+    answered: list[str] = []
+    stopped: list[tuple[str, str]] = []
+    page.on("response", lambda response: answered.append(response.url))
+    page.on("requestfailed", lambda request: stopped.append((request.url, request.failure or "")))
     page.goto(base + "/docs")
     page.wait_for_selector(".swagger-ui .info")
-    assert all(url.startswith(base) for url in requested), requested
+    page.goto(base + "/redoc")
+    page.wait_for_selector("h1")
+    page.wait_for_load_state("networkidle")
+    assert "/query" in page.content()
+    assert [url for url in answered if not url.startswith((base, "data:", "blob:"))] == []
+    assert all(why == "csp" for url, why in stopped if not url.startswith(base)), stopped
