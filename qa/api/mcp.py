@@ -52,6 +52,7 @@ INSTRUCTIONS = (
     "answer and cite it; do not answer from the passages when `answer` is null."
 )
 MAX_LIST = 1000  # documents one list_documents call returns
+READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
 Question = Annotated[str, Field(description="The question, in any language, as the user asked it.")]
 TopK = Annotated[
@@ -71,9 +72,15 @@ def build_mcp(service: ServiceGetter, settings: Settings, writes: bool = True) -
         name="qa", title="qa — multilingual retrieval QA", version=__version__,
         instructions=INSTRUCTIONS,
     )  # fmt: skip
-    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+    _question_tools(server, service)
+    _document_tools(server, service)
+    if writes:
+        _writing_tools(server, service, settings)
+    return server
 
-    @server.tool(annotations=read_only)
+
+def _question_tools(server: MCPServer, service: ServiceGetter) -> None:
+    @server.tool(annotations=READ_ONLY)
     async def ask(
         question: Question, top_k: TopK = DEFAULT_TOP_K, filters: FiltersArg = None
     ) -> dict[str, Any]:
@@ -83,7 +90,7 @@ def build_mcp(service: ServiceGetter, settings: Settings, writes: bool = True) -
         answer is null when the articles don't say; answer_note then says why."""
         return await _query(service(), question, top_k, filters, with_answer=True)
 
-    @server.tool(annotations=read_only)
+    @server.tool(annotations=READ_ONLY)
     async def search(
         question: Question, top_k: TopK = DEFAULT_TOP_K, filters: FiltersArg = None
     ) -> dict[str, Any]:
@@ -91,7 +98,9 @@ def build_mcp(service: ServiceGetter, settings: Settings, writes: bool = True) -
         its exact citation and the sentence that matches best (highlight) — no answer."""
         return await _query(service(), question, top_k, filters, with_answer=False)
 
-    @server.tool(annotations=read_only)
+
+def _document_tools(server: MCPServer, service: ServiceGetter) -> None:
+    @server.tool(annotations=READ_ONLY)
     async def get_document(
         doc_id: Annotated[str, Field(description="The document's id, as citations give it.")],
         char_start: Annotated[
@@ -115,7 +124,7 @@ def build_mcp(service: ServiceGetter, settings: Settings, writes: bool = True) -
         del detail["text"]
         return {**detail, "char_start": start, "char_end": end, "text": stored.text[start:end]}
 
-    @server.tool(annotations=read_only)
+    @server.tool(annotations=READ_ONLY)
     async def list_documents(
         offset: Annotated[int, Field(ge=0, description="Skip this many documents.")] = 0,
         limit: Annotated[int, Field(ge=1, le=MAX_LIST, description="At most this many.")] = 100,
@@ -129,9 +138,8 @@ def build_mcp(service: ServiceGetter, settings: Settings, writes: bool = True) -
             "documents": [DocumentInfo.from_stored(d).model_dump(mode="json") for d in page],
         }
 
-    if not writes:
-        return server
 
+def _writing_tools(server: MCPServer, service: ServiceGetter, settings: Settings) -> None:
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, idempotentHint=True))
     async def add_document(
         text: Annotated[str, Field(min_length=1, description="The article, plain text.")],
@@ -159,8 +167,6 @@ def build_mcp(service: ServiceGetter, settings: Settings, writes: bool = True) -
         """Delete a document and every trace of it. Needs a write key."""
         _require_write(settings, ctx)
         return _written(await _call(service().delete, [doc_id]))
-
-    return server
 
 
 async def _query(

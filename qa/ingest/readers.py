@@ -96,14 +96,17 @@ def read_bytes(path: Path) -> bytes:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
-def read_jsonl(path: Path, skipped: list[str] | None = None) -> Iterator[Document]:
+def read_jsonl(
+    path: Path, skipped: list[str] | None = None, shown: str | None = None
+) -> Iterator[Document]:
     """Documents of a ``.jsonl`` / ``.jsonl.gz`` file of ``{"id", "title", "text"}`` records
-    (bad records: as :func:`documents_from_file`)."""
+    (bad records: as :func:`documents_from_file`); ``shown``: the file as records' ``source``
+    and messages name it (default: ``path``)."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8", newline="") as fh:
             lines = ((n, line) for n, line in enumerate(fh, 1) if line.strip())
-            yield from _records(str(path), lines, skipped)
+            yield from _records(shown or str(path), lines, skipped)
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path}: not valid UTF-8; re-save the file as UTF-8") from exc
     except OSError as exc:
@@ -168,14 +171,26 @@ def _folder_files(folder: Path) -> list[Path]:
     )
 
 
-def _read_file(path: Path, doc_id: str, skipped: list[str] | None) -> Iterator[Document]:
+def _read_file(
+    path: Path, doc_id: str, shown: str, skipped: list[str] | None
+) -> Iterator[Document]:
     kind = kind_of(path.name)
     if kind == "jsonl":
-        yield from read_jsonl(path, skipped)
+        yield from read_jsonl(path, skipped, shown)
     elif kind is None:
         raise IngestError(f"{path}: unsupported file type (use {SUPPORTED})")
     else:
-        yield _article(kind, doc_id, read_bytes(path), str(path), str(path))
+        yield _article(kind, doc_id, read_bytes(path), shown, str(path))
+
+
+def shown_source(source: Path) -> str:
+    """How documents read from ``source`` name it in their ``source`` (what citations
+    show): the path relative to the working folder when it lies inside it, else the
+    file's or folder's own name — never the server's absolute path."""
+    try:
+        return source.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return source.resolve().name or source.as_posix()
 
 
 def iter_source(source: Path, skipped: list[str] | None = None) -> Iterator[Document]:
@@ -183,14 +198,16 @@ def iter_source(source: Path, skipped: list[str] | None = None) -> Iterator[Docu
     ``.jsonl`` records are left out and described there instead of failing the read."""
     if not source.exists():
         raise IngestError(f"{source}: no such file or folder")
+    shown = shown_source(source)
     if not source.is_dir():
-        yield from _read_file(source, source.name, skipped)
+        yield from _read_file(source, source.name, shown, skipped)
         return
     files = _folder_files(source)
     if not files:
         raise IngestError(f"{source}: no .txt, .md, .html or .jsonl files in this folder")
     for path in files:
-        yield from _read_file(path, path.relative_to(source).as_posix(), skipped)
+        inside = path.relative_to(source).as_posix()
+        yield from _read_file(path, inside, f"{shown}/{inside}".removeprefix("./"), skipped)
 
 
 def load_documents(sources: Iterable[Path]) -> list[Document]:

@@ -155,3 +155,20 @@ def test_a_folder_of_html_pages_is_read_like_any_other(tmp_path):
     page = docs["politica/trem.html"]
     assert page.title == "Trem-bala" and "90 minutos" in page.text
     assert "Início | Política" not in page.text and "direitos reservados" not in page.text
+
+
+def test_sources_never_show_the_servers_absolute_path(tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "outside" / "news"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.txt").write_text("Um artigo sobre chips.\n", encoding="utf-8")
+    (folder / "feed.jsonl").write_text('{"id": "r1", "text": "Outro artigo."}\n')
+    work = tmp_path / "work"
+    (work / "mine").mkdir(parents=True)
+    (work / "mine" / "b.md").write_text("# Nota\n\nUma nota.\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    outside = {d.doc_id: d.source for d in load_documents([folder])}  # an absolute path
+    assert outside == {"sub/a.txt": "news/sub/a.txt", "r1": "news/feed.jsonl"}
+    assert [d.source for d in load_documents([folder / "sub" / "a.txt"])] == ["a.txt"]
+    inside = load_documents([work / "mine"]) + load_documents([Path("mine")])
+    assert [d.source for d in inside] == ["mine/b.md", "mine/b.md"]  # as the operator wrote it
+    assert [d.source for d in load_documents([Path(".")])] == ["mine/b.md"]
