@@ -359,13 +359,19 @@ def serve(
 
     from qa.api import create_app
     from qa.api.observe import configure_logging
-    from qa.api.security import anonymous_refusal
+    from qa.api.security import anonymous_refusal, own_hosts
     from qa.service import start_service
 
     settings = _settings(index_dir)
     bind = host or settings.host
     if refusal := anonymous_refusal(settings, bind):
         _fail(refusal)
+    if "allowed_hosts" not in settings.model_fields_set and (mine := own_hosts(bind)):
+        hosts = list(dict.fromkeys([*settings.allowed_hosts, *mine]))
+        settings = settings.model_copy(update={"allowed_hosts": hosts})
+        typer.echo(
+            f"answering to the hosts {', '.join(hosts)} (QA_ALLOWED_HOSTS sets others)", err=True
+        )
     configure_logging(settings.log_format == "json")
     service = _run(lambda: start_service(settings))
     uvicorn.run(

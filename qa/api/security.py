@@ -6,6 +6,7 @@ loopback unless ``QA_ALLOW_ANONYMOUS`` says so)."""
 from __future__ import annotations
 
 import hmac
+import socket
 from collections.abc import Callable
 from typing import Literal
 
@@ -80,3 +81,32 @@ def anonymous_refusal(settings: Settings, host: str) -> str | None:
         f"refusing to serve an open API on {host}: set QA_WRITE_KEYS (and QA_READ_KEYS) to "
         "require keys, or QA_ALLOW_ANONYMOUS=true to serve it open"
     )
+
+
+ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def own_hosts(bind: str) -> list[str]:
+    """The names and addresses clients reach this machine by when ``qa serve`` listens on
+    ``bind`` beyond loopback: its host name, and the address it listens on — or, on every
+    interface, the addresses its name resolves to and the one its default route leaves
+    from (a pod's address). A rebinding page names a domain of its own, never these."""
+    if bind in LOOPBACK:
+        return []
+    names = {socket.gethostname(), socket.getfqdn()}
+    if bind not in ANY_ADDRESS:
+        names.add(bind)
+        return sorted(n for n in names if n)
+    for name in list(names):
+        try:
+            names.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
+        except OSError:
+            continue
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))  # a datagram socket sends nothing on connect
+                names.add(str(udp.getsockname()[0]))
+        except OSError:
+            continue
+    return sorted(n for n in names if n)

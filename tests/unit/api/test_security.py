@@ -340,3 +340,25 @@ def test_every_endpoint_for_every_caller(keyed: TestClient, caller: str) -> None
         for method, path, kwargs in ENDPOINTS
     ]
     assert got == EXPECTED[caller]
+
+
+def test_serve_beyond_loopback_answers_to_its_own_names(service, monkeypatch) -> None:
+    import socket
+
+    import uvicorn
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr("qa.service.start_service", lambda settings: service)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.setenv("QA_READ_KEYS", READ)
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    hosts = served["app"].state.settings.allowed_hosts  # type: ignore[attr-defined]
+    assert {"localhost", "127.0.0.1", socket.gethostname()} <= set(hosts)
+    assert "answering to the hosts" in result.output and "QA_ALLOWED_HOSTS" in result.output
+    with TestClient(served["app"], base_url=f"http://{socket.gethostname()}:8123") as client:
+        assert client.get("/health/ready").status_code == 200
+        assert client.get("/health", headers=bearer(READ)).status_code == 200  # its own name
+    monkeypatch.setenv("QA_ALLOWED_HOSTS", "qa.example.org")  # the operator's list stands
+    CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert served["app"].state.settings.allowed_hosts == ["qa.example.org"]  # type: ignore[attr-defined]
