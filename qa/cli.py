@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, get_args
 
 import typer
 
@@ -215,21 +215,34 @@ def ask(
     no_answer: Annotated[
         bool, typer.Option("--no-answer", help="Passages only: skip the answer stage.")
     ] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Answer in this process even if qa serve runs.")
+    ] = False,
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Print the answer to QUESTION (or that the articles don't say) and the passages
-    that best answer it, with their citations."""
-    from qa.service import QAService
+    that best answer it, with their citations. A `qa serve` running on the index answers
+    at once; otherwise this process loads the model and the index (a few seconds)."""
     from qa.service.limits import DEFAULT_TOP_K, check_top_k, clean_question
-    from qa.service.replies import reply_body
 
     settings = _settings(index_dir)
     try:
         question, k = clean_question(question), check_top_k(DEFAULT_TOP_K if k is None else k)
     except ValueError as exc:
         _fail(str(exc))
-    reply = _run(lambda: QAService.open(settings).ask(question, k, with_answer=not no_answer))
-    body = reply_body(reply)
+    body = None if local else _ask_running_server(settings, question, k, not no_answer)
+    if body is None:
+        from qa.service import QAService
+        from qa.service.replies import reply_body
+
+        if sys.stderr.isatty():
+            typer.echo(
+                "loading the model and the index (a few seconds; a `qa serve` running on "
+                "this index answers at once)…",
+                err=True,
+            )
+        reply = _run(lambda: QAService.open(settings).ask(question, k, with_answer=not no_answer))
+        body = reply_body(reply)
     if as_json:
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
@@ -253,6 +266,24 @@ def ask(
         )
         typer.echo("   " + " ".join(r["text"].split()))
         typer.echo("")
+
+
+def _ask_running_server(
+    settings: Settings, question: str, k: int, with_answer: bool
+) -> dict[str, Any] | None:
+    """The reply of a live ``qa serve`` on the index (``None``: none answers)."""
+    from qa.service.serving import ask_server, serving_url
+
+    url = serving_url(settings.index_dir)
+    if url is None:
+        return None
+    key = next(iter([*settings.read_keys, *settings.write_keys]), None)
+    try:
+        return ask_server(url, question, k, with_answer, key)
+    except ValueError as exc:
+        _fail(str(exc))
+    except OSError:
+        return None
 
 
 @app.command()
@@ -361,6 +392,7 @@ def serve(
     from qa.api.observe import configure_logging
     from qa.api.security import anonymous_refusal, own_hosts
     from qa.service import start_service
+    from qa.service.serving import local_url
 
     settings = _settings(index_dir)
     bind = host or settings.host
@@ -374,10 +406,11 @@ def serve(
         )
     configure_logging(settings.log_format == "json")
     service = _run(lambda: start_service(settings))
+    port = port or settings.port
     uvicorn.run(
-        create_app(settings, service=service),
+        create_app(settings, service=service, url=local_url(bind, port)),  # for qa ask
         host=bind,
-        port=port or settings.port,
+        port=port,
         log_level="info",
         log_config=None,  # the process's own handlers (JSON lines by default)
         access_log=False,  # the service logs each request itself, with its id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,6 +25,7 @@ from qa.api.ratelimit import RateLimits, Throttle
 from qa.api.routes import documents, health, pages, query
 from qa.core.config import Settings, get_settings
 from qa.service import QAService, one_search_thread, start_service
+from qa.service.serving import announced
 
 # A multipart upload carries its own framing around the file: the whole body may be this
 # many times the file limit (the file itself is checked against the limit).
@@ -35,8 +36,12 @@ QUERY_BODY_LIMIT = 64 * 1024
 MCP_PATH = "/mcp"
 
 
-def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
-    """Build the API. Pass ``service`` to reuse an already loaded model and index."""
+def create_app(
+    settings: Settings | None = None, service: QAService | None = None, url: str | None = None
+) -> FastAPI:
+    """Build the API. Pass ``service`` to reuse an already loaded model and index, and
+    ``url`` (``qa serve``) to tell ``qa ask`` on the same index where to ask while the
+    app runs."""
     settings = settings or (service.settings if service is not None else get_settings())
 
     agents = build_mcp(lambda: app.state.service, settings)
@@ -46,8 +51,10 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         one_search_thread()
         if getattr(app.state, "service", None) is None:
             app.state.service = start_service(settings)
-        async with agents.session_manager.run():
-            yield
+        announcement = announced(settings.index_dir, url) if url else nullcontext()
+        with announcement:
+            async with agents.session_manager.run():
+                yield
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served locally
         title="qa — multilingual retrieval QA",
