@@ -52,6 +52,14 @@ def main_options(
 IndexDirOpt = Annotated[
     Path | None, typer.Option("--index-dir", help="Index folder (default: QA_INDEX_DIR or index/).")
 ]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Fail on a folder's file that cannot be indexed (unsupported, scanned, "
+        "encrypted, damaged) instead of naming it and going on.",
+    ),
+]
 T = TypeVar("T")
 
 
@@ -69,6 +77,14 @@ def _settings(index_dir: Path | None, **changes: object) -> Settings:
     if index_dir is not None:
         updates["index_dir"] = index_dir
     return settings.model_copy(update=updates)
+
+
+def _report_passed(passed: list[str] | None) -> None:
+    """Name every file a folder walk left out, and why."""
+    for problem in passed or []:
+        typer.echo(f"not indexed: {problem}", err=True)
+    if passed:
+        typer.echo(f"{len(passed)} files not indexed (--strict makes this an error)", err=True)
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -107,20 +123,24 @@ def index(
             "--replace", help="Rebuild even if the index holds documents the sources do not."
         ),
     ] = False,
+    strict: StrictOpt = False,
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Build the index from articles, in place of the one there was.
 
     An index holding documents the sources do not (added with `qa add` or over HTTP) is
-    left alone unless --replace. Default sources: QA_SOURCES (seeds/)."""
+    left alone unless --replace. Default sources: QA_SOURCES (seeds/). A folder's files
+    that cannot be indexed are named on stderr with the reason (an error with --strict)."""
     from qa.ingest import load_documents
     from qa.service import Health, QAService
 
     settings = _settings(index_dir)
     started = time.perf_counter()
+    passed: list[str] | None = None if strict else []
 
     def build() -> tuple[Health, str]:
-        documents = load_documents(source or settings.sources)
+        documents = load_documents(source or settings.sources, passed)
+        _report_passed(passed)
         service = QAService(settings)
         service.build(documents, sys.stderr.isatty(), replace)
         return service.health(), service.where
@@ -135,7 +155,10 @@ def index(
 @app.command()
 def add(
     paths: Annotated[
-        list[Path], typer.Argument(help="Article files (.txt, .md, .html, .jsonl) or folders.")
+        list[Path],
+        typer.Argument(
+            help="Files (.txt .md .html .pdf .docx .pptx .odt .ods .odp .epub .jsonl) or folders."
+        ),
     ],
     skip_invalid: Annotated[
         bool,
@@ -144,6 +167,7 @@ def add(
             help="Leave out bad .jsonl records (each reported) instead of failing.",
         ),
     ] = False,
+    strict: StrictOpt = False,
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Add or update articles (only new or changed text is embedded). A bad .jsonl record
@@ -154,9 +178,13 @@ def add(
     settings = _settings(index_dir)
     started = time.perf_counter()
     skipped: list[str] | None = [] if skip_invalid else None
-    documents = _run(lambda: [doc for path in paths for doc in iter_source(path, skipped)])
+    passed: list[str] | None = None if strict else []
+    documents = _run(lambda: [doc for path in paths for doc in iter_source(path, skipped, passed)])
     for problem in skipped or []:
         typer.echo(f"skipped: {problem}", err=True)
+    _report_passed(passed)
+    if not documents:
+        _fail("no documents to add in " + ", ".join(str(p) for p in paths))
     progress = sys.stderr.isatty()
     service = _run(lambda: QAService.open(settings, missing_ok=True))
     created = service.collection is None

@@ -24,6 +24,7 @@ class Citation:
     source: str
     char_start: int
     char_end: int
+    pages: list[int] | None = None  # the pages (or slides) the span lies on, if paginated
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,9 @@ def answer(
                 f"{language_name(language)}: the answer is the article's sentence, in "
                 f"{language_name(index.language)}."
             )
+    start, end = candidate.char_start, candidate.char_end
     citation = Citation(
-        document.doc_id, document.title, document.source, candidate.char_start, candidate.char_end
+        document.doc_id, document.title, document.source, start, end, document.pages_of(start, end)
     )
     found_answer = Answer(
         text,

@@ -65,6 +65,19 @@ def create_app(
     app.state.service = service
     app.state.settings = settings
     errors.install(app)
+    _add_middleware(app, settings)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.include_router(query.router)
+    app.include_router(health.router)
+    app.include_router(documents.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.router.routes.append(_mcp_route(agents, settings))
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The layers every request passes, innermost first."""
     app.add_middleware(BodyLimit, limit_for=_body_limits(settings.max_document_bytes))
     app.add_middleware(PagePolicy)  # pages load nothing from other sites
     # OPTIONS says which methods a path takes (inside CORS, which answers preflights)
@@ -90,14 +103,6 @@ def create_app(
         on_refusal=app.state.metrics.refused,
         pause=settings.rate_limit_pause,
     )
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.include_router(query.router)
-    app.include_router(health.router)
-    app.include_router(documents.router)
-    app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
-    app.router.routes.append(_mcp_route(agents, settings))
-    return app
 
 
 def _mcp_route(agents: Any, settings: Settings) -> Route:

@@ -113,6 +113,11 @@ class Citation(BaseModel):
     source: str
     char_start: int = Field(description="Offset of the passage's first character in the document.")
     char_end: int = Field(description="Offset just past the passage's last character.")
+    pages: list[int] | None = Field(
+        None,
+        description="The pages (slides for a presentation) the span lies on, numbered from 1, "
+        "for PDF, PowerPoint and OpenDocument presentations; null for unpaginated documents.",
+    )
 
 
 class Highlight(BaseModel):
@@ -228,11 +233,17 @@ class DocumentDetail(DocumentInfo):
     sha256: str = Field(description="SHA-256 of the stored text.")
     characters: int = Field(description="Length of the stored text.")
     text: str = Field(description="The stored text: citations' offsets index into it.")
+    pages: list[int] = Field(
+        default_factory=list,
+        description="Where each page (or slide) starts in `text`: page n begins at offset "
+        "`pages[n - 1]`. Empty for unpaginated documents.",
+    )
 
     @classmethod
     def from_stored(cls, d: StoredDocument) -> DocumentDetail:
         info = DocumentInfo.from_stored(d).model_dump()
-        return cls(**info, sha256=d.sha256, characters=len(d.text), text=d.text)
+        text = d.text
+        return cls(**info, sha256=d.sha256, characters=len(text), text=text, pages=list(d.pages))
 
 
 class DocumentList(BaseModel):

@@ -265,6 +265,7 @@ class SegmentBuilder:
                 id_run(per_doc[d.doc_id]),
                 id_run(per_doc_sentences[d.doc_id]),
                 self.name,
+                d.pages,
             )
             for d in self.documents
         ]

@@ -33,6 +33,7 @@ class Document:
     sha256: str = ""
     published: str | None = None  # ISO date (YYYY-MM-DD)
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    pages: tuple[int, ...] = ()  # where each page (or slide) starts in ``text``; () unpaged
 
 
 def content_hash(text: str) -> str:
@@ -95,8 +96,10 @@ def make_text_document(
     title: str | None = None,
     published: str | None = None,
     metadata: dict[str, MetadataValue] | None = None,
+    pages: tuple[int, ...] = (),
 ) -> Document:
-    """Build a document from an article's raw text (title from its first line unless given)."""
+    """Build a document from an article's raw text (title from its first line unless given;
+    ``pages``: where each page starts, for paginated formats)."""
     check_unicode(text, f"the text of {doc_id!r}")
     check_fields(doc_id, title or "", source, dict(metadata or {}))
     if not any(c.isalnum() for c in text):
@@ -110,4 +113,5 @@ def make_text_document(
         sha256=content_hash(text),
         published=published,
         metadata=dict(metadata or {}),
+        pages=pages,
     )

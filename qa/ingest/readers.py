@@ -5,7 +5,10 @@ Sources are folders (read recursively), single files, or uploaded bytes:
 * ``.txt`` / ``.md`` — one article; the id is the file name (its path inside a folder);
 * ``.html`` / ``.htm`` — one article: its text is extracted, menus, footers and comments
   dropped (``trafilatura``), paragraphs separated by blank lines;
-* ``.jsonl`` / ``.jsonl.gz`` — one article per line, ``{"id", "title"?, "text"}``.
+* ``.jsonl`` / ``.jsonl.gz`` — one article per line, ``{"id", "title"?, "text"}``;
+* ``.pdf`` (its text layer), ``.docx``, ``.pptx``, ``.odt``, ``.ods``, ``.odp``, ``.epub``
+  — one document, its text extracted and normalised by :mod:`qa.ingest.formats`, with
+  where each page or slide starts.
 
 Every failure is an :class:`~qa.core.errors.IngestError` naming the file (and line).
 """
@@ -20,11 +23,12 @@ from typing import Any
 
 from qa.core.errors import IngestError, QAError, UnsupportedFileTypeError
 from qa.ingest.documents import Document, make_text_document, validate_doc_id
+from qa.ingest.formats import READERS, SUFFIXES, html_article
 
 TEXT_SUFFIXES = (".txt", ".md")
 HTML_SUFFIXES = (".html", ".htm")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
-SUPPORTED = ".txt, .md, .html, .jsonl or .jsonl.gz"
+SUPPORTED = ".txt, .md, .html, .pdf, .docx, .pptx, .odt, .ods, .odp, .epub, .jsonl or .jsonl.gz"
 
 
 def decode_utf8(data: bytes, where: str) -> str:
@@ -36,20 +40,13 @@ def decode_utf8(data: bytes, where: str) -> str:
         ) from exc
 
 
-def html_article(html: str) -> tuple[str, str]:
-    """Title and article text of an HTML page, boilerplate (menus, footers, comments)
-    stripped; paragraphs are separated by blank lines."""
-    import trafilatura
-
-    text = trafilatura.extract(html, include_comments=False, include_tables=False) or ""
-    metadata = trafilatura.extract_metadata(html)
-    title = (metadata.title if metadata is not None else None) or ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return title, "\n\n".join(lines)
-
-
 def _article(kind: str, doc_id: str, data: bytes, source: str, where: str) -> Document:
-    """The one article of a ``text`` or ``html`` file's bytes."""
+    """The one article of a file's bytes (any kind but ``jsonl``)."""
+    if kind in READERS:
+        found = READERS[kind](data, where)
+        if not any(c.isalnum() for c in found.text):
+            raise IngestError(f"{where}: no text found in this file")
+        return make_text_document(doc_id, found.text, source, found.title, pages=found.pages)
     text = decode_utf8(data, where)
     if kind == "text":
         return make_text_document(doc_id, text, source)
@@ -60,8 +57,12 @@ def _article(kind: str, doc_id: str, data: bytes, source: str, where: str) -> Do
 
 
 def kind_of(name: str) -> str | None:
-    """``text``, ``html`` or ``jsonl`` for a file name, ``None`` when unsupported."""
+    """``text``, ``html``, ``jsonl`` or a :data:`~qa.ingest.formats.READERS` kind for a
+    file name, ``None`` when unsupported."""
     lower = name.lower()
+    for suffix, kind in SUFFIXES.items():
+        if lower.endswith(suffix):
+            return kind
     if lower.endswith(JSONL_SUFFIXES):
         return "jsonl"
     if lower.endswith(HTML_SUFFIXES):
@@ -162,12 +163,12 @@ def _record_document(path: str, lineno: int, line: str) -> Document:
 
 
 def _folder_files(folder: Path) -> list[Path]:
+    """Every file of ``folder`` and its subfolders, hidden ones (and those in hidden
+    folders) aside."""
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file()
-        and kind_of(p.name) is not None
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
@@ -193,9 +194,14 @@ def shown_source(source: Path) -> str:
         return source.resolve().name or source.as_posix()
 
 
-def iter_source(source: Path, skipped: list[str] | None = None) -> Iterator[Document]:
+def iter_source(
+    source: Path, skipped: list[str] | None = None, passed: list[str] | None = None
+) -> Iterator[Document]:
     """Documents of one source: a folder (read recursively) or one file; ``skipped``: bad
-    ``.jsonl`` records are left out and described there instead of failing the read."""
+    ``.jsonl`` records are left out and described there instead of failing the read.
+    ``passed``: a folder's files that cannot be indexed (an unsupported type, a scanned or
+    encrypted PDF, a damaged file) are named there with the reason, and the walk goes on;
+    without it (``--strict``) the first one is an error. A file named alone always is."""
     if not source.exists():
         raise IngestError(f"{source}: no such file or folder")
     shown = shown_source(source)
@@ -203,19 +209,31 @@ def iter_source(source: Path, skipped: list[str] | None = None) -> Iterator[Docu
         yield from _read_file(source, source.name, shown, skipped)
         return
     files = _folder_files(source)
-    if not files:
-        raise IngestError(f"{source}: no .txt, .md, .html or .jsonl files in this folder")
+    if not any(kind_of(path.name) for path in files):
+        raise IngestError(f"{source}: no file of a kind this reads in this folder ({SUPPORTED})")
     for path in files:
         inside = path.relative_to(source).as_posix()
-        yield from _read_file(path, inside, f"{shown}/{inside}".removeprefix("./"), skipped)
+        documents = _read_file(path, inside, f"{shown}/{inside}".removeprefix("./"), skipped)
+        if kind_of(path.name) == "jsonl":  # its records' own rules (``skipped``) hold
+            yield from documents
+            continue
+        try:
+            found = list(documents)  # one document: read whole before it is given out
+        except IngestError as exc:
+            if passed is None:
+                raise
+            passed.append(str(exc))
+            continue
+        yield from found
 
 
-def load_documents(sources: Iterable[Path]) -> list[Document]:
-    """All documents of ``sources``; ids must be unique and every document must have text."""
+def load_documents(sources: Iterable[Path], passed: list[str] | None = None) -> list[Document]:
+    """All documents of ``sources``; ids must be unique and every document must have text.
+    ``passed``: as for :func:`iter_source`."""
     docs: list[Document] = []
     seen: dict[str, str] = {}
     for source in sources:
-        for doc in iter_source(Path(source)):
+        for doc in iter_source(Path(source), passed=passed):
             if doc.doc_id in seen:
                 raise IngestError(
                     f"duplicate document id {doc.doc_id!r} (in {seen[doc.doc_id]} and {doc.source})"
@@ -225,5 +243,6 @@ def load_documents(sources: Iterable[Path]) -> list[Document]:
             seen[doc.doc_id] = doc.source
             docs.append(doc)
     if not docs:
-        raise IngestError("no documents found in " + ", ".join(str(s) for s in sources))
+        why = f" (not indexed: {'; '.join(passed[:3])})" if passed else ""
+        raise IngestError("no documents found in " + ", ".join(str(s) for s in sources) + why)
     return docs

@@ -19,6 +19,7 @@ def answer_body(answer: Answer) -> dict[str, Any]:
             "source": c.source,
             "char_start": c.char_start,
             "char_end": c.char_end,
+            "pages": c.pages,
         },
         "language": answer.language,
         "translation": asdict(answer.translation) if answer.translation else None,
@@ -47,6 +48,7 @@ def reply_body(reply: Reply) -> dict[str, Any]:
                     "source": hit.document.source,
                     "char_start": hit.chunk.char_start,
                     "char_end": hit.chunk.char_end,
+                    "pages": hit.document.pages_of(hit.chunk.char_start, hit.chunk.char_end),
                 },
                 "highlight": {
                     "char_start": hit.highlight[0],

@@ -3,6 +3,7 @@ sentences."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -53,6 +54,7 @@ class StoredDocument:
     chunk_ids: Sequence[int] = ()
     sentence_ids: Sequence[int] = ()
     segment: str = ""  # name of the segment holding this version
+    pages: Sequence[int] = ()  # where each page (or slide) starts in the text; () unpaged
 
     @property
     def text(self) -> str:
@@ -69,7 +71,7 @@ class StoredDocument:
 
     def info(self) -> dict[str, Any]:
         """The document's fields but its text and ids."""
-        return {
+        info = {
             "doc_id": self.doc_id,
             "title": self.title,
             "source": self.source,
@@ -77,3 +79,13 @@ class StoredDocument:
             "published": self.published,
             "metadata": self.metadata,
         }
+        return info | {"pages": list(self.pages)} if self.pages else info
+
+    def pages_of(self, char_start: int, char_end: int) -> list[int] | None:
+        """The pages (numbered from 1) a span of the text lies on; ``None`` when the
+        document has no pages."""
+        if not self.pages:
+            return None
+        first = bisect.bisect_right(self.pages, char_start)
+        last = bisect.bisect_right(self.pages, max(char_start, char_end - 1))
+        return list(range(max(first, 1), max(last, 1) + 1))

@@ -434,6 +434,7 @@ def _documents(
             chunk_ids[i],
             sentence_ids[i],
             segment,
+            tuple(r.get("pages") or ()),
         )
         for i, r in enumerate(rows)
         if live[i]

@@ -83,7 +83,7 @@ def test_bad_sources_fail_with_one_line_and_keep_the_index(tmp_path, reuse_model
     (latin / "a.txt").write_bytes("Ação".encode("latin-1"))
     cases = {
         str(tmp_path / "missing"): "no such file or folder",
-        str(empty): "no .txt, .md, .html or .jsonl files",
+        str(empty): "no file of a kind this reads",
         str(latin): "not valid UTF-8",
     }
     for source, message in cases.items():

@@ -179,8 +179,11 @@ def test_one_upload_carries_several_files_all_or_nothing(client):
     r = client.post("/documents/upload", files=files)
     assert r.status_code == 201
     assert {d["doc_id"] for d in r.json()["documents"]} == {"one.txt", "two.txt"}
-    bad = [files[0], ("file", ("x.pdf", b"%PDF-1.4", "application/pdf"))]
+    bad = [files[0], ("file", ("x.rtf", b"{\\rtf1 x}", "application/rtf"))]
     assert client.post("/documents/upload", files=bad).status_code == 415
+    damaged = [files[0], ("file", ("x.pdf", b"%PDF-1.4 cut short", "application/pdf"))]
+    refused = client.post("/documents/upload", files=damaged)
+    assert refused.status_code == 400 and "x.pdf: not a readable PDF" in refused.text
     client.delete("/documents/one.txt")
     client.delete("/documents/two.txt")
 

@@ -65,6 +65,7 @@ def stored_document(catalog: Catalog, row: dict[str, Any]) -> StoredDocument:
         dict(head["metadata"]),
         range(version, version + int(head["chunks"])),
         range(version, version + int(head["sentences"])),
+        pages=tuple(head.get("pages") or ()),
     )
 
 

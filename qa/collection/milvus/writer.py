@@ -81,6 +81,7 @@ class Version:
                 "chunks": len(self.chunks),
                 "sentences": len(self.sentences),
                 "parts": self.parts,
+                "pages": list(doc.pages),
             },
         }
 

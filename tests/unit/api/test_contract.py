@@ -50,7 +50,7 @@ def test_openapi_validates_and_documents_every_body_and_error(client):
         (
             "POST",
             "/documents/upload",
-            {"files": {"file": ("a.pdf", b"%PDF", "application/pdf")}},
+            {"files": {"file": ("a.rtf", b"{\\rtf1 Ol\\'e1}", "application/rtf")}},
             415,
             "unsupported_media_type",
         ),

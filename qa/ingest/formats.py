@@ -1,0 +1,286 @@
+"""Text out of the documents people have: PDF (its text layer), Word, PowerPoint,
+OpenDocument (text, spreadsheet, presentation) and EPUB.
+
+Each reader returns :class:`Extracted`: the text as it will be stored — normalised once,
+here (a PDF's lines re-joined into paragraphs, end-of-line hyphens undone, running headers,
+footers and page numbers dropped) — and, for paginated formats, where each page (or slide)
+starts in it, so that a citation can name its pages. Citations slice the stored text, so
+they stay exact whatever the normalisation did.
+
+Libraries: ``pypdfium2`` (PDFium, the PDF engine of Chromium) for PDF, ``python-docx``,
+``python-pptx`` and ``odfdo`` for Office and OpenDocument files; ``trafilatura`` for the
+article text of HTML pages, and of the XHTML chapters of an EPUB (a zip read with the
+standard library).
+Every failure is an :class:`~qa.core.errors.IngestError` saying what the file needs.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from qa.core.errors import IngestError
+
+T = TypeVar("T")
+MAX_PAGES = 5000  # pages (or slides) one file may have
+# A repeated line at the top or bottom of at least this share of pages is a running header
+# or footer (from three pages on).
+RUNNING_SHARE = 0.5
+PAGE_NUMBER = re.compile(
+    r"^\s*(?:[-–—]\s*)?(?:p(?:age|ág(?:ina)?|\.)?\s*)?\d{1,4}(?:\s*(?:/|of|de)\s*\d{1,4})?"
+    r"(?:\s*[-–—])?\s*$",
+    re.IGNORECASE,
+)
+TERMINAL = (".", "!", "?", ":", "…", '"', "”", "»", ")")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    pages: tuple[int, ...] = ()  # where page (or slide) n + 1 starts in ``text``
+    title: str | None = None
+
+
+def join_pages(pages: Sequence[str]) -> Extracted:
+    """One text of ``pages`` (each already normalised), separated by blank lines, with where
+    each page starts; an empty page starts where the next one does."""
+    text, starts = "", []
+    for page in pages:
+        if text and page:
+            text += "\n\n"
+        starts.append(len(text))
+        text += page
+    for i in reversed(range(len(pages) - 1)):
+        if not pages[i]:
+            starts[i] = starts[i + 1]
+    return Extracted(text, tuple(starts))
+
+
+# ------------------------------------------------------------------- PDF
+def read_pdf(data: bytes, where: str) -> Extracted:
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            message = f"{where}: the PDF is encrypted; save a copy without a password"
+            raise IngestError(message) from exc
+        raise IngestError(f"{where}: not a readable PDF ({exc})") from exc
+    try:
+        if len(pdf) > MAX_PAGES:
+            raise IngestError(f"{where}: {len(pdf)} pages, more than the {MAX_PAGES} allowed")
+        raw = [_page_text(pdf[i]) for i in range(len(pdf))]
+        title = (pdf.get_metadata_dict().get("Title") or "").strip() or None
+    finally:
+        pdf.close()
+    if not any(line.strip() for page in raw for line in page):
+        raise IngestError(
+            f"{where}: no text layer (a scanned PDF?): it needs OCR before it can be indexed"
+        )
+    pages = [paragraphs(lines) for lines in drop_running_lines(raw)]
+    extracted = join_pages(pages)
+    return Extracted(extracted.text, extracted.pages, title)
+
+
+def _page_text(page: object) -> list[str]:
+    textpage = page.get_textpage()  # type: ignore[attr-defined]
+    try:
+        text: str = textpage.get_text_bounded()
+    finally:
+        textpage.close()
+        page.close()  # type: ignore[attr-defined]
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def drop_running_lines(pages: Sequence[list[str]]) -> list[list[str]]:
+    """``pages`` without page numbers and without the running headers and footers: lines
+    that open or close most pages alike (digits aside, so "Page 3 of 9" counts too)."""
+    edges: Counter[str] = Counter()
+    for lines in pages:
+        kept = [line for line in lines if line.strip()]
+        edges.update({_shape(line) for line in kept[:2] + kept[-2:]})
+    running = {
+        key
+        for key, n in edges.items()
+        if len(pages) >= 3 and n >= RUNNING_SHARE * len(pages) and key
+    }
+    cleaned = []
+    for lines in pages:
+        kept = [line for line in lines if line.strip()]
+        edge = set(range(min(2, len(kept)))) | set(range(max(0, len(kept) - 2), len(kept)))
+        cleaned.append(
+            [
+                line
+                for i, line in enumerate(kept)
+                if not (i in edge and (_shape(line) in running or PAGE_NUMBER.match(line)))
+            ]
+        )
+    return cleaned
+
+
+def _shape(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split())).lower()
+
+
+def paragraphs(lines: Sequence[str]) -> str:
+    """A page's lines as paragraphs: a line ending in a hyphen joins the next word whole,
+    other lines join with a space, and a paragraph ends after a line that stops short of
+    the page's usual width with a sentence's end (or where the page had an empty line)."""
+    text_lines = [" ".join(line.split()) for line in lines]
+    widths = sorted(len(line) for line in text_lines if line)
+    if not widths:
+        return ""
+    usual = widths[int(len(widths) * 0.8)] if len(widths) >= 3 else widths[-1]
+    out, paragraph = [], ""
+    for line in text_lines:
+        if not line:
+            if paragraph:
+                out.append(paragraph)
+            paragraph = ""
+            continue
+        if paragraph.endswith("-") and line[:1].islower() and paragraph[-2:-1].isalpha():
+            paragraph = paragraph[:-1] + line  # "in-" + "dústria" -> "indústria"
+        else:
+            paragraph = f"{paragraph} {line}" if paragraph else line
+        if line.endswith(TERMINAL) and len(line) < 0.8 * usual:
+            out.append(paragraph)
+            paragraph = ""
+    if paragraph:
+        out.append(paragraph)
+    return "\n\n".join(out)
+
+
+# ------------------------------------------------------------------- Office, OpenDocument
+def read_docx(data: bytes, where: str) -> Extracted:
+    import docx
+
+    document = _open(lambda: docx.Document(io.BytesIO(data)), where, "Word")
+    blocks = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
+    title = (document.core_properties.title or "").strip() or None
+    return Extracted(_blocks(blocks), (), title)
+
+
+def read_pptx(data: bytes, where: str) -> Extracted:
+    import pptx
+
+    deck = _open(lambda: pptx.Presentation(io.BytesIO(data)), where, "PowerPoint")
+    slides = []
+    for slide in deck.slides:
+        blocks = [
+            paragraph.text
+            for shape in slide.shapes
+            if shape.has_text_frame
+            for paragraph in shape.text_frame.paragraphs
+        ]
+        slides.append(_blocks(blocks))
+    _check_pages(len(slides), where)
+    title = (deck.core_properties.title or "").strip() or None
+    extracted = join_pages(slides)
+    return Extracted(extracted.text, extracted.pages, title)
+
+
+def read_odf(data: bytes, where: str) -> Extracted:
+    """An OpenDocument text, spreadsheet (rows as lines, cells separated by " | ") or
+    presentation (slides as pages)."""
+    import odfdo
+
+    document = _open(lambda: odfdo.Document(io.BytesIO(data)), where, "OpenDocument")
+    body = document.body
+    title = (document.meta.get_title() or "").strip() or None
+    kind = document.get_type()
+    if kind == "presentation":
+        slides = [_blocks(_texts(page)) for page in body.get_draw_pages()]
+        _check_pages(len(slides), where)
+        extracted = join_pages(slides)
+        return Extracted(extracted.text, extracted.pages, title)
+    if kind == "spreadsheet":
+        rows = [
+            " | ".join(str(v) for v in row if v not in (None, ""))
+            for table in body.get_tables()
+            for row in table.get_values()
+        ]
+        return Extracted(_blocks(rows), (), title)
+    return Extracted(_blocks(_texts(body)), (), title)
+
+
+def _texts(element: object) -> list[str]:
+    """The headings' and paragraphs' text of an OpenDocument element, in document order."""
+    found = element.get_elements("//text:h|//text:p")  # type: ignore[attr-defined]
+    return [str(e.get_formatted_text()).strip() for e in found]
+
+
+def _blocks(blocks: Sequence[str]) -> str:
+    return "\n\n".join(" ".join(b.split()) for b in blocks if b and b.strip())
+
+
+def _check_pages(pages: int, where: str) -> None:
+    if pages > MAX_PAGES:
+        raise IngestError(f"{where}: {pages} pages, more than the {MAX_PAGES} allowed")
+
+
+def _open(opener: Callable[[], T], where: str, kind: str) -> T:
+    try:
+        return opener()
+    except Exception as exc:  # the libraries raise many kinds for a damaged file
+        raise IngestError(f"{where}: not a readable {kind} file ({type(exc).__name__})") from exc
+
+
+# ------------------------------------------------------------------- HTML, EPUB
+def html_article(html: str) -> tuple[str, str]:
+    """Title and article text of an HTML page, boilerplate (menus, footers, comments)
+    stripped; paragraphs are separated by blank lines."""
+    import trafilatura
+
+    text = trafilatura.extract(html, include_comments=False, include_tables=False) or ""
+    metadata = trafilatura.extract_metadata(html)
+    title = (metadata.title if metadata is not None else None) or ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return title, "\n\n".join(lines)
+
+
+def read_epub(data: bytes, where: str) -> Extracted:
+    """The chapters of an EPUB in reading order (its spine), each as its HTML's text."""
+    from lxml import etree  # type: ignore[import-untyped]
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as book:
+            container = etree.fromstring(book.read("META-INF/container.xml"))
+            opf_path = container.find(".//{*}rootfile").get("full-path")
+            opf = etree.fromstring(book.read(opf_path))
+            folder = opf_path.rsplit("/", 1)[0] + "/" if "/" in opf_path else ""
+            items = {i.get("id"): i.get("href") for i in opf.iterfind(".//{*}manifest/{*}item")}
+            spine = [items[r.get("idref")] for r in opf.iterfind(".//{*}spine/{*}itemref")]
+            chapters = [html_article(book.read(folder + href).decode("utf-8"))[1] for href in spine]
+            title = opf.findtext(".//{http://purl.org/dc/elements/1.1/}title")
+    except (zipfile.BadZipFile, KeyError, AttributeError, etree.XMLSyntaxError) as exc:
+        raise IngestError(f"{where}: not a readable EPUB file ({type(exc).__name__})") from exc
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{where}: an EPUB chapter is not UTF-8") from exc
+    return Extracted(_blocks(chapters), (), (title or "").strip() or None)
+
+
+READERS: dict[str, Callable[[bytes, str], Extracted]] = {
+    "pdf": read_pdf,
+    "docx": read_docx,
+    "pptx": read_pptx,
+    "odf": read_odf,
+    "epub": read_epub,
+}
+SUFFIXES = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".odt": "odf",
+    ".ods": "odf",
+    ".odp": "odf",
+    ".epub": "epub",
+}
