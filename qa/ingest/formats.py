@@ -2,7 +2,8 @@
 OpenDocument (text, spreadsheet, presentation) and EPUB.
 
 Each reader returns :class:`Extracted`: the text as it will be stored — normalised once,
-here (a PDF's lines re-joined into paragraphs, end-of-line hyphens undone, running headers,
+here (a PDF's lines re-joined into paragraphs, words a line break split made whole again
+when the document writes them whole elsewhere, running headers,
 footers and page numbers dropped) — and, for paginated formats, where each page (or slide)
 starts in it, so that a citation can name its pages. Citations slice the stored text, so
 they stay exact whatever the normalisation did.
@@ -37,6 +38,10 @@ PAGE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 TERMINAL = (".", "!", "?", ":", "…", '"', "”", "»", ")")
+# PDFium's mark for a hyphen that ends a line (it joins the line itself); ours is the same.
+LINE_END_HYPHEN = "\x02"
+WORD = re.compile(r"\w+")
+SPLIT_WORD = re.compile(r"(\w+)\x02(\w+)")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,20 @@ class Extracted:
     text: str
     pages: tuple[int, ...] = ()  # where page (or slide) n + 1 starts in ``text``
     title: str | None = None
+
+
+NOT_TITLES = re.compile(
+    r"^(about:|https?:|file:|untitled\b|microsoft (word|powerpoint) - )|"
+    r"\.(pdf|docx?|pptx?|odt|odp|ods|rtf|txt|html?)$",
+    re.IGNORECASE,
+)
+
+
+def usable_title(title: str | None) -> str | None:
+    """A file's own title, unless it is what tools write when there is none (a page's
+    address, a file name, "Untitled"): then ``None``, and the text's first line serves."""
+    title = " ".join((title or "").split())
+    return None if not title or NOT_TITLES.search(title) else title
 
 
 def join_pages(pages: Sequence[str]) -> Extracted:
@@ -76,14 +95,15 @@ def read_pdf(data: bytes, where: str) -> Extracted:
         if len(pdf) > MAX_PAGES:
             raise IngestError(f"{where}: {len(pdf)} pages, more than the {MAX_PAGES} allowed")
         raw = [_page_text(pdf[i]) for i in range(len(pdf))]
-        title = (pdf.get_metadata_dict().get("Title") or "").strip() or None
+        title = usable_title(pdf.get_metadata_dict().get("Title"))
     finally:
         pdf.close()
     if not any(line.strip() for page in raw for line in page):
         raise IngestError(
             f"{where}: no text layer (a scanned PDF?): it needs OCR before it can be indexed"
         )
-    pages = [paragraphs(lines) for lines in drop_running_lines(raw)]
+    vocabulary = {w.lower() for page in raw for line in page for w in WORD.findall(line)}
+    pages = [resolve_hyphens(paragraphs(lines), vocabulary) for lines in drop_running_lines(raw)]
     extracted = join_pages(pages)
     return Extracted(extracted.text, extracted.pages, title)
 
@@ -129,31 +149,49 @@ def _shape(line: str) -> str:
 
 
 def paragraphs(lines: Sequence[str]) -> str:
-    """A page's lines as paragraphs: a line ending in a hyphen joins the next word whole,
-    other lines join with a space, and a paragraph ends after a line that stops short of
-    the page's usual width with a sentence's end (or where the page had an empty line)."""
+    """A page's lines as paragraphs: a line ending in a hyphen joins the next word (with
+    :data:`LINE_END_HYPHEN` between, for :func:`resolve_hyphens`), other lines join with a
+    space, and a paragraph ends after a line that stops short of
+    the page's usual width with a sentence's end or before a capital (a heading, a
+    paragraph's last line), or where the page had an empty line."""
     text_lines = [" ".join(line.split()) for line in lines]
     widths = sorted(len(line) for line in text_lines if line)
     if not widths:
         return ""
     usual = widths[int(len(widths) * 0.8)] if len(widths) >= 3 else widths[-1]
     out, paragraph = [], ""
-    for line in text_lines:
+    for i, line in enumerate(text_lines):
         if not line:
             if paragraph:
                 out.append(paragraph)
             paragraph = ""
             continue
         if paragraph.endswith("-") and line[:1].islower() and paragraph[-2:-1].isalpha():
-            paragraph = paragraph[:-1] + line  # "in-" + "dústria" -> "indústria"
+            paragraph = paragraph[:-1] + LINE_END_HYPHEN + line  # resolve_hyphens decides
         else:
             paragraph = f"{paragraph} {line}" if paragraph else line
-        if line.endswith(TERMINAL) and len(line) < 0.8 * usual:
+        following = text_lines[i + 1][:1] if i + 1 < len(text_lines) else ""
+        ends = line.endswith(TERMINAL) or following.isupper() or following.isdigit()
+        if ends and len(line) < 0.8 * usual:  # a short line: a heading or a paragraph's end
             out.append(paragraph)
             paragraph = ""
     if paragraph:
         out.append(paragraph)
     return "\n\n".join(out)
+
+
+def resolve_hyphens(text: str, vocabulary: set[str]) -> str:
+    """Each word split by a hyphen at a line's end made whole ("indús-tria" ->
+    "indústria") when the document writes the whole word elsewhere; otherwise the hyphen
+    is the word's own ("pré-treinando"): most PDFs today (word processors, browsers) break
+    lines at hyphens they did not add, and no word is invented."""
+
+    def mend(match: re.Match[str]) -> str:
+        left, right = match.groups()
+        whole = left + right
+        return whole if whole.lower() in vocabulary else f"{left}-{right}"
+
+    return SPLIT_WORD.sub(mend, text).replace(LINE_END_HYPHEN, "-")
 
 
 # ------------------------------------------------------------------- Office, OpenDocument
@@ -165,8 +203,7 @@ def read_docx(data: bytes, where: str) -> Extracted:
     for table in document.tables:
         for row in table.rows:
             blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
-    title = (document.core_properties.title or "").strip() or None
-    return Extracted(_blocks(blocks), (), title)
+    return Extracted(_blocks(blocks), (), usable_title(document.core_properties.title))
 
 
 def read_pptx(data: bytes, where: str) -> Extracted:
@@ -183,7 +220,7 @@ def read_pptx(data: bytes, where: str) -> Extracted:
         ]
         slides.append(_blocks(blocks))
     _check_pages(len(slides), where)
-    title = (deck.core_properties.title or "").strip() or None
+    title = usable_title(deck.core_properties.title)
     extracted = join_pages(slides)
     return Extracted(extracted.text, extracted.pages, title)
 
@@ -195,7 +232,7 @@ def read_odf(data: bytes, where: str) -> Extracted:
 
     document = _open(lambda: odfdo.Document(io.BytesIO(data)), where, "OpenDocument")
     body = document.body
-    title = (document.meta.get_title() or "").strip() or None
+    title = usable_title(document.meta.get_title())
     kind = document.get_type()
     if kind == "presentation":
         slides = [_blocks(_texts(page)) for page in body.get_draw_pages()]
@@ -265,7 +302,7 @@ def read_epub(data: bytes, where: str) -> Extracted:
         raise IngestError(f"{where}: not a readable EPUB file ({type(exc).__name__})") from exc
     except UnicodeDecodeError as exc:
         raise IngestError(f"{where}: an EPUB chapter is not UTF-8") from exc
-    return Extracted(_blocks(chapters), (), (title or "").strip() or None)
+    return Extracted(_blocks(chapters), (), usable_title(title))
 
 
 READERS: dict[str, Callable[[bytes, str], Extracted]] = {

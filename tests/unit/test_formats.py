@@ -11,7 +11,14 @@ import pytest
 
 from qa.core.errors import IngestError
 from qa.ingest import load_documents
-from qa.ingest.formats import drop_running_lines, join_pages, paragraphs, read_epub
+from qa.ingest.formats import (
+    drop_running_lines,
+    join_pages,
+    paragraphs,
+    read_epub,
+    resolve_hyphens,
+    usable_title,
+)
 from qa.store.records import StoredDocument
 
 FABRICA = "A fábrica de chips da empresa em Manaus vai dobrar a produção até 2027."
@@ -33,16 +40,19 @@ def test_lines_become_paragraphs_with_hyphens_undone() -> None:
         "Curta.",
         "Depois da linha curta começa outro parágrafo.",
     ]
-    text = paragraphs(lines)
+    text = resolve_hyphens(paragraphs(lines), {"produção", "a", "fábrica"})
     assert text.split("\n\n") == [
         "A fábrica de chips da empresa em Manaus vai dobrar a produção até 2027, segundo o "
-        "diretor da unidade, que falou ontem com os jornalistas.",
+        "diretor da unidade, que falou on-tem com os jornalistas.",  # "ontem": written nowhere
         "Um segundo parágrafo começa aqui e continua na linha de baixo sem hífen nenhum até "
         "acabar.",
         "Curta.",
         "Depois da linha curta começa outro parágrafo.",
     ]
     assert paragraphs(["bem-estar é", "um tema"]) == "bem-estar é um tema"  # not at a line end
+    # PDFium's own mark of a hyphen at a line's end: kept unless the whole word is written
+    assert resolve_hyphens("estava pré\x02treinando", {"treinando"}) == "estava pré-treinando"
+    assert resolve_hyphens("na indús\x02tria", {"indústria"}) == "na indústria"
     assert paragraphs([]) == ""
 
 
@@ -54,13 +64,18 @@ def test_running_headers_footers_and_page_numbers_are_dropped() -> None:
         ["Os sindicatos aprovaram o acordo.", "Os salários sobem 8%.", "Houve festa."],
     ]
     pages = [
-        ["Relatório anual 2025", *body, f"Página {n} de 4"]
-        for n, body in enumerate(bodies, 1)
+        ["Relatório anual 2025", *body, f"Página {n} de 4"] for n, body in enumerate(bodies, 1)
     ]
     pages[2].append("- 3 -")
     assert drop_running_lines(pages) == bodies
     two = [["Cabeçalho", "Texto um."], ["Cabeçalho", "Texto dois."]]
     assert drop_running_lines(two) == two  # two pages say too little to call it a header
+
+
+def test_titles_tools_write_for_want_of_one_are_not_titles() -> None:
+    for placeholder in ("about:blank", "Microsoft Word - relatorio.docx", "scan0001.pdf", " "):
+        assert usable_title(placeholder) is None, placeholder
+    assert usable_title(" Relatório  anual ") == "Relatório anual"
 
 
 def test_pages_join_and_spans_name_their_pages() -> None:

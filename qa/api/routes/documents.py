@@ -2,8 +2,9 @@
 
 JSON bodies and file uploads are separate operations, each documented and validated:
 ``POST /documents`` and ``PUT /documents/{id}`` take a JSON article; ``POST
-/documents/upload`` and ``PUT /documents/{id}/upload`` a multipart file (``.txt``, ``.md``,
-``.html``, or ``.jsonl`` of many articles for POST). A write answers once it is on disk.
+/documents/upload`` and ``PUT /documents/{id}/upload`` a multipart file (text, HTML, PDF,
+Office, OpenDocument or EPUB, or ``.jsonl`` of many articles for POST). A write answers
+once it is on disk.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ PAGE = Depends(require("read", page=True))  # a browser gets the page, an API cl
 
 FilesField = Annotated[
     list[UploadFile],
-    File(description="One or more .txt, .md, .html or .jsonl files, each in a part named `file`."),
+    File(
+        description="One or more files, each in a part named `file`: .txt, .md, .html, .pdf, "
+        ".docx, .pptx, .odt, .ods, .odp, .epub, or .jsonl of many articles."
+    ),
 ]
 MAX_UPLOAD_FILES = 100  # files one request may carry
 
@@ -97,7 +101,7 @@ async def add_document(body: DocumentIn, response: Response, service: ServiceDep
     dependencies=[WRITE],
 )
 async def upload_replacement(doc_id: str, file: FilesField, service: ServiceDep) -> WriteResponse:
-    """Replace an existing article with the one of a `.txt`, `.md` or `.html` file."""
+    """Replace an existing article with the one of a file (any kind but `.jsonl`)."""
     started = time.perf_counter()
     if len(file) != 1:
         raise IngestError(f"PUT /documents/{{id}}/upload takes one file, not {len(file)}")
@@ -106,8 +110,9 @@ async def upload_replacement(doc_id: str, file: FilesField, service: ServiceDep)
         raise IngestError("PUT /documents/{id}/upload takes one document, not a .jsonl file")
     document = documents[0]
     replacement = make_text_document(
-        validate_doc_id(doc_id), document.text, document.source, document.title
-    )
+        validate_doc_id(doc_id), document.text, document.source, document.title,
+        pages=document.pages,
+    )  # fmt: skip
     return WriteResponse.from_results(
         await run_in_threadpool(service.replace, replacement), started
     )

@@ -93,7 +93,7 @@ function renderAnswer(data) {
   const meter = el("meter", { min: "0", max: "1", value: String(a.confidence), "aria-label": "confidence" });
   card.append(el("p", { class: "meta" },
     citationLink(a.citation, a.citation.title || a.citation.doc_id),
-    el("span", {}, `characters ${a.citation.char_start}–${a.citation.char_end}`),
+    el("span", {}, pagesLabel(a.citation) + `characters ${a.citation.char_start}–${a.citation.char_end}`),
     el("span", { class: "confidence" }, "confidence ", meter, ` ${Math.round(a.confidence * 100)}%`)));
   box.append(card);
 }
@@ -118,7 +118,7 @@ function renderResults(data) {
     for (const r of results) {
       list.append(el("li", { class: "result" },
         el("p", { class: "meta" },
-          citationLink(r.citation, `#${r.rank} · characters ${r.citation.char_start}–${r.citation.char_end}`),
+          citationLink(r.citation, `#${r.rank} · ${pagesLabel(r.citation)}characters ${r.citation.char_start}–${r.citation.char_end}`),
           el("details", { class: "score" }, el("summary", {}, "score"),
             ` ${r.score.toFixed(3)}: the ranking's score (higher first), not a probability`)),
         markedPassage(r)));
@@ -129,6 +129,12 @@ function renderResults(data) {
         el("span", {}, results.length === 1 ? "1 passage" : `${results.length} passages`)),
       list));
   }
+}
+
+function pagesLabel(citation) {
+  const pages = citation.pages;
+  if (!pages || !pages.length) return "";
+  return pages.length === 1 ? `page ${pages[0]}, ` : `pages ${pages[0]}–${pages[pages.length - 1]}, `;
 }
 
 function documentHref(docId) {
@@ -213,6 +219,31 @@ function askPage() {
   else { input.focus(); showCollection(); }
 }
 
+// The document's text with a marker where each page starts (empty elements: the text's
+// characters, and so the citations' offsets, stay exactly the document's) and the cited
+// span marked — in pieces when it crosses pages, the first piece focusable.
+function documentNodes(text, pages, span) {
+  const cuts = new Set([0, text.length, ...pages.filter((p) => p > 0 && p < text.length)]);
+  if (span) { cuts.add(span[0]); cuts.add(span[1]); }
+  const points = [...cuts].sort((a, b) => a - b);
+  const nodes = [];
+  let first = true;
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [from, to] = [points[i], points[i + 1]];
+    pages.forEach((p, n) => {
+      if (p === from && pages.length > 1) nodes.push(el("span", { class: "page-start", "data-page": String(n + 1) }));
+    });
+    const piece = text.slice(from, to);
+    if (span && from >= span[0] && to <= span[1]) {
+      nodes.push(el("mark", first ? { id: "cited", tabindex: "-1" } : { class: "cited" }, piece));
+      first = false;
+    } else {
+      nodes.push(piece);
+    }
+  }
+  return nodes;
+}
+
 async function documentPage() {
   const docId = decodeURIComponent(location.pathname.replace(/^\/documents\//, ""));
   const params = new URLSearchParams(location.search);
@@ -223,18 +254,19 @@ async function documentPage() {
     $("meta").replaceChildren(
       el("span", {}, doc.source || doc.doc_id),
       el("span", {}, doc.published || ""),
-      el("span", {}, `${doc.characters} characters, ${doc.chunks} passages`));
+      el("span", {}, `${doc.characters} characters, ${doc.chunks} passages`),
+      doc.pages && doc.pages.length > 1 ? el("span", {}, `${doc.pages.length} pages`) : null);
     const text = doc.text;
     const start = Number(params.get("start"));
     const end = Number(params.get("end"));
     const box = $("text");
-    if (params.has("start") && Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= text.length && start < end) {
-      const mark = el("mark", { id: "cited", tabindex: "-1" }, text.slice(start, end));
-      box.replaceChildren(text.slice(0, start), mark, text.slice(end));
+    const cited = params.has("start") && Number.isInteger(start) && Number.isInteger(end) &&
+      start >= 0 && end <= text.length && start < end;
+    box.replaceChildren(...documentNodes(text, doc.pages || [], cited ? [start, end] : null));
+    const mark = $("cited");
+    if (mark) {
       mark.scrollIntoView({ block: "center" });
       mark.focus({ preventScroll: true });
-    } else {
-      box.textContent = text;
     }
   } catch (e) {
     setStatus(e.message, true);
