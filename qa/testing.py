@@ -79,14 +79,15 @@ def running_server(index_dir: Path, timeout: float = 120, **env: str) -> Iterato
 
 
 @contextmanager
-def running_milvus(data_dir: Path, timeout: float = 60) -> Iterator[str]:
+def running_milvus(data_dir: Path, timeout: float = 60, port: int | None = None) -> Iterator[str]:
     """A Milvus Lite server on loopback over ``data_dir`` (the stand-in for a Milvus
-    cluster); yields its URI once it answers, stops it on exit."""
+    cluster), on ``port`` (default: a free one); yields its URI once it answers, stops it
+    on exit."""
     from pymilvus import MilvusClient
 
     from qa.milvus.connection import GRPC_OPTIONS
 
-    port = free_port()
+    port = port or free_port()
     uri = f"http://127.0.0.1:{port}"
     with _running(
         [

@@ -84,11 +84,13 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 
 
 def redact(message: str, settings: Settings) -> str:
-    """``message`` without the server's own folders: the index folder reads as the
-    setting that names it."""
+    """``message`` without the server's own folders and addresses: the index folder and
+    the Milvus URI read as the settings that name them."""
     folder = settings.index_dir
     for path in sorted({str(folder.resolve()), str(folder.absolute())}, key=len, reverse=True):
         message = message.replace(path, "QA_INDEX_DIR")
+    if settings.milvus_uri:
+        message = message.replace(settings.milvus_uri, "QA_MILVUS_URI")
     return message
 
 

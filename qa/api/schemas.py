@@ -192,7 +192,10 @@ class QueryResponse(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str = Field(description="'ok', or 'no_index' when no index is loaded.")
+    status: str = Field(
+        description="'ok'; 'no_index' when no index is loaded; 'unavailable' when the "
+        "vector store cannot answer now (`detail` says why)."
+    )
     model: str
     vector_store: str = Field(description="Where the vectors live: 'faiss' or 'milvus'.")
     documents: int

@@ -39,6 +39,10 @@ class Collection(Protocol):
         """Take what other processes committed (True when the state changed)."""
         ...
 
+    def unavailable(self) -> str | None:
+        """Why it cannot answer now, where it lives elsewhere (``None``: it can)."""
+        ...
+
     def use_model(self, embedder: Embedder, companion: CompanionEncoder | None = None) -> None:
         """Embed with ``embedder`` (and ``companion``) from now on, checked against the
         model the collection was built with."""

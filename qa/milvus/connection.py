@@ -86,6 +86,13 @@ def reporting(action: str, uri: str) -> Iterator[None]:
         ) from exc
 
 
+def released(exc: BaseException) -> bool:
+    """Whether a failure says the collection is not loaded (Milvus releases every
+    collection when it restarts)."""
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return "not loaded" in text or "load()" in text
+
+
 class MilvusConnection:
     """One client for the options' URI, made on first use."""
 

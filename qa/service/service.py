@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Health:
-    status: str  # "ok", or "no_index" when no index is loaded
+    status: str  # "ok"; "no_index" when no index is loaded; "unavailable" (Milvus down)
     model: str
     vector_store: str
     documents: int
@@ -205,9 +205,12 @@ class QAService:
         if self.collection is None:
             store = self.settings.vector_store
             return Health("no_index", model, store, 0, 0, detail=self.index_error)
+        problem = self.collection.unavailable()
         with self.collection.snapshot() as index:
             counts = len(index.documents), len(index.chunks)
-            return Health("ok", model, index.manifest.vectors.kind, *counts, index.generation)
+            status = "ok" if problem is None else "unavailable"
+            kind = index.manifest.vectors.kind
+            return Health(status, model, kind, *counts, index.generation, detail=problem)
 
     def copy_index(self, dest: Path) -> Manifest:
         """A consistent copy of the committed index in ``dest`` (``qa snapshot``); the

@@ -4,6 +4,7 @@ serves every committed write at once, and a write is all of a document or none o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -24,7 +25,7 @@ from qa.collection.milvus import writer as replica_writer
 from qa.core.errors import WouldDropDocumentsError
 from qa.ingest import make_text_document
 from qa.service import QAService
-from qa.testing import running_milvus, running_server
+from qa.testing import free_port, running_milvus, running_server
 from tests.helpers import FESTIVAL, FESTIVAL_QUESTION, HUANG_DOC, CountingEmbedder, seconds_until
 
 HUANG = "what did Huang say about investors?"
@@ -260,3 +261,32 @@ def test_an_index_folder_moves_into_milvus_without_embedding(
     assert replica.ask(HUANG, 5).answer.text == service.ask(HUANG, 5).answer.text
     with pytest.raises(Exception, match="exists already"):
         folder.migrate("milvus")
+
+
+def test_replicas_come_back_when_milvus_restarts(settings, embedder, seed_docs, tmp_path):
+    """Milvus releases its collections when it restarts: a running replica says it is not
+    ready until it has loaded them again, then answers; a replica started afterwards
+    starts and answers."""
+    data, port = tmp_path / "milvus", free_port()
+    with contextlib.ExitStack() as replicas:
+        with running_milvus(data, port=port) as uri:
+            own = settings.model_copy(
+                update={"vector_store": "milvus", "milvus_uri": uri,
+                        "milvus_collection": "restart", "index_dir": tmp_path / "nothing"}
+            )  # fmt: skip
+            QAService(own, embedder).build(seed_docs)
+            before, _ = replicas.enter_context(running_server(tmp_path / "a", **env_of(own)))
+            assert httpx.post(f"{before}/query", json={"question": HUANG}).status_code == 200
+        with running_milvus(data, port=port):  # back on the same data, collections released
+
+            def answers() -> bool:
+                ready = httpx.get(f"{before}/health/ready", timeout=30).status_code == 200
+                asked = httpx.post(f"{before}/query", json={"question": HUANG}, timeout=30)
+                assert uri not in asked.text  # a 503 names the setting, not the address
+                return ready and asked.status_code == 200
+
+            seconds_until(answers, limit=30)
+            with running_server(tmp_path / "b", **env_of(own)) as (after, _):
+                assert httpx.get(f"{after}/health/ready", timeout=30).status_code == 200
+                reply = httpx.post(f"{after}/query", json={"question": HUANG}, timeout=30)
+                assert reply.status_code == 200 and reply.json()["results"], reply.text

@@ -219,6 +219,10 @@ class FolderCollection:
             backend.collect_garbage(created.vectors, store.blobs)
         return collection
 
+    def unavailable(self) -> str | None:
+        """Nothing stands between a loaded index folder and its answers."""
+        return None
+
     def refresh(self) -> bool:
         """Catch up with commits another process made on the folder (``qa add``, another
         server): apply their writes, or load the committed state beside the live one and

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.collection.milvus.schema import collection_names, create_collections
-from qa.core.errors import IndexBusyError, IndexMismatchError
-from qa.milvus.connection import MilvusConnection
+from qa.core.errors import IndexBusyError, IndexMismatchError, VectorStoreError
+from qa.milvus.connection import MilvusConnection, released
 from qa.milvus.expressions import quote
 from qa.store import Manifest
 from qa.store.manifest import ManifestError, parse
@@ -54,8 +54,40 @@ class Catalog:
     def client(self) -> MilvusClient:
         return self.connection.client
 
-    def reporting(self, action: str) -> AbstractContextManager[None]:
-        return self.connection.reporting(action)
+    @contextmanager
+    def reporting(self, action: str) -> Iterator[None]:
+        """Milvus failures as one readable error; when Milvus has released the collections
+        (it does on a restart), they are loaded again before the error goes out, so that
+        the next request is served."""
+        try:
+            with self.connection.reporting(action):
+                yield
+        except VectorStoreError as exc:
+            if not released(exc):
+                raise
+            try:
+                self.load_all()
+            except VectorStoreError:
+                raise exc from None
+            raise VectorStoreError(
+                "Milvus had released the collections (after a restart?); they are loaded "
+                "again: ask again"
+            ) from exc
+
+    def load_all(self) -> None:
+        """Load every collection into Milvus's memory (a no-op for those loaded)."""
+        with self.connection.reporting("load collections"):
+            for name in self.names.values():
+                self.client.load_collection(name)
+
+    def unloaded(self) -> list[str]:
+        """The collections Milvus does not hold loaded (none when it serves them all)."""
+        with self.connection.reporting("check collections"):
+            return [
+                name
+                for name in self.names.values()
+                if "Loaded" not in str(self.client.get_load_state(name).get("state", ""))
+            ]
 
     # --------------------------------------------------------------- the collection
     def exists(self) -> bool:
@@ -67,7 +99,6 @@ class Catalog:
         if not self.exists():
             return None
         with self.reporting("read the manifest"):
-            self.client.load_collection(self.names["meta"])
             rows = self.client.get(self.names["meta"], ids=[MANIFEST_KEY], output_fields=["value"])
         if not rows:
             return None

@@ -25,6 +25,7 @@ from qa.core.config import Settings
 from qa.core.errors import (
     IndexMismatchError,
     IndexNotFoundError,
+    VectorStoreError,
 )
 from qa.embed import Embedder
 from qa.embed.companion import CompanionEncoder
@@ -68,6 +69,8 @@ class MilvusCollection:
 
     @classmethod
     def open(cls, catalog: Catalog, embedder: Embedder | None) -> MilvusCollection:
+        if catalog.exists():
+            catalog.load_all()  # after a Milvus restart its collections are released
         manifest = catalog.manifest()
         options = catalog.connection.options
         if manifest is None:
@@ -128,6 +131,18 @@ class MilvusCollection:
     def refresh(self) -> bool:
         """Nothing to catch up with: every request reads the committed state."""
         return False
+
+    def unavailable(self) -> str | None:
+        """Why the collection cannot answer now (``None``: it can). Collections Milvus
+        released (a restart does that) are loaded again on the way."""
+        try:
+            missing = self.catalog.unloaded()
+            if not missing:
+                return None
+            self.catalog.load_all()
+        except VectorStoreError as exc:
+            return str(exc)
+        return f"Milvus had released {', '.join(missing)} (after a restart?); loading them again"
 
     def folder(self, action: str) -> FolderCollection:
         raise IndexMismatchError(
