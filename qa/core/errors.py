@@ -37,6 +37,11 @@ class IndexBusyError(QAError):
     """Another process holds the index's write lock."""
 
 
+class ChangedWhileReadError(IndexBusyError):
+    """A document changed between two reads of one request (a replica reading Milvus
+    while another replica writes): the request is answered again from the start."""
+
+
 class WouldDropDocumentsError(QAError):
     """Rebuilding the index from its sources would drop documents only the index holds."""
 

@@ -24,14 +24,17 @@ from pathlib import Path
 from qa.answer import AnswerFinder, Reply, answer
 from qa.collection import Collection, Follower, copy_folder, home_of, replica_mode
 from qa.core.config import Settings
-from qa.core.errors import IndexMismatchError, IndexNotFoundError
+from qa.core.errors import ChangedWhileReadError, IndexMismatchError, IndexNotFoundError
 from qa.embed import Embedder
 from qa.index import IndexView, WriteResult, corpus_language, unknown_document
 from qa.ingest import Document
-from qa.search import Retriever, make_retriever, search
+from qa.search import Retriever, SearchResult, make_retriever, search
 from qa.service.models import Models, one_search_thread
 from qa.store import Filters, Manifest, Store, StoredDocument
 from qa.vectors import make_backend
+
+# A request reads again when another replica changed a document under it (Milvus).
+READ_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
 
@@ -175,20 +178,16 @@ class QAService:
         ``with_answer`` is false, the answer found in them (``POST /query``)."""
         started = time.perf_counter()
         retriever = self.retriever(method)
-        with self.snapshot() as index:
-            result = search(retriever, index, question, top_k, filters)
-            searched = time.perf_counter()
-            if not with_answer:
-                reply = Reply(result, self.finder.language(result))
-            else:
-                reply = answer(
-                    index,
-                    result,
-                    self.finder,
-                    self.models.translator if self.settings.translate_answers else None,
-                    self.models.answer_model.full,
-                    self.settings.answer_min_confidence,
-                )
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                with self.snapshot() as index:
+                    result = search(retriever, index, question, top_k, filters)
+                    searched = time.perf_counter()
+                    reply = self._reply(index, result, with_answer)
+                break
+            except ChangedWhileReadError:  # another replica wrote meanwhile: read again
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
         done = time.perf_counter()
         stages = {
             "embed": result.embed_ms,
@@ -196,6 +195,18 @@ class QAService:
             "answer": (done - searched) * 1000 if with_answer else 0.0,
         }
         return dataclasses.replace(reply, took_ms=(done - started) * 1000, stages_ms=stages)
+
+    def _reply(self, index: IndexView, result: SearchResult, with_answer: bool) -> Reply:
+        if not with_answer:
+            return Reply(result, self.finder.language(result))
+        return answer(
+            index,
+            result,
+            self.finder,
+            self.models.translator if self.settings.translate_answers else None,
+            self.models.answer_model.full,
+            self.settings.answer_min_confidence,
+        )
 
     def health(self) -> Health:
         """Whether the service can answer, with its model and the size of the live index."""

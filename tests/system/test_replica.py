@@ -290,3 +290,37 @@ def test_replicas_come_back_when_milvus_restarts(settings, embedder, seed_docs, 
                 assert httpx.get(f"{after}/health/ready", timeout=30).status_code == 200
                 reply = httpx.post(f"{after}/query", json={"question": HUANG}, timeout=30)
                 assert reply.status_code == 200 and reply.json()["results"], reply.text
+
+
+def test_a_replica_reads_whole_documents_while_another_rewrites_them(replica_settings, tmp_path):
+    """One replica replaces a document in a loop while the other answers questions about
+    it: every answer is whole (never a 500), read again when a write came between."""
+    env = env_of(replica_settings)
+    versions = [FESTIVAL, FESTIVAL.replace("festival", "festival de inverno")]
+    with (
+        running_server(tmp_path / "a", **env) as (a, _),
+        running_server(tmp_path / "b", **env) as (b, _),
+    ):
+        added = httpx.post(f"{a}/documents", json={"id": "race", "text": FESTIVAL})
+        assert added.status_code == 201
+        stop = threading.Event()
+
+        def rewrite() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                httpx.put(f"{a}/documents/race", json={"text": versions[n % 2]}, timeout=60)
+
+        writer = threading.Thread(target=rewrite)
+        writer.start()
+        statuses: list[int] = []
+        try:
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                r = httpx.post(f"{b}/query", json={**FESTIVAL_QUESTION, "top_k": 10}, timeout=60)
+                statuses.append(r.status_code)
+                assert r.status_code in (200, 503), r.text
+        finally:
+            stop.set()
+            writer.join()
+        assert statuses.count(200) >= 0.8 * len(statuses), statuses

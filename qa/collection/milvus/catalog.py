@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.collection.milvus.schema import collection_names, create_collections
-from qa.core.errors import IndexBusyError, IndexMismatchError, VectorStoreError
+from qa.core.errors import (
+    ChangedWhileReadError,
+    IndexMismatchError,
+    VectorStoreError,
+)
 from qa.milvus.connection import MilvusConnection, released
 from qa.milvus.expressions import quote
 from qa.store import Manifest
@@ -202,7 +206,7 @@ class Catalog:
             rows = self.client.get(self.names["texts"], ids=keys, output_fields=["text"])
         found = {row["key"]: row["text"] for row in rows}
         if len(found) != parts:  # replaced or deleted since this request read its head
-            raise IndexBusyError("a document changed while this request read it; ask again")
+            raise ChangedWhileReadError("a document changed while this request read it; ask again")
         return "".join(found[k] for k in keys)
 
     def search(

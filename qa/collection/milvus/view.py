@@ -21,6 +21,7 @@ import numpy as np
 from qa.chunk import Chunk, Sentence
 from qa.collection.milvus.catalog import Catalog
 from qa.collection.milvus.schema import encode_terms
+from qa.core.errors import ChangedWhileReadError
 from qa.index.lexical import bm25_idf
 from qa.index.terms import Terms
 from qa.index.view import PassageSentences, Selection, ViewBase
@@ -120,8 +121,8 @@ class Passages:
         row = self.rows.get(cid)
         if row is None:
             found = self.catalog.get("passages", [cid], PASSAGE_FIELDS)
-            if not found:
-                raise KeyError(cid)
+            if not found:  # its document was replaced or deleted since the search
+                raise ChangedWhileReadError(f"passage {cid} changed while it was read: ask again")
             row = self.rows[cid] = found[0]
         doc_id = row["doc_id"]
         return Chunk(
@@ -167,6 +168,8 @@ class Sentences:
 
     def row(self, sid: int) -> dict[str, Any]:
         self.fetch([sid])
+        if sid not in self.rows:  # its document was replaced or deleted since the search
+            raise ChangedWhileReadError(f"sentence {sid} changed while it was read: ask again")
         return self.rows[sid]
 
     def __getitem__(self, sid: int) -> Sentence:
