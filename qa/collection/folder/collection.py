@@ -220,8 +220,7 @@ class FolderCollection:
         return collection
 
     def unavailable(self) -> str | None:
-        """Nothing stands between a loaded index folder and its answers."""
-        return None
+        return None  # nothing stands between a loaded index folder and its answers
 
     def refresh(self) -> bool:
         """Catch up with commits another process made on the folder (``qa add``, another
