@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # The first class an exception is an instance of decides (subclasses come first).
 STATUSES: tuple[tuple[type[Exception], int, str], ...] = (
     (errors.DocumentNotFoundError, 404, "not_found"),
+    (errors.PreconditionFailedError, 412, "precondition_failed"),
     (errors.DocumentTooLargeError, 413, "payload_too_large"),
     (errors.UnsupportedFileTypeError, 415, "unsupported_media_type"),
     (errors.IngestError, 400, "invalid_document"),
@@ -147,6 +148,7 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "No API key, or an unknown one (when keys are configured).",
         403: "The key may read but not write, or the request comes from another origin.",
         404: "No document with this id.",
+        412: "`If-Match` names a version the document no longer has (read it again).",
         413: "A body over its limit: QA_MAX_DOCUMENT_BYTES for documents, 64 KB for a question.",
         415: "Unsupported file type.",
         429: "Over the client's rate limit; `Retry-After` says when to retry.",

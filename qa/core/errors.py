@@ -52,3 +52,7 @@ class DocumentNotFoundError(QAError):
 
 class VectorStoreError(QAError):
     """The external vector store (Milvus) cannot be reached or refused an operation."""
+
+
+class PreconditionFailedError(QAError):
+    """A conditional write (``If-Match``) found the document changed since it was read."""

@@ -24,7 +24,12 @@ from pathlib import Path
 from qa.answer import AnswerFinder, Reply, answer
 from qa.collection import Collection, Follower, copy_folder, home_of, replica_mode
 from qa.core.config import Settings
-from qa.core.errors import ChangedWhileReadError, IndexMismatchError, IndexNotFoundError
+from qa.core.errors import (
+    ChangedWhileReadError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    PreconditionFailedError,
+)
 from qa.embed import Embedder
 from qa.index import IndexView, WriteResult, corpus_language, unknown_document
 from qa.ingest import Document
@@ -64,6 +69,7 @@ class QAService:
         self._retrievers: dict[str, Retriever] = {}
         self._finder: AnswerFinder | None = None
         self._lock = threading.RLock()  # model loading, retriever building, index creation
+        self._conditional_lock = threading.Lock()  # If-Match: check and write together
         self.follower: Follower | None = None  # serving an index folder: others' commits
 
     @classmethod
@@ -253,13 +259,35 @@ class QAService:
                 self.index_error = None
         return self._collection(embeds=True).upsert(documents, progress)
 
-    def replace(self, document: Document) -> list[WriteResult]:
-        """Replace an existing document (an unknown id is an error and changes nothing)."""
-        return self._collection(embeds=True).replace(document)
+    def replace(self, document: Document, if_match: str | None = None) -> list[WriteResult]:
+        """Replace an existing document (an unknown id is an error and changes nothing);
+        with ``if_match``, only if the document is still at that version."""
+        with self._conditional(document.doc_id, if_match):
+            return self._collection(embeds=True).replace(document)
 
-    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
-        """Delete documents: all or nothing."""
-        return self._collection().delete(doc_ids)
+    def delete(self, doc_ids: Sequence[str], if_match: str | None = None) -> list[WriteResult]:
+        """Delete documents: all or nothing (``if_match``: as for :meth:`replace`, with one
+        document)."""
+        with self._conditional(doc_ids[0] if len(doc_ids) == 1 else None, if_match):
+            return self._collection().delete(doc_ids)
+
+    @contextmanager
+    def _conditional(self, doc_id: str | None, if_match: str | None) -> Iterator[None]:
+        """The write of the block, if ``doc_id`` is at a version ``if_match`` names
+        (``*``: any); conditional writes of this process run one at a time."""
+        if if_match is None or doc_id is None:
+            yield
+            return
+        with self._conditional_lock:
+            tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
+            with self.snapshot() as index:
+                current = index.documents.get(doc_id)
+            if current is None or not ("*" in tags or current.etag in tags):
+                now = "no longer exists" if current is None else f"is at {current.etag}"
+                raise PreconditionFailedError(
+                    f"document {doc_id!r} {now}, not at the version If-Match names: read it again"
+                )
+            yield
 
     def build(
         self, documents: Sequence[Document], progress: bool = False, replace: bool = False

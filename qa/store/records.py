@@ -4,6 +4,8 @@ sentences."""
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -80,6 +82,13 @@ class StoredDocument:
             "metadata": self.metadata,
         }
         return info | {"pages": list(self.pages)} if self.pages else info
+
+    @property
+    def etag(self) -> str:
+        """A tag of this version of the document — text, title, source, date, metadata
+        and pages — for conditional writes (HTTP's ``ETag`` / ``If-Match``)."""
+        info = json.dumps(self.info(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(info.encode("utf-8")).hexdigest()[:32]
 
     def pages_of(self, char_start: int, char_end: int) -> list[int] | None:
         """The pages (numbered from 1) a span of the text lies on; ``None`` when the

@@ -193,3 +193,25 @@ def test_the_openapi_document_declares_the_bearer_key(client):
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert schema["paths"]["/query"]["post"]["security"] == [{"bearer": []}]
     assert "security" not in schema["paths"]["/health/live"]["get"]
+
+
+def test_conditional_writes_change_only_the_version_that_was_read(client) -> None:
+    story = "A fábrica de chips em Manaus vai contratar 450 engenheiros até dezembro."
+    assert client.post("/documents", json={"id": "etag-doc", "text": story}).status_code == 201
+    read = client.get("/documents/etag-doc")
+    tag = read.headers["etag"]
+    assert tag.startswith('"') and len(tag) == 34
+    stale = {"If-Match": '"0123456789abcdef0123456789abcdef"'}
+    refused = client.put("/documents/etag-doc", json={"text": story + " Outra."}, headers=stale)
+    assert refused.status_code == 412 and refused.json()["error"]["code"] == "precondition_failed"
+    assert client.get("/documents/etag-doc").json()["text"] == story  # nothing changed
+    retitled = {"text": story, "title": "Novo título"}
+    assert client.put("/documents/etag-doc", json=retitled, headers={"If-Match": tag}).is_success
+    moved_on = client.get("/documents/etag-doc").headers["etag"]
+    assert moved_on != tag  # a new title is a new version, though the text is the same
+    assert client.delete("/documents/etag-doc", headers={"If-Match": tag}).status_code == 412
+    weak = {"If-Match": f"W/{moved_on}, \"other\""}
+    assert client.delete("/documents/etag-doc", headers=weak).status_code == 200
+    gone = client.delete("/documents/etag-doc", headers={"If-Match": "*"})
+    assert gone.status_code == 412  # no version of it exists any more
+    assert client.delete("/documents/etag-doc").status_code == 404

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from qa.api.deps import ServiceDep, wants_html
@@ -38,6 +38,13 @@ FilesField = Annotated[
     ),
 ]
 MAX_UPLOAD_FILES = 100  # files one request may carry
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="Change the document only if it is still at this version (its ETag "
+        "from GET /documents/{id}; `*`: any version); 412 otherwise."
+    ),
+]
 
 
 HTML_PAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}}}
@@ -62,12 +69,17 @@ def list_documents(request: Request, service: ServiceDep) -> DocumentList | Resp
     responses={**HTML_PAGE, **documented(401, 429, 404, 422, 503)},
     dependencies=[PAGE],
 )
-def get_document(doc_id: str, request: Request, service: ServiceDep) -> DocumentDetail | Response:
+def get_document(
+    doc_id: str, request: Request, response: Response, service: ServiceDep
+) -> DocumentDetail | Response:
     """One document: its text, metadata and passage count (a browser gets the document
-    page; ``?start=&end=`` marks a cited span there)."""
+    page; ``?start=&end=`` marks a cited span there). ``ETag`` tags this version: send it
+    back as ``If-Match`` on a PUT or DELETE to change only what you read."""
     if wants_html(request):
         return page("document")
-    return DocumentDetail.from_stored(service.document(doc_id))
+    stored = service.document(doc_id)
+    response.headers["ETag"] = f'"{stored.etag}"'
+    return DocumentDetail.from_stored(stored)
 
 
 def _written(results: list[WriteResult], started: float, response: Response) -> WriteResponse:
@@ -97,10 +109,12 @@ async def add_document(body: DocumentIn, response: Response, service: ServiceDep
 @router.put(
     "/documents/{doc_id:path}/upload",
     response_model=WriteResponse,
-    responses=documented(400, 401, 429, 403, 404, 413, 415, 422, 503),
+    responses=documented(400, 401, 429, 403, 404, 412, 413, 415, 422, 503),
     dependencies=[WRITE],
 )
-async def upload_replacement(doc_id: str, file: FilesField, service: ServiceDep) -> WriteResponse:
+async def upload_replacement(
+    doc_id: str, file: FilesField, service: ServiceDep, if_match: IfMatch = None
+) -> WriteResponse:
     """Replace an existing article with the one of a file (any kind but `.jsonl`)."""
     started = time.perf_counter()
     if len(file) != 1:
@@ -114,33 +128,40 @@ async def upload_replacement(doc_id: str, file: FilesField, service: ServiceDep)
         pages=document.pages,
     )  # fmt: skip
     return WriteResponse.from_results(
-        await run_in_threadpool(service.replace, replacement), started
+        await run_in_threadpool(service.replace, replacement, if_match), started
     )
 
 
 @router.put(
     "/documents/{doc_id:path}",
     response_model=WriteResponse,
-    responses=documented(400, 401, 429, 403, 404, 413, 422, 503),
+    responses=documented(400, 401, 429, 403, 404, 412, 413, 422, 503),
     dependencies=[WRITE],
 )
-async def replace_document(doc_id: str, body: DocumentIn, service: ServiceDep) -> WriteResponse:
-    """Replace an existing article (the id comes from the URL)."""
+async def replace_document(
+    doc_id: str, body: DocumentIn, service: ServiceDep, if_match: IfMatch = None
+) -> WriteResponse:
+    """Replace an existing article (the id comes from the URL); with ``If-Match``, only
+    if it is still the version that ETag tagged (412 otherwise)."""
     started = time.perf_counter()
-    results = await run_in_threadpool(service.replace, body.to_document(doc_id))
+    results = await run_in_threadpool(service.replace, body.to_document(doc_id), if_match)
     return WriteResponse.from_results(results, started)
 
 
 @router.delete(
     "/documents/{doc_id:path}",
     response_model=WriteResponse,
-    responses=documented(401, 429, 403, 404, 422, 503),
+    responses=documented(401, 429, 403, 404, 412, 422, 503),
     dependencies=[WRITE],
 )
-async def delete_document(doc_id: str, service: ServiceDep) -> WriteResponse:
-    """Delete a document and every trace of it (passages, vectors, terms)."""
+async def delete_document(
+    doc_id: str, service: ServiceDep, if_match: IfMatch = None
+) -> WriteResponse:
+    """Delete a document and every trace of it (passages, vectors, terms); with
+    ``If-Match``, only if it is still the version that ETag tagged (412 otherwise)."""
     started = time.perf_counter()
-    return WriteResponse.from_results(await run_in_threadpool(service.delete, [doc_id]), started)
+    results = await run_in_threadpool(service.delete, [doc_id], if_match)
+    return WriteResponse.from_results(results, started)
 
 
 async def _read_upload(
