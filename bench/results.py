@@ -333,8 +333,9 @@ def answer_section(runs: dict[str, runner.EvalRun], off_topic: list[runner.OffTo
             "",
             f"Near-topic questions the seed articles do not answer (other companies' CEOs, "
             f"figures the articles do not give; tagged `unanswerable` in eval/questions.jsonl): "
-            f"null for {seed.get('null_unanswerable', 0):.3f} of them. The confidence is fitted "
-            "by `python -m bench.calibrate_answers` (docs/answers.md).",
+            f"null for {seed.get('null_unanswerable', 0):.3f} of them (held out). The answer "
+            "model is fitted on folds split by article by `python -m bench.answers` "
+            "(eval/ANSWERS.md, docs/answers.md).",
         ]
     )
 
