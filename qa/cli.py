@@ -113,6 +113,9 @@ def _choice(value: str | None, kinds: tuple[str, ...], option: str) -> str | Non
 
 @app.command()
 def index(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Folders or files to index (as --source).")
+    ] = None,
     source: Annotated[
         list[Path] | None,
         typer.Option("--source", "-s", help="Folder or file to index (repeatable)."),
@@ -139,7 +142,7 @@ def index(
     passed: list[str] | None = None if strict else []
 
     def build() -> tuple[Health, str]:
-        documents = load_documents(source or settings.sources, passed)
+        documents = load_documents([*(paths or []), *(source or [])] or settings.sources, passed)
         _report_passed(passed)
         service = QAService(settings)
         service.build(documents, sys.stderr.isatty(), replace)

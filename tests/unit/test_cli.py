@@ -28,8 +28,8 @@ def test_index_then_ask(tmp_path, reuse_model, monkeypatch):
     answers are not the point here)."""
     monkeypatch.setenv("QA_ANSWER_MIN_CONFIDENCE", "0")
     index_dir = tmp_path / "index"
-    result = runner.invoke(app, ["index", "--source", str(SEEDS), "--index-dir", str(index_dir)])
-    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["index", str(SEEDS), "--index-dir", str(index_dir)])
+    assert result.exit_code == 0, result.output  # a folder as argument, as --source takes it
     assert "indexed 2 documents" in result.stdout
     result = runner.invoke(
         app,
