@@ -22,21 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.answer import AnswerFinder, Reply, answer
-from qa.collection import Collection, Follower, copy_folder, home_of, replica_mode
+from qa.answer.model import Stage
+from qa.collection import Collection, Follower, home_of, replica_mode
 from qa.core.config import Settings
-from qa.core.errors import (
-    ChangedWhileReadError,
-    IndexMismatchError,
-    IndexNotFoundError,
-    PreconditionFailedError,
-)
+from qa.core.errors import ChangedWhileReadError, IndexNotFoundError
 from qa.embed import Embedder
 from qa.index import IndexView, WriteResult, corpus_language, unknown_document
 from qa.ingest import Document
-from qa.search import Retriever, SearchResult, make_retriever, search
+from qa.search import Retriever, make_retriever, search
+from qa.search.translation import Translator
+from qa.service import maintenance
 from qa.service.models import Models, one_search_thread
+from qa.service.versions import check_version
 from qa.store import Filters, Manifest, Store, StoredDocument
-from qa.vectors import make_backend
 
 # A request reads again when another replica changed a document under it (Milvus).
 READ_ATTEMPTS = 3
@@ -189,7 +187,11 @@ class QAService:
                 with self.snapshot() as index:
                     result = search(retriever, index, question, top_k, filters)
                     searched = time.perf_counter()
-                    reply = self._reply(index, result, with_answer)
+                    reply = (
+                        answer(index, result, self.finder, *self._answering())
+                        if with_answer
+                        else Reply(result, self.finder.language(result))
+                    )
                 break
             except ChangedWhileReadError:  # another replica wrote meanwhile: read again
                 if attempt == READ_ATTEMPTS - 1:
@@ -202,17 +204,10 @@ class QAService:
         }
         return dataclasses.replace(reply, took_ms=(done - started) * 1000, stages_ms=stages)
 
-    def _reply(self, index: IndexView, result: SearchResult, with_answer: bool) -> Reply:
-        if not with_answer:
-            return Reply(result, self.finder.language(result))
-        return answer(
-            index,
-            result,
-            self.finder,
-            self.models.translator if self.settings.translate_answers else None,
-            self.models.answer_model.full,
-            self.settings.answer_min_confidence,
-        )
+    def _answering(self) -> tuple[Translator | None, Stage, float | None]:
+        """The answer stage's translator, fitted model and threshold."""
+        translator = self.models.translator if self.settings.translate_answers else None
+        return translator, self.models.answer_model.full, self.settings.answer_min_confidence
 
     def health(self) -> Health:
         """Whether the service can answer, with its model and the size of the live index."""
@@ -223,11 +218,11 @@ class QAService:
             store = self.settings.vector_store
             return Health("no_index", model, store, 0, 0, detail=self.index_error)
         problem = self.collection.unavailable()
+        if problem is not None:  # counting would ask the store that cannot answer
+            return Health("unavailable", model, self.settings.vector_store, 0, 0, detail=problem)
         with self.collection.snapshot() as index:
             counts = len(index.documents), len(index.chunks)
-            status = "ok" if problem is None else "unavailable"
-            kind = index.manifest.vectors.kind
-            return Health(status, model, kind, *counts, index.generation, detail=problem)
+            return Health("ok", model, index.manifest.vectors.kind, *counts, index.generation)
 
     def copy_index(self, dest: Path) -> Manifest:
         """A consistent copy of the committed index in ``dest`` (``qa snapshot``); the
@@ -273,20 +268,14 @@ class QAService:
 
     @contextmanager
     def _conditional(self, doc_id: str | None, if_match: str | None) -> Iterator[None]:
-        """The write of the block, if ``doc_id`` is at a version ``if_match`` names
-        (``*``: any); conditional writes of this process run one at a time."""
+        """The block's write, if ``doc_id`` is at a version ``if_match`` names;
+        conditional writes of this process run one at a time."""
         if if_match is None or doc_id is None:
             yield
             return
         with self._conditional_lock:
-            tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
             with self.snapshot() as index:
-                current = index.documents.get(doc_id)
-            if current is None or not ("*" in tags or current.etag in tags):
-                now = "no longer exists" if current is None else f"is at {current.etag}"
-                raise PreconditionFailedError(
-                    f"document {doc_id!r} {now}, not at the version If-Match names: read it again"
-                )
+                check_version(doc_id, index.documents.get(doc_id), if_match)
             yield
 
     def build(
@@ -310,21 +299,7 @@ class QAService:
         return self.home.create(self.embedder, documents, language, progress, replace, companion)
 
     def reindex(self) -> Manifest:
-        """Rebuild the vector stores with the settings' index kinds (nothing re-embedded)."""
-        collection = self._collection().folder("reindex")
-        return collection.rebuild_vectors(make_backend(self.settings, collection.backend.kind))
+        return maintenance.reindex(self._collection(), self.settings)
 
     def migrate(self, to: str, progress: bool = False) -> Manifest:
-        """Move every vector to the vector store ``to`` (nothing re-embedded); to Milvus in
-        replica mode, copy the index folder's whole collection there (the folder is left as
-        it is, and its manifest returned)."""
-        collection = self._collection().folder("migrate")
-        if to == "milvus" and replica_mode(self.settings):
-            with collection.snapshot() as index:
-                copy_folder(index, self.settings, progress)
-                return index.manifest
-        if collection.backend.kind == to:
-            raise IndexMismatchError(
-                f"the index in {self.settings.index_dir}/ already keeps its vectors in {to}"
-            )
-        return collection.rebuild_vectors(make_backend(self.settings, to))
+        return maintenance.migrate(self._collection(), self.settings, to, progress)
