@@ -15,7 +15,6 @@ client (read-only unless ``--writes``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from pydantic import Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa import __version__
+from qa.api.errors import error_response
 from qa.api.schemas import (
     DocumentDetail,
     DocumentIn,
@@ -35,7 +35,7 @@ from qa.api.schemas import (
     QueryRequest,
     WriteResponse,
 )
-from qa.api.security import keys_configured, scope_of
+from qa.api.security import KEY_REQUIRED, keys_configured, scope_of
 from qa.core.config import Settings
 from qa.core.errors import QAError
 from qa.service import QAService
@@ -221,29 +221,8 @@ class KeyedMount:
         if scope["type"] == "http" and keys_configured(self.settings):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             if scope_of(self.settings, headers.get("authorization")) is None:
-                await _refuse(send)
+                refusal = error_response(401, "unauthorized", KEY_REQUIRED)
+                refusal.headers["WWW-Authenticate"] = "Bearer"
+                await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-async def _refuse(send: Send) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "unauthorized",
-                "message": "a valid API key is required: send it as 'Authorization: Bearer <key>'",
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b"Bearer"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

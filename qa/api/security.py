@@ -17,6 +17,7 @@ from qa.api.deps import wants_html
 from qa.core.config import Settings
 
 Scope = Literal["read", "write"]
+KEY_REQUIRED = "a valid API key is required: send it as 'Authorization: Bearer <key>'"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -62,11 +63,7 @@ def require(scope: Scope, page: bool = False) -> Callable[[Request], None]:
             return
         granted = scope_of(settings, request.headers.get("authorization"))
         if granted is None:
-            raise HTTPException(
-                401,
-                "a valid API key is required: send it as 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise HTTPException(401, KEY_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
         if scope == "write" and granted != "write":
             raise HTTPException(403, "this key may read but not change documents")
 
