@@ -212,3 +212,27 @@ def test_the_api_docs_load_offline(page, base):
     assert "/query" in page.content()
     assert [url for url in answered if not url.startswith((base, "data:", "blob:"))] == []
     assert all(why == "csp" for url, why in stopped if not url.startswith(base)), stopped
+
+
+def test_swaggers_authorize_sends_the_key(browser, embedder, tmp_path):
+    """The OpenAPI document declares the bearer key: Swagger's Authorize takes it and
+    "Try it out" sends it (without it, the same call is refused)."""
+    index_dir = tmp_path / "index"
+    build_index(load_documents([REPO / "seeds"]), embedder, index_dir)
+    with running_server(index_dir, QA_READ_KEYS="swagger-key") as (url, _):
+        page = browser.new_page()
+        page.goto(url + "/docs")
+        page.click("button.authorize")
+        page.fill(".modal-ux input", "swagger-key")
+        page.click(".modal-ux .auth-btn-wrapper button.authorize")
+        page.click(".modal-ux button.btn-done")
+        page.click("#operations-query-query_query_post .opblock-summary")
+        page.click("#operations-query-query_query_post button.try-out__btn")
+        page.click("#operations-query-query_query_post button.execute")
+        status = page.locator(
+            "#operations-query-query_query_post .live-responses-table tbody .response-col_status"
+        ).first
+        status.wait_for()
+        assert status.inner_text().strip().startswith("200")
+        page.close()
+        assert httpx.post(url + "/query", json={"question": "Huang"}).status_code == 401
