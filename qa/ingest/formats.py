@@ -10,8 +10,8 @@ they stay exact whatever the normalisation did.
 
 Libraries: ``pypdfium2`` (PDFium, the PDF engine of Chromium) for PDF, ``python-docx``,
 ``python-pptx`` and ``odfdo`` for Office and OpenDocument files; ``trafilatura`` for the
-article text of HTML pages, and of the XHTML chapters of an EPUB (a zip read with the
-standard library).
+article text of HTML pages; an EPUB is a zip of XHTML chapters, read with the standard
+library and ``lxml``, every block of text kept (a book has no menus to strip).
 Every failure is an :class:`~qa.core.errors.IngestError` saying what the file needs.
 """
 
@@ -23,7 +23,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from qa.core.errors import IngestError
 
@@ -296,13 +296,36 @@ def read_epub(data: bytes, where: str) -> Extracted:
             folder = opf_path.rsplit("/", 1)[0] + "/" if "/" in opf_path else ""
             items = {i.get("id"): i.get("href") for i in opf.iterfind(".//{*}manifest/{*}item")}
             spine = [items[r.get("idref")] for r in opf.iterfind(".//{*}spine/{*}itemref")]
-            chapters = [html_article(book.read(folder + href).decode("utf-8"))[1] for href in spine]
+            chapters = [_chapter_text(book.read(folder + href)) for href in spine]
             title = opf.findtext(".//{http://purl.org/dc/elements/1.1/}title")
     except (zipfile.BadZipFile, KeyError, AttributeError, etree.XMLSyntaxError) as exc:
         raise IngestError(f"{where}: not a readable EPUB file ({type(exc).__name__})") from exc
     except UnicodeDecodeError as exc:
         raise IngestError(f"{where}: an EPUB chapter is not UTF-8") from exc
-    return Extracted(_blocks(chapters), (), usable_title(title))
+    return Extracted("\n\n".join(c for c in chapters if c), (), usable_title(title))
+
+
+BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "dd", "dt")
+
+
+def _chapter_text(data: bytes) -> str:
+    """An XHTML chapter's blocks (paragraphs, headings, list items...) in order, each
+    once: a book's chapter is all text, with no menus to strip."""
+    from lxml import etree
+
+    root = etree.fromstring(data, etree.XMLParser(recover=True, resolve_entities=False))
+    if root is None:
+        return ""
+
+    def is_block(element: Any) -> bool:
+        return isinstance(element.tag, str) and etree.QName(element).localname in BLOCKS
+
+    blocks = [
+        "".join(element.itertext())
+        for element in root.iter()
+        if is_block(element) and not any(is_block(d) for d in element.iterdescendants())
+    ]
+    return _blocks(blocks)
 
 
 READERS: dict[str, Callable[[bytes, str], Extracted]] = {

@@ -199,6 +199,8 @@ def test_an_epub_in_reading_order(tmp_path) -> None:
     (doc,) = load_documents([tmp_path / "relatos.epub"])
     assert doc.title == "Relatos"
     assert doc.text.index(ENGENHEIROS) < doc.text.index(FABRICA)  # the spine's order
+    blocks = ["Capítulo 2", ENGENHEIROS, ENGENHEIROS, "Capítulo 1", FABRICA, FABRICA]
+    assert doc.text.split("\n\n") == blocks  # every paragraph of a chapter, on its own
     with pytest.raises(IngestError, match="not a readable EPUB"):
         read_epub(b"PK\x03\x04 cut short", "broken.epub")
 
