@@ -49,9 +49,9 @@ test: install-test $(CHROMIUM)
 	$(BIN)/pytest -q
 
 # The edit-test loop: tests/unit (no child process, no model, no browser; a stand-in
-# embedder), no lint.
+# embedder) on every core, no lint.
 test-fast: install-test
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n auto tests/unit
 
 lint: install-test
 	$(BIN)/ruff check qa tests bench
