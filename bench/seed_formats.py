@@ -9,11 +9,9 @@ take each format's suffix."""
 from __future__ import annotations
 
 import html
-import io
 import json
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,29 +56,10 @@ def write_odt(paragraphs: list[str], path: Path) -> None:
 
 
 def write_epub(paragraphs: list[str], path: Path) -> None:
-    """One chapter holding the article, laid out as the EPUB specification says."""
-    chapter = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as book:
-        book.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
-        book.writestr(
-            "META-INF/container.xml",
-            '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container" version="1.0">'
-            '<rootfiles><rootfile full-path="book.opf" '
-            'media-type="application/oebps-package+xml"/></rootfiles></container>',
-        )
-        book.writestr(
-            "book.opf",
-            '<package xmlns="http://www.idpf.org/2007/opf" version="3.0"><metadata/>'
-            '<manifest><item id="c" href="c.xhtml" media-type="application/xhtml+xml"/>'
-            '</manifest><spine><itemref idref="c"/></spine></package>',
-        )
-        book.writestr(
-            "c.xhtml",
-            '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head>'
-            f"<body>{chapter}</body></html>",
-        )
-    path.write_bytes(buffer.getvalue())
+    """One chapter holding the article."""
+    from qa.testing import epub_bytes
+
+    path.write_bytes(epub_bytes(["".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)]))
 
 
 WRITERS: dict[str, Callable[[list[str], Path], None]] = {

@@ -1,15 +1,18 @@
-"""``qa serve`` and a Milvus Lite server in child processes, for the test suite and the
-benchmarks (``httpx`` and ``pymilvus`` come with the ``test`` and ``milvus`` extras)."""
+"""``qa serve`` and a Milvus Lite server in child processes, and EPUB files to read, for
+the test suite and the benchmarks (``httpx`` and ``pymilvus`` come with the ``test`` and
+``milvus`` extras)."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -103,3 +106,38 @@ def running_milvus(data_dir: Path, timeout: float = 60, port: int | None = None)
         timeout,
     ):
         yield uri
+
+
+def epub_bytes(chapters: Sequence[str], title: str = "", spine: Sequence[int] = ()) -> bytes:
+    """An EPUB 3 laid out as its specification says: a container pointing at a package
+    document whose spine orders the chapters (each the body of an XHTML page; ``spine``:
+    their reading order, default as given)."""
+    order = list(spine) or list(range(len(chapters)))
+    items = "".join(
+        f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>'
+        for i in range(len(chapters))
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as book:
+        book.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        book.writestr(
+            "META-INF/container.xml",
+            '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container" version="1.0">'
+            '<rootfiles><rootfile full-path="OEBPS/content.opf" '
+            'media-type="application/oebps-package+xml"/></rootfiles></container>',
+        )
+        book.writestr(
+            "OEBPS/content.opf",
+            '<package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+            f'<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{title}</dc:title>'
+            f"</metadata><manifest>{items}</manifest><spine>"
+            + "".join(f'<itemref idref="c{i}"/>' for i in order)
+            + "</spine></package>",
+        )
+        for i, body in enumerate(chapters):
+            book.writestr(
+                f"OEBPS/c{i}.xhtml",
+                '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Capítulo</title>'
+                f"</head><body>{body}</body></html>",
+            )
+    return buffer.getvalue()

@@ -4,9 +4,6 @@ themselves are printed by Chromium in tests/system/test_documents_formats.py).""
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 
 from qa.core.errors import IngestError
@@ -20,6 +17,7 @@ from qa.ingest.formats import (
     usable_title,
 )
 from qa.store.records import StoredDocument
+from qa.testing import epub_bytes
 
 FABRICA = "A fábrica de chips da empresa em Manaus vai dobrar a produção até 2027."
 ENGENHEIROS = "A empresa vai contratar 450 engenheiros e criar 3.000 empregos diretos."
@@ -162,40 +160,11 @@ def test_opendocument_text_spreadsheet_and_presentation(tmp_path) -> None:
     assert len(presentation.pages) == 2 and presentation.text.split("\n\n")[1] == ENGENHEIROS
 
 
-def epub(chapters: list[str]) -> bytes:
-    """An EPUB 3 as the specification lays it out: a container pointing at a package
-    document whose spine orders the XHTML chapters."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as book:
-        book.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
-        book.writestr(
-            "META-INF/container.xml",
-            '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container" version="1.0">'
-            '<rootfiles><rootfile full-path="OEBPS/content.opf" '
-            'media-type="application/oebps-package+xml"/></rootfiles></container>',
-        )
-        items = "".join(
-            f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>'
-            for i in range(len(chapters))
-        )
-        spine = "".join(f'<itemref idref="c{i}"/>' for i in reversed(range(len(chapters))))
-        book.writestr(
-            "OEBPS/content.opf",
-            '<package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
-            '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Relatos</dc:title>'
-            f"</metadata><manifest>{items}</manifest><spine>{spine}</spine></package>",
-        )
-        for i, words in enumerate(chapters):
-            book.writestr(
-                f"OEBPS/c{i}.xhtml",
-                '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Capítulo</title></head>'
-                f"<body><h1>Capítulo {i + 1}</h1><p>{words}</p><p>{words}</p></body></html>",
-            )
-    return buffer.getvalue()
-
-
 def test_an_epub_in_reading_order(tmp_path) -> None:
-    (tmp_path / "relatos.epub").write_bytes(epub([FABRICA, ENGENHEIROS]))
+    chapters = [
+        f"<h1>Capítulo {n}</h1><p>{w}</p><p>{w}</p>" for n, w in ((1, FABRICA), (2, ENGENHEIROS))
+    ]
+    (tmp_path / "relatos.epub").write_bytes(epub_bytes(chapters, "Relatos", spine=[1, 0]))
     (doc,) = load_documents([tmp_path / "relatos.epub"])
     assert doc.title == "Relatos"
     assert doc.text.index(ENGENHEIROS) < doc.text.index(FABRICA)  # the spine's order
