@@ -297,11 +297,13 @@ class MilvusView(ViewBase):
     def vectors_of(self, which: VectorKind, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the given passages or sentences, one row each."""
         if which == "sentences":
-            self.sentences.fetch(ids)
-            rows = [self.sentences.rows[int(i)]["vector"] for i in ids]
+            self.sentences.fetch(ids)  # one call; a row gone since the search is a change
+            rows = [self.sentences.row(int(i))["vector"] for i in ids]
         else:
             found = self.catalog.get("passages", list(ids), ["vector"])
             by_id = {int(r["id"]): r["vector"] for r in found}
+            if len(by_id) < len(set(ids)):  # a document was replaced since the search
+                raise ChangedWhileReadError("a passage changed while it was read: ask again")
             rows = [by_id[int(i)] for i in ids]
         return np.asarray(rows, dtype=np.float32).reshape(len(ids), self.manifest.model.dim)
 
