@@ -17,39 +17,21 @@ def set_rows(report: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for group, held in report["held_out"].items():
         fitted = report["fitted"][group]
+        n = held["n"]
         if "accuracy" in held:
-            rows.append(
-                [
-                    group,
-                    held["n"],
-                    "answer holds a gold span",
-                    _pct(held["accuracy"]),
-                    _pct(fitted["accuracy"]),
-                    f"{fitted['accuracy'] - held['accuracy']:+.3f}",
-                ]
-            )
-            rows.append(
-                [
-                    "",
-                    "",
-                    "answered",
-                    _pct(held["answered"]),
-                    _pct(fitted["answered"]),
-                    f"{fitted['answered'] - held['answered']:+.3f}",
-                ]
-            )
+            rows.append(_row(group, n, "answer holds a gold span", held, fitted, "accuracy"))
+            rows.append(_row("", "", "answered", held, fitted, "answered"))
         else:
-            rows.append(
-                [
-                    group,
-                    held["n"],
-                    "no answer (null)",
-                    _pct(held["null"]),
-                    _pct(fitted["null"]),
-                    f"{fitted['null'] - held['null']:+.3f}",
-                ]
-            )
+            rows.append(_row(group, n, "no answer (null)", held, fitted, "null"))
     return rows
+
+
+def _row(
+    group: str, n: Any, label: str, held: dict[str, Any], fitted: dict[str, Any], key: str
+) -> list[Any]:
+    """One figure held out and fitted, and the gap between them."""
+    gap = f"{fitted[key] - held[key]:+.3f}"
+    return [group, n, label, _pct(held[key]), _pct(fitted[key]), gap]
 
 
 def calibration_lines(report: dict[str, Any]) -> list[str]:

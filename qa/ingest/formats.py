@@ -121,9 +121,9 @@ def _page_text(page: object) -> list[str]:
 def drop_running_lines(pages: Sequence[list[str]]) -> list[list[str]]:
     """``pages`` without page numbers and without the running headers and footers: lines
     that open or close most pages alike (digits aside, so "Page 3 of 9" counts too)."""
+    texts = [[line for line in lines if line.strip()] for lines in pages]
     edges: Counter[str] = Counter()
-    for lines in pages:
-        kept = [line for line in lines if line.strip()]
+    for kept in texts:
         edges.update({_shape(line) for line in kept[:2] + kept[-2:]})
     running = {
         key
@@ -131,8 +131,7 @@ def drop_running_lines(pages: Sequence[list[str]]) -> list[list[str]]:
         if len(pages) >= 3 and n >= RUNNING_SHARE * len(pages) and key
     }
     cleaned = []
-    for lines in pages:
-        kept = [line for line in lines if line.strip()]
+    for kept in texts:
         edge = set(range(min(2, len(kept)))) | set(range(max(0, len(kept) - 2), len(kept)))
         cleaned.append(
             [

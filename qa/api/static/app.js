@@ -226,13 +226,15 @@ function documentNodes(text, pages, span) {
   const cuts = new Set([0, text.length, ...pages.filter((p) => p > 0 && p < text.length)]);
   if (span) { cuts.add(span[0]); cuts.add(span[1]); }
   const points = [...cuts].sort((a, b) => a - b);
+  const startsAt = new Map();  // offset -> the pages that start there (empty pages share)
+  if (pages.length > 1) pages.forEach((p, n) => startsAt.set(p, [...(startsAt.get(p) || []), n + 1]));
   const nodes = [];
   let first = true;
   for (let i = 0; i + 1 < points.length; i++) {
     const [from, to] = [points[i], points[i + 1]];
-    pages.forEach((p, n) => {
-      if (p === from && pages.length > 1) nodes.push(el("span", { class: "page-start", "data-page": String(n + 1) }));
-    });
+    for (const n of startsAt.get(from) || []) {
+      nodes.push(el("span", { class: "page-start", "data-page": String(n) }));
+    }
     const piece = text.slice(from, to);
     if (span && from >= span[0] && to <= span[1]) {
       nodes.push(el("mark", first ? { id: "cited", tabindex: "-1" } : { class: "cited" }, piece));
