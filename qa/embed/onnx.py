@@ -74,7 +74,7 @@ class OnnxEmbedder:
         self.dim = int(self._run([[0, 2]]).shape[1])
 
     def _run(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        (vectors,) = self.session.run(None, model_inputs(ids, self.pad_id))
+        (vectors,) = self.session.run(["embedding"], model_inputs(ids, self.pad_id))
         return vectors
 
     def _batches(self, lengths: Sequence[int]) -> list[np.ndarray]:

@@ -1,6 +1,8 @@
 """Export a sentence-transformers folder to ONNX, once: a float32 graph and its int8 variant.
 
-The graph holds the transformer, mean (or CLS) pooling and L2 normalisation. The export
+The graph holds the transformer, mean (or CLS) pooling and L2 normalisation; besides the
+text's vector (``embedding``) it gives the transformer's last hidden states (``tokens``), from
+which the vectors of spans of a text can be pooled (``python -m bench.late_chunking``). The export
 uses the transformer's plain ("eager") attention, whose graph ONNX Runtime's transformer
 optimiser recognises and fuses (:func:`fuse`): each layer's attention becomes one
 ``Attention`` kernel, the residual adds and layer norms ``SkipLayerNormalization``, bias
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     import onnx
 
 # Bumped whenever the export changes, so cached graphs are rebuilt.
-EXPORT_VERSION = 8
+EXPORT_VERSION = 9
 
 
 def _pooling(folder: Path) -> str:
@@ -126,7 +128,9 @@ def _trace(model_folder: Path, pooling: str, path: Path) -> Any:
             super().__init__()
             self.transformer = transformer
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             hidden = self.transformer(
                 input_ids=input_ids, attention_mask=attention_mask
             ).last_hidden_state
@@ -135,7 +139,7 @@ def _trace(model_folder: Path, pooling: str, path: Path) -> Any:
             else:
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1)
+            return torch.nn.functional.normalize(pooled, dim=-1), hidden
 
     sample = st.tokenizer(["passage: a", "passage: b c"], return_tensors="pt", padding=True)
     with torch.no_grad():
@@ -144,11 +148,12 @@ def _trace(model_folder: Path, pooling: str, path: Path) -> Any:
             (sample["input_ids"], sample["attention_mask"]),
             str(path),
             input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
+            output_names=["embedding", "tokens"],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "tokens"},
                 "attention_mask": {0: "batch", 1: "tokens"},
                 "embedding": {0: "batch"},
+                "tokens": {0: "batch", 1: "tokens"},
             },
             opset_version=17,
             dynamo=False,
