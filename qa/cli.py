@@ -11,7 +11,8 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, get_args
 
@@ -21,7 +22,7 @@ from qa.core.config import AnnKind, Method, Settings, VectorStoreKind
 from qa.core.errors import QAError
 
 if TYPE_CHECKING:
-    pass
+    from qa.service import bulk
 
 app = typer.Typer(
     help="Multilingual retrieval QA: index articles, ask questions, serve the HTTP API.",
@@ -87,6 +88,28 @@ def _report_passed(passed: list[str] | None) -> None:
         typer.echo(f"{len(passed)} files not indexed (--strict makes this an error)", err=True)
 
 
+@contextmanager
+def _progress(what: str) -> Iterator[bulk.Progress | None]:
+    """A bar of documents written, with rate and time left, on a terminal (else none)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bars: list[tqdm[Any]] = []  # made once the total is known
+
+    def advance(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(desc=what, total=total, unit="doc", dynamic_ncols=True))
+        bars[0].update(done)
+
+    try:
+        yield advance
+    finally:
+        for bar in bars:
+            bar.close()
+
+
 def _run(action: Callable[[], T]) -> T:
     """``action()``, its product errors printed as one line."""
     _quiet_libraries()
@@ -134,24 +157,31 @@ def index(
     An index holding documents the sources do not (added with `qa add` or over HTTP) is
     left alone unless --replace. Default sources: QA_SOURCES (seeds/). A folder's files
     that cannot be indexed are named on stderr with the reason (an error with --strict)."""
-    from qa.ingest import load_documents
-    from qa.service import Health, QAService
+    from qa.ingest import iter_documents
+    from qa.service import QAService, bulk
 
     settings = _settings(index_dir)
     started = time.perf_counter()
     passed: list[str] | None = None if strict else []
-
-    def build() -> tuple[Health, str]:
-        documents = load_documents([*(paths or []), *(source or [])] or settings.sources, passed)
-        _report_passed(passed)
-        service = QAService(settings)
-        service.build(documents, sys.stderr.isatty(), replace)
-        return service.health(), service.where
-
-    health, where = _run(build)
+    sources = [*(paths or []), *(source or [])] or settings.sources
+    service = QAService(settings)
+    with _progress("Indexing") as progress:
+        report = _run(
+            lambda: bulk.build(
+                service,
+                lambda: iter_documents(sources, passed),
+                settings.index_batch_chars,
+                replace,
+                progress,
+            )
+        )
+    _report_passed(list(dict.fromkeys(passed or [])))  # the sources are read twice
+    if report.resumed:
+        typer.echo(f"resumed an interrupted build: {report.resumed} documents were in", err=True)
+    health = service.health()
     typer.echo(
         f"indexed {health.documents} documents as {health.chunks} passages into "
-        f"{where} in {time.perf_counter() - started:.1f} s"
+        f"{service.where} in {time.perf_counter() - started:.1f} s"
     )
 
 
@@ -176,22 +206,29 @@ def add(
     """Add or update articles (only new or changed text is embedded). A bad .jsonl record
     fails the whole command, naming its line, unless --skip-invalid."""
     from qa.ingest import iter_source
-    from qa.service import QAService
+    from qa.service import QAService, bulk
 
     settings = _settings(index_dir)
     started = time.perf_counter()
     skipped: list[str] | None = [] if skip_invalid else None
     passed: list[str] | None = None if strict else []
-    documents = _run(lambda: [doc for path in paths for doc in iter_source(path, skipped, passed)])
-    for problem in skipped or []:
-        typer.echo(f"skipped: {problem}", err=True)
-    _report_passed(passed)
-    if not documents:
+
+    def read() -> Iterator[Any]:
+        return (doc for path in paths for doc in iter_source(path, skipped, passed))
+
+    found = _run(lambda: bulk.survey(read()))  # every document read once before any write
+    if not found.ids:
         _fail("no documents to add in " + ", ".join(str(p) for p in paths))
-    progress = sys.stderr.isatty()
     service = _run(lambda: QAService.open(settings, missing_ok=True))
     created = service.collection is None
-    results = _run(lambda: service.add(documents, progress))
+    with _progress("Adding") as progress:
+        results = _run(
+            lambda: bulk.add(service, read(), found, settings.index_batch_chars, progress)
+        )
+    skipped = list(dict.fromkeys(skipped)) if skipped is not None else None  # read twice
+    for problem in skipped or []:
+        typer.echo(f"skipped: {problem}", err=True)
+    _report_passed(list(dict.fromkeys(passed or [])))
     for r in results:
         typer.echo(f"{r.status:9} {r.doc_id} ({r.chunks} passages)")
     left_out = f", {len(skipped)} bad records skipped" if skipped else ""

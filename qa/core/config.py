@@ -91,6 +91,12 @@ class Settings(BaseSettings):  # long: every setting, each with its documentatio
     chunk_overlap: int = Field(
         150, ge=0, description="Characters of whole sentences repeated from the previous passage."
     )
+    index_batch_chars: int = Field(
+        500_000,
+        ge=1,
+        description="`qa index` and `qa add` commit every this many characters of text: a "
+        "writer holds one batch, and an interrupted run resumes from its last commit.",
+    )
 
     # ------------------------------------------------------------------ vector index
     ann: AnnKind = Field(

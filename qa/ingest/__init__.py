@@ -12,6 +12,7 @@ from qa.ingest.documents import (
 )
 from qa.ingest.readers import (
     documents_from_file,
+    iter_documents,
     iter_source,
     json_object,
     load_documents,
@@ -26,6 +27,7 @@ __all__ = [
     "content_hash",
     "documents_from_file",
     "is_boilerplate",
+    "iter_documents",
     "iter_source",
     "json_object",
     "load_documents",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,10 +227,9 @@ def iter_source(
         yield from found
 
 
-def load_documents(sources: Iterable[Path], passed: list[str] | None = None) -> list[Document]:
-    """All documents of ``sources``; ids must be unique and every document must have text.
-    ``passed``: as for :func:`iter_source`."""
-    docs: list[Document] = []
+def iter_documents(sources: Sequence[Path], passed: list[str] | None = None) -> Iterator[Document]:
+    """The documents of ``sources``, one at a time; ids must be unique and every document
+    must have text, and there must be one. ``passed``: as for :func:`iter_source`."""
     seen: dict[str, str] = {}
     for source in sources:
         for doc in iter_source(Path(source), passed=passed):
@@ -241,8 +240,12 @@ def load_documents(sources: Iterable[Path], passed: list[str] | None = None) -> 
             if not doc.segments:
                 raise IngestError(f"{doc.source}: document {doc.doc_id!r} has no text to index")
             seen[doc.doc_id] = doc.source
-            docs.append(doc)
-    if not docs:
+            yield doc
+    if not seen:
         why = f" (not indexed: {'; '.join(passed[:3])})" if passed else ""
         raise IngestError("no documents found in " + ", ".join(str(s) for s in sources) + why)
-    return docs
+
+
+def load_documents(sources: Sequence[Path], passed: list[str] | None = None) -> list[Document]:
+    """All documents of ``sources`` (see :func:`iter_documents`)."""
+    return list(iter_documents(sources, passed))

@@ -280,13 +280,11 @@ class QAService:
 
     def build(
         self, documents: Sequence[Document], progress: bool = False, replace: bool = False
-    ) -> Manifest:
+    ) -> None:
         """A new collection of ``documents`` in place of the one there was (``qa index``);
         one holding documents ``documents`` does not is only replaced with ``replace``."""
         self.collection = self._create(documents, None, progress, replace)
         self.index_error = None
-        with self.snapshot() as index:
-            return index.manifest
 
     def _create(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
@@ -86,3 +87,35 @@ def test_sigkill_during_writes_never_corrupts_or_loses_documents(settings, seed_
             assert state[chunk.doc_id][chunk.char_start : chunk.char_end] == chunk.text
     # Both outcomes happened, so kills landed inside writes as well as after them.
     assert outcomes["before"] and outcomes["after"], outcomes
+
+
+def test_a_killed_qa_index_continues_from_its_last_commit(settings, tmp_path):
+    """`qa index` commits a batch at a time: SIGKILLed after its first commit, run again
+    over the same sources it resumes (only the rest is embedded) and ends complete."""
+    import json
+
+    from qa.store import Store
+
+    sources = tmp_path / "articles"
+    sources.mkdir()
+    for n in range(8):
+        (sources / f"r{n}.txt").write_text(large_article(n), encoding="utf-8")
+    index_dir = tmp_path / "index"
+    command = [sys.executable, "-m", "qa.cli", "index", str(sources), "--index-dir", str(index_dir)]
+    env = {**os.environ, "QA_INDEX_BATCH_CHARS": "12000"}  # an article a batch
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while proc.poll() is None and not (index_dir / "manifest.json").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = Store(index_dir).document_ids(Store(index_dir).read_manifest())
+    assert 0 < len(first) < 8  # a batch was in, not all of them
+    assert json.loads((index_dir / ".building.json").read_text())["fingerprint"]
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"resumed an interrupted build: {len(first)} documents were in" in again.stderr
+    assert "indexed 8 documents" in again.stdout
+    done = open_index(index_dir)
+    assert sorted(done.documents) == sorted(f"r{n}.txt" for n in range(8))
+    assert not (index_dir / ".building.json").exists()

@@ -139,4 +139,3 @@ class _Counting:
 
     def __getattr__(self, name):
         return getattr(self._tokenizer, name)
-

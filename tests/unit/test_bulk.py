@@ -1,0 +1,130 @@
+"""Writing many documents a batch per commit: progress, resumption, all-or-nothing checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from qa.core.errors import WouldDropDocumentsError
+from qa.ingest import Document, make_text_document
+from qa.service import QAService, bulk
+from qa.store import Store
+from tests.helpers import StandInEmbedder
+
+
+def _docs(n: int, prefix: str = "d") -> list[Document]:
+    return [
+        make_text_document(
+            f"{prefix}{i:03}",
+            f"Notícia {i}\n\nA empresa {i} anunciou resultados do trimestre {i}. "
+            f"O lucro subiu {i} por cento, segundo o relatório número {i}.",
+            "test",
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def fresh(settings, tmp_path) -> QAService:
+    model = StandInEmbedder()
+    return QAService(settings.model_copy(update={"index_dir": tmp_path / "index"}), model)
+
+
+def test_batches_hold_at_most_the_characters_asked_unless_one_document_is_longer() -> None:
+    docs = _docs(10)
+    size = len(docs[0].text) * 3 + 5
+    groups = list(bulk.batches(docs, size))
+    assert [d for g in groups for d in g] == docs
+    assert all(sum(len(d.text) for d in g) <= size for g in groups)
+    assert [len(g) for g in bulk.batches(docs, 1)] == [1] * 10
+
+
+def test_a_build_commits_a_batch_at_a_time_and_says_how_far_it_is(fresh: QAService) -> None:
+    docs = _docs(12)
+    calls: list[tuple[int, int]] = []
+    report = bulk.build(
+        fresh, lambda: iter(docs), len(docs[0].text) * 4, progress=lambda *a: calls.append(a)
+    )
+    assert (report.documents, report.resumed, report.dropped) == (12, 0, 0)
+    groups = list(bulk.batches(docs, len(docs[0].text) * 4))
+    assert len(groups) >= 3
+    assert calls == [(0, 12), *((len(g), 12) for g in groups)]
+    manifest = Store(fresh.settings.index_dir).read_manifest()
+    assert manifest.generation >= 3  # one commit per batch (and merges)
+    assert sorted(d.doc_id for d in fresh.documents()) == [d.doc_id for d in docs]
+    assert not (fresh.settings.index_dir / bulk.MARKER).exists()
+
+
+def _interrupted(docs: list[Document], after: int) -> Iterator[Document]:
+    for n, doc in enumerate(docs):
+        if n == after:
+            raise KeyboardInterrupt
+        yield doc
+
+
+def test_an_interrupted_build_resumes_from_its_last_commit(fresh: QAService, tmp_path) -> None:
+    docs = _docs(12)
+    size = len(docs[0].text) * 4
+    reads = iter([docs, _interrupted(docs, 9)])  # the survey reads all; the build stops
+    with pytest.raises(KeyboardInterrupt):
+        bulk.build(fresh, lambda: next(reads), size)
+    assert (fresh.settings.index_dir / bulk.MARKER).exists()
+    committed = {d.doc_id for d in fresh.documents()}
+    assert 0 < len(committed) < 12
+
+    again = QAService(fresh.settings, StandInEmbedder())
+    report = bulk.build(again, lambda: iter(docs), size)
+    assert report.resumed == len(committed)
+    model = again.models.embedder
+    assert isinstance(model, StandInEmbedder)
+    rest = [d for d in docs if d.doc_id not in committed]
+    on_its_own = StandInEmbedder()
+    alone = QAService(
+        fresh.settings.model_copy(update={"index_dir": tmp_path / "rest"}), on_its_own
+    )
+    bulk.build(alone, lambda: iter(rest), size)
+    assert model.passages == on_its_own.passages > 0  # only the rest was embedded
+    assert sorted(d.doc_id for d in again.documents()) == [d.doc_id for d in docs]
+    assert not (fresh.settings.index_dir / bulk.MARKER).exists()
+
+
+def test_a_build_that_would_drop_documents_is_refused_unless_an_earlier_one_was_cut_short(
+    fresh: QAService,
+) -> None:
+    bulk.build(fresh, lambda: iter(_docs(3, "old")), 10_000)
+    new = _docs(3, "new")
+    with pytest.raises(WouldDropDocumentsError):
+        bulk.build(fresh, lambda: iter(new), 10_000)
+    assert sorted(d.doc_id for d in fresh.documents())[0] == "old000"  # left as it was
+    (fresh.settings.index_dir / bulk.MARKER).write_text('{"fingerprint": "elsewhere"}')
+    report = bulk.build(fresh, lambda: iter(new), 10_000)
+    assert report.documents == 3 and report.resumed == 0
+    assert sorted(d.doc_id for d in fresh.documents()) == ["new000", "new001", "new002"]
+
+
+def test_qa_add_reads_everything_before_it_writes_anything(fresh: QAService, tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    bulk.build(fresh, lambda: iter(_docs(2)), 10_000)
+    before = Store(fresh.settings.index_dir).read_manifest()
+    records = tmp_path / "late-twin.jsonl"
+    rows = [{"id": d.doc_id, "text": d.text} for d in [*_docs(5, "n"), _docs(1, "n")[0]]]
+    records.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    args = ["add", str(records), "--index-dir", str(fresh.settings.index_dir)]
+    result = CliRunner().invoke(app, args, env={"QA_INDEX_BATCH_CHARS": "1"})
+    assert result.exit_code == 1 and "'n000' appears twice" in result.output
+    assert Store(fresh.settings.index_dir).read_manifest() == before
+
+
+def test_an_add_commits_a_batch_at_a_time(fresh: QAService) -> None:
+    bulk.build(fresh, lambda: iter(_docs(2)), 10_000)
+    calls: list[tuple[int, int]] = []
+    found = bulk.survey(iter(_docs(4, "n")))
+    results = bulk.add(fresh, iter(_docs(4, "n")), found, 1, lambda *a: calls.append(a))
+    assert [r.status for r in results] == ["new"] * 4
+    assert calls == [(0, 4), (1, 4), (1, 4), (1, 4), (1, 4)]
