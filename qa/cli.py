@@ -201,12 +201,29 @@ def add(
         ),
     ] = False,
     strict: StrictOpt = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Embed and write on this many Ray workers (the collection in a Milvus server).",
+        ),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="With --workers: the Ray cluster to run on (ray://head:10001, auto; default "
+            "RAY_ADDRESS, else a local one started for the run).",
+        ),
+    ] = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Add or update articles (only new or changed text is embedded). A bad .jsonl record
     fails the whole command, naming its line, unless --skip-invalid."""
     from qa.ingest import iter_source
     from qa.service import QAService, bulk
+    from qa.service.cluster import add_on_cluster, check_cluster_settings
 
     settings = _settings(index_dir)
     started = time.perf_counter()
@@ -219,12 +236,23 @@ def add(
     found = _run(lambda: bulk.survey(read()))  # every document read once before any write
     if not found.ids:
         _fail("no documents to add in " + ", ".join(str(p) for p in paths))
+    if cluster is not None and workers is None:
+        _fail("--cluster needs --workers (how many workers to run)")
+    if workers is not None:
+        _run(lambda: check_cluster_settings(settings))
     service = _run(lambda: QAService.open(settings, missing_ok=True))
     created = service.collection is None
     with _progress("Adding") as progress:
-        results = _run(
-            lambda: bulk.add(service, read(), found, settings.index_batch_chars, progress)
-        )
+        if workers is None:
+            results = _run(
+                lambda: bulk.add(service, read(), found, settings.index_batch_chars, progress)
+            )
+        else:
+            results, wrote = _run(
+                lambda: add_on_cluster(service, read(), found, workers, cluster, progress)
+            )
+            each = ", ".join(f"{name}: {n} batches" for name, n in sorted(wrote.items()))
+            typer.echo(f"written by {len(wrote)} workers ({each})", err=True)
     skipped = list(dict.fromkeys(skipped)) if skipped is not None else None  # read twice
     for problem in skipped or []:
         typer.echo(f"skipped: {problem}", err=True)

@@ -128,3 +128,24 @@ def test_an_add_commits_a_batch_at_a_time(fresh: QAService) -> None:
     results = bulk.add(fresh, iter(_docs(4, "n")), found, 1, lambda *a: calls.append(a))
     assert [r.status for r in results] == ["new"] * 4
     assert calls == [(0, 4), (1, 4), (1, 4), (1, 4), (1, 4)]
+
+
+def test_workers_write_only_into_a_milvus_server(settings, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    article = tmp_path / "a.txt"
+    article.write_text("Notícia\n\nA empresa anunciou resultados do trimestre.", "utf-8")
+    index = ["--index-dir", str(tmp_path / "index")]
+    folder = CliRunner().invoke(app, ["add", str(article), "--workers", "2", *index])
+    assert folder.exit_code == 1 and "QA_MILVUS_URI=http://" in folder.output
+    lite = CliRunner().invoke(
+        app,
+        ["add", str(article), "--workers", "2", *index],
+        env={"QA_VECTOR_STORE": "milvus", "QA_MILVUS_URI": str(tmp_path / "milvus.db")},
+    )
+    assert lite.exit_code == 1 and "a Milvus Lite file has one writer" in lite.output
+    alone = CliRunner().invoke(app, ["add", str(article), "--cluster", "auto", *index])
+    assert alone.exit_code == 1 and "--cluster needs --workers" in alone.output
+    assert not (tmp_path / "index").exists()  # nothing written
