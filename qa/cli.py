@@ -1,5 +1,6 @@
 """Command line: ``qa index``, ``add``, ``remove``, ``list``, ``ask``, ``reindex``,
-``migrate``, ``serve``, ``mcp`` and ``eval``, each a thin call into :class:`qa.service.QAService`.
+``migrate``, ``check``, ``serve``, ``mcp`` and ``eval``, each a thin call into
+:class:`qa.service.QAService` (or its modules).
 
 A failure prints one line ``error: …`` on stderr and exits with code 1; the index is left
 as it was.
@@ -61,6 +62,22 @@ StrictOpt = Annotated[
         "encrypted, damaged) instead of naming it and going on.",
     ),
 ]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Embed and write on this many Ray workers (the collection in a Milvus server).",
+    ),
+]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="With --workers: the Ray cluster to run on (ray://head:10001, auto; default "
+        "RAY_ADDRESS, else a local one started for the run).",
+    ),
+]
 T = TypeVar("T")
 
 
@@ -80,9 +97,13 @@ def _settings(index_dir: Path | None, **changes: object) -> Settings:
     return settings.model_copy(update=updates)
 
 
-def _report_passed(passed: list[str] | None) -> None:
-    """Name every file a folder walk left out, and why."""
-    for problem in passed or []:
+def _report_passed(passed: list[str] | None, skipped: list[str] | None = None) -> None:
+    """Name every bad record left out (``skipped``), and every file a folder walk left
+    out, and why (each once: the sources are read twice)."""
+    for problem in dict.fromkeys(skipped or []):
+        typer.echo(f"skipped: {problem}", err=True)
+    passed = list(dict.fromkeys(passed or []))
+    for problem in passed:
         typer.echo(f"not indexed: {problem}", err=True)
     if passed:
         typer.echo(f"{len(passed)} files not indexed (--strict makes this an error)", err=True)
@@ -175,7 +196,7 @@ def index(
                 progress,
             )
         )
-    _report_passed(list(dict.fromkeys(passed or [])))  # the sources are read twice
+    _report_passed(passed)
     if report.resumed:
         typer.echo(f"resumed an interrupted build: {report.resumed} documents were in", err=True)
     health = service.health()
@@ -201,22 +222,8 @@ def add(
         ),
     ] = False,
     strict: StrictOpt = False,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="Embed and write on this many Ray workers (the collection in a Milvus server).",
-        ),
-    ] = None,
-    cluster: Annotated[
-        str | None,
-        typer.Option(
-            "--cluster",
-            help="With --workers: the Ray cluster to run on (ray://head:10001, auto; default "
-            "RAY_ADDRESS, else a local one started for the run).",
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
+    cluster: ClusterOpt = None,
     index_dir: IndexDirOpt = None,
 ) -> None:
     """Add or update articles (only new or changed text is embedded). A bad .jsonl record
@@ -233,15 +240,15 @@ def add(
     def read() -> Iterator[Any]:
         return (doc for path in paths for doc in iter_source(path, skipped, passed))
 
-    found = _run(lambda: bulk.survey(read()))  # every document read once before any write
-    if not found.ids:
-        _fail("no documents to add in " + ", ".join(str(p) for p in paths))
     if cluster is not None and workers is None:
         _fail("--cluster needs --workers (how many workers to run)")
     if workers is not None:
         _run(lambda: check_cluster_settings(settings))
+    found = _run(lambda: bulk.survey(read()))  # every document read once before any write
+    if not found.ids:
+        _fail("no documents to add in " + ", ".join(str(p) for p in paths))
     service = _run(lambda: QAService.open(settings, missing_ok=True))
-    created = service.collection is None
+    into = service.where if service.collection is not None else f"a new index in {service.where}"
     with _progress("Adding") as progress:
         if workers is None:
             results = _run(
@@ -253,14 +260,10 @@ def add(
             )
             each = ", ".join(f"{name}: {n} batches" for name, n in sorted(wrote.items()))
             typer.echo(f"written by {len(wrote)} workers ({each})", err=True)
-    skipped = list(dict.fromkeys(skipped)) if skipped is not None else None  # read twice
-    for problem in skipped or []:
-        typer.echo(f"skipped: {problem}", err=True)
-    _report_passed(list(dict.fromkeys(passed or [])))
+    _report_passed(passed, skipped)
     for r in results:
         typer.echo(f"{r.status:9} {r.doc_id} ({r.chunks} passages)")
-    left_out = f", {len(skipped)} bad records skipped" if skipped else ""
-    into = f"a new index in {service.where}" if created else service.where
+    left_out = f", {len(set(skipped))} bad records skipped" if skipped else ""
     typer.echo(
         f"{len(results)} documents into {into} in {time.perf_counter() - started:.1f} s{left_out}"
     )
@@ -470,6 +473,50 @@ def migrate(
         f"moved {manifest.counts.chunks} passage and {manifest.counts.sentences} sentence "
         f"vectors from {held} to {to}{f' ({where})' if where else ''} in "
         f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
+def check(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Keep what can be read in a new commit (naming what is dropped) and rebuild "
+            "the vector store from the stored vectors.",
+        ),
+    ] = False,
+    index_dir: IndexDirOpt = None,
+) -> None:
+    """Verify the index folder: manifest, checksums, every record, passages inside their
+    texts, vectors. Exit code 1 when something is wrong (and not repaired)."""
+    from qa.service import maintenance
+
+    settings = _settings(index_dir)
+    report = _run(lambda: maintenance.check(settings))
+    typer.echo(
+        f"checked {settings.index_dir}/: {report.documents} documents, {report.passages} "
+        f"passages, {report.sentences} sentences read whole"
+    )
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}")
+    if report.ok:
+        typer.echo("no problem found")
+        return
+    lost = ", ".join(report.lost[:10]) + (", …" if len(report.lost) > 10 else "")
+    if not repair:
+        drops = f" (it drops {len(report.lost)} documents: {lost})" if report.lost else ""
+        _fail(f"{len(report.problems)} problems: `qa check --repair` keeps what can be read{drops}")
+    manifest = _run(lambda: maintenance.repair(settings, report))
+    if report.bad_segments:
+        named = f": {lost}" if report.lost else " (their list could not be read)"
+        typer.echo(
+            f"dropped {len(report.bad_segments)} segments with {len(report.lost)} "
+            f"documents{named}; add them again with `qa add`"
+        )
+    typer.echo(
+        f"repaired: generation {manifest.generation}, {manifest.counts.documents} documents, "
+        "vector store rebuilt from the stored vectors"
     )
 
 

@@ -8,8 +8,10 @@ them, and an interrupted run loses at most the batch under way:
   is embedded) and goes on from there;
 * ``qa index`` first reads every source once for the ids (a bad record fails the run before
   anything changes), then builds; it leaves a marker in the index folder until its last
-  batch is in, and run again over the same sources it resumes the interrupted build instead
-  of starting over.
+  batch is in, and run again over the same sources (the same ids and texts) it resumes the
+  interrupted build instead of starting over. Over other sources it is a new build, and
+  refuses to drop what the index holds (the interrupted build's documents too) unless
+  told to replace it.
 
 Progress (documents, rate, time left) goes to a callback: the CLI's bar on a terminal.
 """
@@ -95,7 +97,7 @@ def build(
     resuming = _marked(marker) == found.fingerprint
     held = _held_ids(service)
     wanted = set(found.ids)
-    if not replace and not marker.exists():  # an interrupted build's documents may go
+    if not replace and not resuming:
         refuse_dropping(service.where, sorted(held - wanted))
     _mark(marker, found.fingerprint)
     fresh = not resuming and not replica_mode(service.settings)

@@ -24,7 +24,7 @@ from typing import Any
 
 from qa.core.config import Settings
 from qa.core.errors import QAError, VectorStoreError
-from qa.index.planner import WriteResult
+from qa.index.planner import Status, WriteResult
 from qa.ingest import Document
 from qa.service.bulk import Progress, Survey, batches
 from qa.service.service import QAService
@@ -39,7 +39,7 @@ class BatchWriter:
         self.service = QAService(Settings.model_validate(settings))
         _ = self.service.embedder  # loaded once, before the first batch
 
-    def add(self, documents: list[Document]) -> list[tuple[str, str, int]]:
+    def add(self, documents: list[Document]) -> list[tuple[str, Status, int]]:
         results = self.service.add(documents)
         return [(r.doc_id, r.status, r.chunks) for r in results]
 
@@ -56,6 +56,22 @@ def check_cluster_settings(settings: Settings) -> None:
             "QA_VECTOR_STORE=milvus and QA_MILVUS_URI=http://host:19530 (an index folder or a "
             "Milvus Lite file has one writer)"
         )
+
+
+def _join(address: str | None, cpus: int) -> bool:
+    """Join the Ray cluster at ``address``, or start a local one of ``cpus`` CPUs; False
+    when this process is already in one (it is left running)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    else:
+        ray.init(
+            num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
+        )
+    return True
 
 
 def add_on_cluster(
@@ -75,27 +91,16 @@ def add_on_cluster(
 
     settings = service.settings
     check_cluster_settings(settings)
+    tick = progress or (lambda done, total: None)
     stream = batches(documents, settings.index_batch_chars)
     results: list[WriteResult] = []
-    if progress is not None:
-        progress(0, len(found.ids))
+    tick(0, len(found.ids))
     if service.collection is None:
         first = next(stream, [])
         results += service.add(first)
-        if progress is not None:
-            progress(len(first), len(found.ids))
-    address = address or os.environ.get("RAY_ADDRESS")
+        tick(len(first), len(found.ids))
     cpus = settings.threads or 1  # each worker's model threads, and the CPUs it asks for
-    started = not ray.is_initialized()
-    if started and address:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-    elif started:  # a local cluster for this run
-        ray.init(
-            num_cpus=workers * cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-        )
+    started = _join(address or os.environ.get("RAY_ADDRESS"), workers * cpus)
     try:
         actor: Any = ray.remote(num_cpus=cpus)(BatchWriter)
         config = settings.model_dump() | {"threads": cpus}  # secrets as they are
@@ -105,29 +110,35 @@ def add_on_cluster(
         pending: dict[Any, tuple[Any, int]] = {}
         free = pool * IN_FLIGHT_PER_WORKER
 
-        def collect(block_for: int) -> None:
-            done, _ = ray.wait(list(pending), num_returns=block_for)
-            for ref in done:
-                worker, count = pending.pop(ref)
-                try:
-                    written = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:  # a product error says what to fix
-                    cause = getattr(exc, "cause", None)
-                    raise (cause if isinstance(cause, QAError) else exc) from None
-                results.extend(WriteResult(d, s, c) for d, s, c in written)
-                wrote[where[worker]] += 1
-                free.append(worker)
-                if progress is not None:
-                    progress(count, len(found.ids))
+        def collect() -> None:
+            """Take the results of the first batch done."""
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            worker, count = pending.pop(ref)
+            results.extend(WriteResult(d, s, c) for d, s, c in _written(ref))
+            wrote[where[worker]] += 1
+            free.append(worker)
+            tick(count, len(found.ids))
 
         for batch in stream:
             if not free:
-                collect(1)
+                collect()
             worker = free.pop(0)
             pending[worker.add.remote(batch)] = (worker, len(batch))
         while pending:
-            collect(1)
+            collect()
         return results, wrote
     finally:
         if started:
             ray.shutdown()
+
+
+def _written(ref: Any) -> list[tuple[str, Status, int]]:
+    """A batch's results; a product error in the worker raised as itself (it says what to
+    fix), any other as Ray's."""
+    import ray
+
+    try:
+        return list(ray.get(ref))
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        raise (cause if isinstance(cause, QAError) else exc) from None

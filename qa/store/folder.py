@@ -71,7 +71,8 @@ def write_file(path: Path, data: bytes) -> None:
 
 def _damaged(root: Path, file: str) -> IndexMismatchError:
     return IndexMismatchError(
-        f"index in {root}/ is damaged ({file} fails its checksum); {rebuild_hint(root)}"
+        f"index in {root}/ is damaged ({file} fails its checksum); `qa check --repair "
+        f"--index-dir {root}` keeps what can be read, or {rebuild_hint(root)}"
     )
 
 

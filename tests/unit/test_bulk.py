@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -89,23 +90,27 @@ def test_an_interrupted_build_resumes_from_its_last_commit(fresh: QAService, tmp
     assert not (fresh.settings.index_dir / bulk.MARKER).exists()
 
 
-def test_a_build_that_would_drop_documents_is_refused_unless_an_earlier_one_was_cut_short(
+def test_a_build_that_would_drop_documents_is_refused_unless_it_resumes_or_replaces(
     fresh: QAService,
 ) -> None:
     bulk.build(fresh, lambda: iter(_docs(3, "old")), 10_000)
     new = _docs(3, "new")
     with pytest.raises(WouldDropDocumentsError):
         bulk.build(fresh, lambda: iter(new), 10_000)
+    marker = fresh.settings.index_dir / bulk.MARKER
+    marker.write_text('{"fingerprint": "another build"}')  # cut short over other sources
+    with pytest.raises(WouldDropDocumentsError):
+        bulk.build(fresh, lambda: iter(new), 10_000)
     assert sorted(d.doc_id for d in fresh.documents())[0] == "old000"  # left as it was
-    (fresh.settings.index_dir / bulk.MARKER).write_text('{"fingerprint": "elsewhere"}')
-    report = bulk.build(fresh, lambda: iter(new), 10_000)
-    assert report.documents == 3 and report.resumed == 0
+    marker.write_text(json.dumps({"fingerprint": bulk.survey(iter(new)).fingerprint}))
+    report = bulk.build(fresh, lambda: iter(new), 10_000)  # resumes: the old ones go
+    assert report.documents == 3 and report.dropped == 3
     assert sorted(d.doc_id for d in fresh.documents()) == ["new000", "new001", "new002"]
+    report = bulk.build(fresh, lambda: iter(_docs(2, "x")), 10_000, replace=True)
+    assert sorted(d.doc_id for d in fresh.documents()) == ["x000", "x001"]
 
 
 def test_qa_add_reads_everything_before_it_writes_anything(fresh: QAService, tmp_path) -> None:
-    import json
-
     from typer.testing import CliRunner
 
     from qa.cli import app
