@@ -110,24 +110,32 @@ def _report_passed(passed: list[str] | None, skipped: list[str] | None = None) -
 
 
 @contextmanager
-def _progress(what: str) -> Iterator[bulk.Progress | None]:
-    """A bar of documents written, with rate and time left, on a terminal (else none)."""
+def _progress(what: str) -> Iterator[tuple[Callable[[], None] | None, bulk.Progress | None]]:
+    """On a terminal: a count of the documents read first (with the rate), then a bar of
+    those written, with the rate and the time left; elsewhere, nothing."""
     if not sys.stderr.isatty():
-        yield None
+        yield None, None
         return
     from tqdm import tqdm
 
-    bars: list[tqdm[Any]] = []  # made once the total is known
+    bars: dict[str, tqdm[Any]] = {}
+
+    def read_one() -> None:
+        if "read" not in bars:
+            bars["read"] = tqdm(desc="Reading", unit="doc", dynamic_ncols=True, leave=False)
+        bars["read"].update(1)
 
     def advance(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(desc=what, total=total, unit="doc", dynamic_ncols=True))
-        bars[0].update(done)
+        if "write" not in bars:
+            if "read" in bars:
+                bars.pop("read").close()
+            bars["write"] = tqdm(desc=what, total=total, unit="doc", dynamic_ncols=True)
+        bars["write"].update(done)
 
     try:
-        yield advance
+        yield read_one, advance
     finally:
-        for bar in bars:
+        for bar in bars.values():
             bar.close()
 
 
@@ -186,7 +194,7 @@ def index(
     passed: list[str] | None = None if strict else []
     sources = [*(paths or []), *(source or [])] or settings.sources
     service = QAService(settings)
-    with _progress("Indexing") as progress:
+    with _progress("Indexing") as (read_one, progress):
         report = _run(
             lambda: bulk.build(
                 service,
@@ -194,6 +202,7 @@ def index(
                 settings.index_batch_chars,
                 replace,
                 progress,
+                read_one,
             )
         )
     _report_passed(passed)
@@ -244,16 +253,16 @@ def add(
         _fail("--cluster needs --workers (how many workers to run)")
     if workers is not None:
         _run(lambda: check_cluster_settings(settings))
-    found = _run(lambda: bulk.survey(read()))  # every document read once before any write
-    if not found.ids:
-        _fail("no documents to add in " + ", ".join(str(p) for p in paths))
-    service = _run(lambda: QAService.open(settings, missing_ok=True))
-    into = service.where if service.collection is not None else f"a new index in {service.where}"
-    with _progress("Adding") as progress:
+    with _progress("Adding") as (read_one, progress):
+        found = _run(lambda: bulk.survey(read(), read_one))  # all read before any write
+        if not found.ids:
+            _fail("no documents to add in " + ", ".join(str(p) for p in paths))
+        service = _run(lambda: QAService.open(settings, missing_ok=True))
+        into = (
+            service.where if service.collection is not None else f"a new index in {service.where}"
+        )
         if workers is None:
-            results = _run(
-                lambda: bulk.add(service, read(), found, settings.index_batch_chars, progress)
-            )
+            results = _run(lambda: bulk.add(service, read(), found, progress))
         else:
             results, wrote = _run(
                 lambda: add_on_cluster(service, read(), found, workers, cluster, progress)

@@ -60,9 +60,9 @@ class Survey:
     fingerprint: str
 
 
-def survey(documents: Iterable[Document]) -> Survey:
-    """Read ``documents`` once, keeping only their ids and hashes; an id that comes twice
-    is an error."""
+def survey(documents: Iterable[Document], read_one: Callable[[], None] | None = None) -> Survey:
+    """Read ``documents`` once, keeping only their ids and hashes (``read_one`` is called
+    after each); an id that comes twice is an error."""
     ids: list[str] = []
     seen: set[str] = set()
     digest = hashlib.sha256()
@@ -72,6 +72,8 @@ def survey(documents: Iterable[Document]) -> Survey:
         seen.add(doc.doc_id)
         ids.append(doc.doc_id)
         digest.update(f"{doc.doc_id}\0{doc.sha256}\0".encode("utf-8", "surrogatepass"))
+        if read_one is not None:
+            read_one()
     return Survey(tuple(ids), digest.hexdigest())
 
 
@@ -88,11 +90,13 @@ def build(
     max_chars: int,
     replace: bool = False,
     progress: Progress | None = None,
+    read_one: Callable[[], None] | None = None,
 ) -> BuildReport:
     """Make the collection hold the documents ``read()`` gives and nothing else, a batch
-    per commit; ``read`` is called twice (a survey, then the build). Documents the
-    collection holds that the sources do not are only dropped with ``replace``."""
-    found = survey(read())
+    per commit; ``read`` is called twice (a survey, calling ``read_one`` after each
+    document, then the build). Documents the collection holds that the sources do not are only
+    dropped with ``replace``."""
+    found = survey(read(), read_one)
     marker = Path(service.settings.index_dir) / MARKER
     resuming = _marked(marker) == found.fingerprint
     held = _held_ids(service)
@@ -121,16 +125,16 @@ def add(
     service: QAService,
     documents: Iterable[Document],
     found: Survey,
-    max_chars: int,
     progress: Progress | None = None,
 ) -> list[WriteResult]:
-    """Add or update ``documents``, a batch per commit; ``found``: their :func:`survey`,
+    """Add or update ``documents``, a batch of ``QA_INDEX_BATCH_CHARS`` per commit;
+    ``found``: their :func:`survey`,
     read before (so a bad one fails the run before anything is written). Run again after
     an interruption, it skips what was committed."""
     if progress is not None:
         progress(0, len(found.ids))
     results: list[WriteResult] = []
-    for batch in batches(documents, max_chars):
+    for batch in batches(documents, service.settings.index_batch_chars):
         results += service.add(batch)
         if progress is not None:
             progress(len(batch), len(found.ids))

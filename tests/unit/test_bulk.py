@@ -130,7 +130,8 @@ def test_an_add_commits_a_batch_at_a_time(fresh: QAService) -> None:
     bulk.build(fresh, lambda: iter(_docs(2)), 10_000)
     calls: list[tuple[int, int]] = []
     found = bulk.survey(iter(_docs(4, "n")))
-    results = bulk.add(fresh, iter(_docs(4, "n")), found, 1, lambda *a: calls.append(a))
+    fresh.settings = fresh.settings.model_copy(update={"index_batch_chars": 1})  # one each
+    results = bulk.add(fresh, iter(_docs(4, "n")), found, lambda *a: calls.append(a))
     assert [r.status for r in results] == ["new"] * 4
     assert calls == [(0, 4), (1, 4), (1, 4), (1, 4), (1, 4)]
 
