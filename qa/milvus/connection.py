@@ -4,7 +4,7 @@ both. Every failure becomes one readable :class:`~qa.core.errors.VectorStoreErro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +93,28 @@ def released(exc: BaseException) -> bool:
     return "not loaded" in text or "load()" in text
 
 
+@contextmanager
+def reloading(action: str, uri: str, load: Callable[[], None]) -> Iterator[None]:
+    """As :func:`reporting`; and when Milvus has released the collections (it does on a
+    restart), ``load`` them again before the error goes out, so the next request is
+    served (the error then says to ask again)."""
+    try:
+        with reporting(action, uri):
+            yield
+    except VectorStoreError as exc:
+        if not released(exc):
+            raise
+        try:
+            with reporting("load collections", uri):
+                load()
+        except VectorStoreError:
+            raise exc from None
+        raise VectorStoreError(
+            "Milvus had released the collections (after a restart?); they are loaded "
+            "again: ask again"
+        ) from exc
+
+
 class MilvusConnection:
     """One client for the options' URI, made on first use."""
 
@@ -120,6 +142,27 @@ class MilvusConnection:
 
     def reporting(self, action: str) -> AbstractContextManager[None]:
         return reporting(action, self.options.uri)
+
+    def reloading(self, action: str, load: Callable[[], None]) -> AbstractContextManager[None]:
+        return reloading(action, self.options.uri, load)
+
+    def unavailable(self, names: Iterable[str]) -> str | None:
+        """Why collections ``names`` cannot be searched now (``None``: they can). Those
+        Milvus released (a restart does that) are loaded again on the way."""
+        try:
+            with self.reporting("check collections"):
+                missing = [
+                    name
+                    for name in names
+                    if "Loaded" not in str(self.client.get_load_state(name).get("state", ""))
+                ]
+                for name in missing:
+                    self.client.load_collection(name)
+        except VectorStoreError as exc:
+            return str(exc)
+        if not missing:
+            return None
+        return f"Milvus had released {', '.join(missing)} (after a restart?); loading them again"
 
     def close(self) -> None:
         if self._client is not None:

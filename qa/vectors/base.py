@@ -212,6 +212,10 @@ class VectorBackend(ABC):
         """Remove leftovers of interrupted writes that ``record`` does not name (called with
         the index folder's lock)."""
 
+    def unavailable(self, record: VectorsRecord) -> str | None:
+        """Why the stores ``record`` names cannot be searched now (``None``: they can)."""
+        return None
+
     def close(self) -> None:
         """Release connections."""
 

@@ -367,3 +367,29 @@ def test_every_stored_field_round_trips_through_milvus(
         for cid in stored.chunk_ids:
             chunk = view.chunks[cid]
             assert text[chunk.char_start : chunk.char_end] == chunk.text
+
+
+def test_an_index_folder_with_its_vectors_in_milvus_comes_back_when_milvus_restarts(
+    settings, embedder, seed_docs, tmp_path
+):
+    """The same for an index folder that keeps only its vectors in Milvus (vectors mode)."""
+    data, port, folder = tmp_path / "milvus", free_port(), tmp_path / "index"
+    with contextlib.ExitStack() as servers:
+        with running_milvus(data, port=port) as uri:
+            own = settings.model_copy(
+                update={"vector_store": "milvus", "milvus_uri": uri, "milvus_mode": "vectors",
+                        "milvus_collection": "folder", "index_dir": folder}
+            )  # fmt: skip
+            QAService(own, embedder).build(seed_docs)
+            env = {**env_of(own), "QA_MILVUS_MODE": "vectors"}
+            served, _ = servers.enter_context(running_server(folder, **env))
+            assert httpx.post(f"{served}/query", json={"question": HUANG}).status_code == 200
+        with running_milvus(data, port=port):  # back on the same data, collections released
+
+            def answers() -> bool:
+                ready = httpx.get(f"{served}/health/ready", timeout=30).status_code == 200
+                asked = httpx.post(f"{served}/query", json={"question": HUANG}, timeout=30)
+                assert asked.status_code in (200, 503), asked.text  # never a 500
+                return ready and asked.status_code == 200
+
+            seconds_until(answers, limit=30)

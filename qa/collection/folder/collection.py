@@ -219,8 +219,8 @@ class FolderCollection:
             backend.collect_garbage(created.vectors, store.blobs)
         return collection
 
-    def unavailable(self) -> str | None:
-        return None  # nothing stands between a loaded index folder and its answers
+    def unavailable(self) -> str | None:  # only a vector store kept in Milvus can be away
+        return self.backend.unavailable(self.index.manifest.vectors)
 
     def refresh(self) -> bool:
         """Catch up with commits another process made on the folder (``qa add``, another

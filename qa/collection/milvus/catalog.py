@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,9 +15,8 @@ from qa.collection.milvus.schema import collection_names, create_collections
 from qa.core.errors import (
     ChangedWhileReadError,
     IndexMismatchError,
-    VectorStoreError,
 )
-from qa.milvus.connection import MilvusConnection, released
+from qa.milvus.connection import MilvusConnection
 from qa.milvus.expressions import quote
 from qa.store import Manifest
 from qa.store.manifest import ManifestError, parse
@@ -58,40 +57,25 @@ class Catalog:
     def client(self) -> MilvusClient:
         return self.connection.client
 
-    @contextmanager
-    def reporting(self, action: str) -> Iterator[None]:
+    def reporting(self, action: str) -> AbstractContextManager[None]:
         """Milvus failures as one readable error; when Milvus has released the collections
         (it does on a restart), they are loaded again before the error goes out, so that
         the next request is served."""
-        try:
-            with self.connection.reporting(action):
-                yield
-        except VectorStoreError as exc:
-            if not released(exc):
-                raise
-            try:
-                self.load_all()
-            except VectorStoreError:
-                raise exc from None
-            raise VectorStoreError(
-                "Milvus had released the collections (after a restart?); they are loaded "
-                "again: ask again"
-            ) from exc
+        return self.connection.reloading(action, self._load_names)
+
+    def _load_names(self) -> None:
+        for name in self.names.values():
+            self.client.load_collection(name)
 
     def load_all(self) -> None:
         """Load every collection into Milvus's memory (a no-op for those loaded)."""
         with self.connection.reporting("load collections"):
-            for name in self.names.values():
-                self.client.load_collection(name)
+            self._load_names()
 
-    def unloaded(self) -> list[str]:
-        """The collections Milvus does not hold loaded (none when it serves them all)."""
-        with self.connection.reporting("check collections"):
-            return [
-                name
-                for name in self.names.values()
-                if "Loaded" not in str(self.client.get_load_state(name).get("state", ""))
-            ]
+    def unavailable(self) -> str | None:
+        """Why the collections cannot be searched now (``None``: they can); those Milvus
+        released are loaded again on the way."""
+        return self.connection.unavailable(self.names.values())
 
     # --------------------------------------------------------------- the collection
     def exists(self) -> bool:

@@ -25,7 +25,6 @@ from qa.core.config import Settings
 from qa.core.errors import (
     IndexMismatchError,
     IndexNotFoundError,
-    VectorStoreError,
 )
 from qa.embed import Embedder
 from qa.embed.companion import CompanionEncoder
@@ -135,14 +134,7 @@ class MilvusCollection:
     def unavailable(self) -> str | None:
         """Why the collection cannot answer now (``None``: it can). Collections Milvus
         released (a restart does that) are loaded again on the way."""
-        try:
-            missing = self.catalog.unloaded()
-            if not missing:
-                return None
-            self.catalog.load_all()
-        except VectorStoreError as exc:
-            return str(exc)
-        return f"Milvus had released {', '.join(missing)} (after a restart?); loading them again"
+        return self.catalog.unavailable()
 
     def folder(self, action: str) -> FolderCollection:
         raise IndexMismatchError(

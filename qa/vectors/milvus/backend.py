@@ -104,6 +104,11 @@ class MilvusBackend(VectorBackend):
             client.load_collection(name)
         return MilvusVectors(self.connection, name, dim)
 
+    def unavailable(self, record: VectorsRecord) -> str | None:
+        """Whether Milvus holds the index's collections loaded; those it released (on a
+        restart) are loaded again on the way."""
+        return self.connection.unavailable(MilvusRecord.parse(record).collections.values())
+
     def drop(self, names: Sequence[str]) -> None:
         client = self.connection.client
         with self.connection.reporting("drop collections"):

@@ -46,7 +46,11 @@ class MilvusVectors(VectorStore):
         return self.connection.client
 
     def _reporting(self, action: str) -> AbstractContextManager[None]:
-        return self.connection.reporting(f"{action} ({self.name})")
+        """Failures as one readable error; a collection Milvus released (on a restart) is
+        loaded again before the error goes out, so the next request is served."""
+        return self.connection.reloading(
+            f"{action} ({self.name})", lambda: self.client.load_collection(self.name)
+        )
 
     def add(self, rows: Rows) -> None:
         if self._loaded is not None:
