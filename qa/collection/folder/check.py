@@ -33,6 +33,7 @@ from qa.store.segments import SegmentData
 from qa.vectors import VECTOR_KINDS, VectorBackend
 
 NORM_TOLERANCE = 1e-2  # a stored vector's length may differ from 1 by this much
+SHOWN = 5  # problems named per segment (the rest counted)
 
 
 @dataclass
@@ -46,7 +47,6 @@ class CheckReport:
     bad_segments: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # documents of the unreadable segments
     manifest: Manifest | None = None
-    vectors_ok: bool = True
 
     @property
     def ok(self) -> bool:
@@ -70,6 +70,8 @@ def check_folder(path: Path, backend: VectorBackend) -> CheckReport:
         except (QAError, ValueError, KeyError, IndexError, OSError) as exc:
             problems = [f"cannot be read ({_reason(exc)})"]
         if problems:
+            if len(problems) > SHOWN:
+                problems = [*problems[:SHOWN], f"and {len(problems) - SHOWN} more"]
             report.problems += [f"segment {entry.name}: {p}" for p in problems]
             report.bad_segments.append(entry.name)
             report.lost += _listed_documents(store, entry)
@@ -87,7 +89,6 @@ def check_folder(path: Path, backend: VectorBackend) -> CheckReport:
         )
     if not report.bad_segments:
         vectors = _check_vectors(store, manifest, backend, found)
-        report.vectors_ok = vectors is None
         if vectors is not None:
             report.problems.append(f"vector store: {vectors}")
     return report
