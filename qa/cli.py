@@ -199,7 +199,6 @@ def index(
             lambda: bulk.build(
                 service,
                 lambda: iter_documents(sources, passed),
-                settings.index_batch_chars,
                 replace,
                 progress,
                 read_one,

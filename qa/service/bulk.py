@@ -36,6 +36,10 @@ MARKER = ".building.json"  # in the index folder while a `qa index` build is und
 Progress = Callable[[int, int], None]  # documents written since the last call, of how many
 
 
+def quiet(done: int, total: int) -> None:
+    """The progress of a run nobody watches."""
+
+
 def batches(documents: Iterable[Document], max_chars: int) -> Iterator[list[Document]]:
     """``documents`` in consecutive groups of at most ``max_chars`` characters of text
     (a longer document is a group of its own)."""
@@ -87,15 +91,14 @@ class BuildReport:
 def build(
     service: QAService,
     read: Callable[[], Iterable[Document]],
-    max_chars: int,
     replace: bool = False,
     progress: Progress | None = None,
     read_one: Callable[[], None] | None = None,
 ) -> BuildReport:
-    """Make the collection hold the documents ``read()`` gives and nothing else, a batch
-    per commit; ``read`` is called twice (a survey, calling ``read_one`` after each
-    document, then the build). Documents the collection holds that the sources do not are only
-    dropped with ``replace``."""
+    """Make the collection hold the documents ``read()`` gives and nothing else, a batch of
+    ``QA_INDEX_BATCH_CHARS`` per commit; ``read`` is called twice (a survey, calling
+    ``read_one`` after each document, then the build). Documents the collection holds that
+    the sources do not are only dropped with ``replace``."""
     found = survey(read(), read_one)
     marker = Path(service.settings.index_dir) / MARKER
     resuming = _marked(marker) == found.fingerprint
@@ -105,15 +108,14 @@ def build(
         refuse_dropping(service.where, sorted(held - wanted))
     _mark(marker, found.fingerprint)
     fresh = not resuming and not replica_mode(service.settings)
-    if progress is not None:
-        progress(0, len(found.ids))
-    for n, batch in enumerate(batches(read(), max_chars)):
+    tick = progress or quiet
+    tick(0, len(found.ids))
+    for n, batch in enumerate(batches(read(), service.settings.index_batch_chars)):
         if n == 0 and fresh:  # a new index folder in place of the old one
             service.build(batch, replace=True)  # its language: the first batch's
         else:
             service.add(batch)
-        if progress is not None:
-            progress(len(batch), len(found.ids))
+        tick(len(batch), len(found.ids))
     left = sorted(_held_ids(service) - wanted)  # what the old collection held besides
     if left:
         service.delete(left)
@@ -128,16 +130,14 @@ def add(
     progress: Progress | None = None,
 ) -> list[WriteResult]:
     """Add or update ``documents``, a batch of ``QA_INDEX_BATCH_CHARS`` per commit;
-    ``found``: their :func:`survey`,
-    read before (so a bad one fails the run before anything is written). Run again after
-    an interruption, it skips what was committed."""
-    if progress is not None:
-        progress(0, len(found.ids))
+    ``found``: their :func:`survey`, read before (so a bad one fails the run before anything
+    is written). Run again after an interruption, it skips what was committed."""
+    tick = progress or quiet
+    tick(0, len(found.ids))
     results: list[WriteResult] = []
     for batch in batches(documents, service.settings.index_batch_chars):
         results += service.add(batch)
-        if progress is not None:
-            progress(len(batch), len(found.ids))
+        tick(len(batch), len(found.ids))
     return results
 
 

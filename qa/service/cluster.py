@@ -26,7 +26,7 @@ from qa.core.config import Settings
 from qa.core.errors import QAError, VectorStoreError
 from qa.index.planner import Status, WriteResult
 from qa.ingest import Document
-from qa.service.bulk import Progress, Survey, batches
+from qa.service.bulk import Progress, Survey, batches, quiet
 from qa.service.service import QAService
 
 IN_FLIGHT_PER_WORKER = 2
@@ -91,7 +91,7 @@ def add_on_cluster(
 
     settings = service.settings
     check_cluster_settings(settings)
-    tick = progress or (lambda done, total: None)
+    tick = progress or quiet
     stream = batches(documents, settings.index_batch_chars)
     results: list[WriteResult] = []
     tick(0, len(found.ids))

@@ -26,10 +26,13 @@ def _docs(n: int, prefix: str = "d") -> list[Document]:
     ]
 
 
+BATCH = len(_docs(1)[0].text) * 4  # about four documents a commit
+
+
 @pytest.fixture
 def fresh(settings, tmp_path) -> QAService:
-    model = StandInEmbedder()
-    return QAService(settings.model_copy(update={"index_dir": tmp_path / "index"}), model)
+    batched = {"index_dir": tmp_path / "index", "index_batch_chars": BATCH}
+    return QAService(settings.model_copy(update=batched), StandInEmbedder())
 
 
 def test_batches_hold_at_most_the_characters_asked_unless_one_document_is_longer() -> None:
@@ -44,11 +47,9 @@ def test_batches_hold_at_most_the_characters_asked_unless_one_document_is_longer
 def test_a_build_commits_a_batch_at_a_time_and_says_how_far_it_is(fresh: QAService) -> None:
     docs = _docs(12)
     calls: list[tuple[int, int]] = []
-    report = bulk.build(
-        fresh, lambda: iter(docs), len(docs[0].text) * 4, progress=lambda *a: calls.append(a)
-    )
+    report = bulk.build(fresh, lambda: iter(docs), progress=lambda *a: calls.append(a))
     assert (report.documents, report.resumed, report.dropped) == (12, 0, 0)
-    groups = list(bulk.batches(docs, len(docs[0].text) * 4))
+    groups = list(bulk.batches(docs, BATCH))
     assert len(groups) >= 3
     assert calls == [(0, 12), *((len(g), 12) for g in groups)]
     manifest = Store(fresh.settings.index_dir).read_manifest()
@@ -66,16 +67,15 @@ def _interrupted(docs: list[Document], after: int) -> Iterator[Document]:
 
 def test_an_interrupted_build_resumes_from_its_last_commit(fresh: QAService, tmp_path) -> None:
     docs = _docs(12)
-    size = len(docs[0].text) * 4
     reads = iter([docs, _interrupted(docs, 9)])  # the survey reads all; the build stops
     with pytest.raises(KeyboardInterrupt):
-        bulk.build(fresh, lambda: next(reads), size)
+        bulk.build(fresh, lambda: next(reads))
     assert (fresh.settings.index_dir / bulk.MARKER).exists()
     committed = {d.doc_id for d in fresh.documents()}
     assert 0 < len(committed) < 12
 
     again = QAService(fresh.settings, StandInEmbedder())
-    report = bulk.build(again, lambda: iter(docs), size)
+    report = bulk.build(again, lambda: iter(docs))
     assert report.resumed == len(committed)
     model = again.models.embedder
     assert isinstance(model, StandInEmbedder)
@@ -84,7 +84,7 @@ def test_an_interrupted_build_resumes_from_its_last_commit(fresh: QAService, tmp
     alone = QAService(
         fresh.settings.model_copy(update={"index_dir": tmp_path / "rest"}), on_its_own
     )
-    bulk.build(alone, lambda: iter(rest), size)
+    bulk.build(alone, lambda: iter(rest))
     assert model.passages == on_its_own.passages > 0  # only the rest was embedded
     assert sorted(d.doc_id for d in again.documents()) == [d.doc_id for d in docs]
     assert not (fresh.settings.index_dir / bulk.MARKER).exists()
@@ -93,20 +93,20 @@ def test_an_interrupted_build_resumes_from_its_last_commit(fresh: QAService, tmp
 def test_a_build_that_would_drop_documents_is_refused_unless_it_resumes_or_replaces(
     fresh: QAService,
 ) -> None:
-    bulk.build(fresh, lambda: iter(_docs(3, "old")), 10_000)
+    bulk.build(fresh, lambda: iter(_docs(3, "old")))
     new = _docs(3, "new")
     with pytest.raises(WouldDropDocumentsError):
-        bulk.build(fresh, lambda: iter(new), 10_000)
+        bulk.build(fresh, lambda: iter(new))
     marker = fresh.settings.index_dir / bulk.MARKER
     marker.write_text('{"fingerprint": "another build"}')  # cut short over other sources
     with pytest.raises(WouldDropDocumentsError):
-        bulk.build(fresh, lambda: iter(new), 10_000)
+        bulk.build(fresh, lambda: iter(new))
     assert sorted(d.doc_id for d in fresh.documents())[0] == "old000"  # left as it was
     marker.write_text(json.dumps({"fingerprint": bulk.survey(iter(new)).fingerprint}))
-    report = bulk.build(fresh, lambda: iter(new), 10_000)  # resumes: the old ones go
+    report = bulk.build(fresh, lambda: iter(new))  # resumes: the old ones go
     assert report.documents == 3 and report.dropped == 3
     assert sorted(d.doc_id for d in fresh.documents()) == ["new000", "new001", "new002"]
-    report = bulk.build(fresh, lambda: iter(_docs(2, "x")), 10_000, replace=True)
+    report = bulk.build(fresh, lambda: iter(_docs(2, "x")), replace=True)
     assert sorted(d.doc_id for d in fresh.documents()) == ["x000", "x001"]
 
 
@@ -115,7 +115,7 @@ def test_qa_add_reads_everything_before_it_writes_anything(fresh: QAService, tmp
 
     from qa.cli import app
 
-    bulk.build(fresh, lambda: iter(_docs(2)), 10_000)
+    bulk.build(fresh, lambda: iter(_docs(2)))
     before = Store(fresh.settings.index_dir).read_manifest()
     records = tmp_path / "late-twin.jsonl"
     rows = [{"id": d.doc_id, "text": d.text} for d in [*_docs(5, "n"), _docs(1, "n")[0]]]
@@ -127,7 +127,7 @@ def test_qa_add_reads_everything_before_it_writes_anything(fresh: QAService, tmp
 
 
 def test_an_add_commits_a_batch_at_a_time(fresh: QAService) -> None:
-    bulk.build(fresh, lambda: iter(_docs(2)), 10_000)
+    bulk.build(fresh, lambda: iter(_docs(2)))
     calls: list[tuple[int, int]] = []
     found = bulk.survey(iter(_docs(4, "n")))
     fresh.settings = fresh.settings.model_copy(update={"index_batch_chars": 1})  # one each

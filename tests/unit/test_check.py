@@ -11,7 +11,7 @@ from qa.cli import app
 from qa.service import QAService, bulk
 from qa.store import Store
 from tests.helpers import StandInEmbedder, one_line_error
-from tests.unit.test_bulk import _docs
+from tests.unit.test_bulk import BATCH, _docs
 
 runner = CliRunner()
 
@@ -19,11 +19,9 @@ runner = CliRunner()
 @pytest.fixture
 def built(settings, tmp_path) -> QAService:
     """Twelve documents in several segments (one commit per batch of about four)."""
-    service = QAService(
-        settings.model_copy(update={"index_dir": tmp_path / "index"}), StandInEmbedder()
-    )
-    docs = _docs(12)
-    bulk.build(service, lambda: iter(docs), len(docs[0].text) * 4)
+    batched = {"index_dir": tmp_path / "index", "index_batch_chars": BATCH}
+    service = QAService(settings.model_copy(update=batched), StandInEmbedder())
+    bulk.build(service, lambda: iter(_docs(12)))
     return service
 
 
@@ -102,7 +100,7 @@ def test_a_vector_that_is_no_unit_vector_is_found_even_under_a_valid_checksum(
 def test_a_damaged_vector_graph_is_rebuilt_from_the_stored_vectors(settings, tmp_path) -> None:
     graph = settings.model_copy(update={"index_dir": tmp_path / "index", "ann": "hnsw"})
     service = QAService(graph, StandInEmbedder())
-    bulk.build(service, lambda: iter(_docs(6)), 10_000)
+    bulk.build(service, lambda: iter(_docs(6)))
     files = [p for p in (graph.index_dir / "ann").rglob("*") if p.is_file()]
     assert files  # the saved graphs
     for path in files:
