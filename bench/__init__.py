@@ -3,7 +3,7 @@ One module per section; :mod:`bench.results` writes eval/RESULTS.md (quality).
 
     python -m bench                      # everything; writes eval/BENCH.md and BENCH.json
     python -m bench --only ann --ann-sizes 10000,100000
-    python -m bench --limit 21702        # index the whole fakebr_news corpus
+    python -m bench --only index --index-all   # also index the whole fakebr_news corpus
 
 Sections (``--only`` takes a comma-separated subset):
 
@@ -16,7 +16,10 @@ Sections (``--only`` takes a comma-separated subset):
   passages per second, 1 - cosine to float32, how far a text's vector moves with its
   batch-mates, and pira_xling's dense MRR@10;
 * ``index`` — ``qa index`` on the first ``--limit`` records of fakebr_news in a child
-  process: seconds end to end, passages per second, peak RSS;
+  process: seconds end to end, passages per second, peak RSS; the same records stage by
+  stage in one process (where the time goes, the ratio to the embedder's own passage rate,
+  late chunking weighed: :mod:`bench.late_chunking`); 300 records written into a Milvus
+  server by one process and by two Ray workers; with ``--index-all``, the whole corpus;
 * ``http`` — ``qa serve`` on the seed articles in a child process, loaded over loopback by
   1, 4 and 16 concurrent clients (each sends POST /query, waits for the answer, sends the
   next) for ``--seconds`` each: median/p95/p99 latency and throughput, for PyTorch and

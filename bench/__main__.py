@@ -26,6 +26,11 @@ def parse_args() -> argparse.Namespace:  # long: one option per line, as --help 
         "--soak", type=float, default=60, help="limits: seconds of the 16-client load"
     )
     parser.add_argument("--limit", type=int, default=1000, help="fakebr records to index")
+    parser.add_argument(
+        "--index-all",
+        action="store_true",
+        help="index: also index the whole fakebr_news corpus end to end (about an hour here)",
+    )
     parser.add_argument("--backend", default="onnx-int8", help="backend of the index/http/ann runs")
     parser.add_argument("--embed-passages", type=int, default=256)
     parser.add_argument("--no-mrr", action="store_true", help="skip the pira MRR per backend")

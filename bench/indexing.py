@@ -6,6 +6,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,49 +15,96 @@ from bench.common import FAKEBR, log, run_measured, table
 from bench.late_chunking import sentence_choice, where_time_goes
 from qa.core.config import Settings
 
+CLUSTER_RECORDS = 300  # records the one-process and two-worker Milvus runs each write
+CLUSTER_BATCH_CHARS = "50000"  # about 35 records a batch: work for both workers
 
-def bench_index(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    records = work / "fakebr.jsonl"
+
+def _records(work: Path, limit: int | None) -> tuple[Path, int]:
+    """The first ``limit`` records of fakebr_news (all with ``None``) as a .jsonl."""
+    records = work / f"fakebr-{limit or 'all'}.jsonl"
+    n = 0
     with gzip.open(FAKEBR, "rt", encoding="utf-8") as f, records.open("w") as out:
-        for i, line in enumerate(f):
-            if i >= args.limit:
+        for n, line in enumerate(f, 1):
+            if limit is not None and n > limit:
+                n -= 1
                 break
             out.write(line)
-    index_dir = work / "fakebr-index"
-    env = dict(os.environ, QA_BACKEND=args.backend)
-    log(f"index: {args.limit} fakebr records")
-    seconds, peak, _ = run_measured(
-        [
-            sys.executable,
-            "-m",
-            "qa.cli",
-            "index",
-            "--source",
-            str(records),
-            "--index-dir",
-            str(index_dir),
-        ],
-        env,
-    )
+    return records, n
+
+
+def _qa_index(records: Path, index_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``qa index`` of ``records`` in a child process: seconds, rate and peak RSS."""
+    command = [sys.executable, "-m", "qa.cli", "index", str(records), "--index-dir"]
+    seconds, peak, _ = run_measured([*command, str(index_dir)], env)
     counts = json.loads((index_dir / "manifest.json").read_text())["counts"]
-    # the same records in one process, stage by stage, and late chunking weighed
-    settings = Settings(backend=args.backend)
-    stages = where_time_goes(records, settings)
-    choice = sentence_choice(settings)
     return {
-        "stages": stages,
-        "sentence_choice": choice,
-        "ratio": round(counts["chunks"] / seconds / stages["embedder_passages_per_s"], 2),
-        "records": args.limit,
-        "backend": args.backend,
         "passages": counts["chunks"],
         "sentences": counts["sentences"],
         "seconds": round(seconds, 1),
         "passages_per_s": round(counts["chunks"] / seconds, 1),
         "texts_per_s": round((counts["chunks"] + counts["sentences"]) / seconds, 1),
         "peak_rss_mb": round(peak),
+    }
+
+
+def bench_index(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    records, n = _records(work, args.limit)
+    index_dir = work / "fakebr-index"
+    env = dict(os.environ, QA_BACKEND=args.backend)
+    log(f"index: {n} fakebr records")
+    run = _qa_index(records, index_dir, env)
+    # the same records in one process, stage by stage, and late chunking weighed
+    settings = Settings(backend=args.backend)
+    stages = where_time_goes(records, settings)
+    out: dict[str, Any] = {
+        "records": n,
+        "backend": args.backend,
+        **run,
+        "stages": stages,
+        "sentence_choice": sentence_choice(settings),
+        "ratio": round(run["passages_per_s"] / stages["embedder_passages_per_s"], 2),
+        "cluster": bench_cluster(work, env),
         "index_dir": str(index_dir),
     }
+    if args.index_all:
+        everything, total = _records(work, None)
+        log(f"index: all {total} fakebr records")
+        out["whole"] = {"records": total, **_qa_index(everything, work / "fakebr-all", env)}
+    return out
+
+
+def bench_cluster(work: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The same records written into a Milvus server by one process (``qa add``), then by
+    two Ray workers on this machine (``qa add --workers 2``)."""
+    from qa.testing import running_milvus
+
+    records, n = _records(work, CLUSTER_RECORDS)
+    out: dict[str, Any] = {"records": n}
+    with running_milvus(work / "milvus") as uri:
+        runs: list[tuple[str, list[str]]] = [
+            ("one process", []),
+            ("two workers", ["--workers", "2"]),
+        ]
+        for k, (name, extra) in enumerate(runs):
+            collection = f"w{k}"
+            run_env = env | {
+                "QA_VECTOR_STORE": "milvus",
+                "QA_MILVUS_URI": uri,
+                "QA_MILVUS_COLLECTION": collection,
+                "QA_INDEX_DIR": str(work / f"milvus-{collection}"),
+                "QA_INDEX_BATCH_CHARS": CLUSTER_BATCH_CHARS,
+            }
+            log(f"index: {n} records into Milvus, {name}")
+            command = [sys.executable, "-m", "qa.cli", "add", str(records), *extra]
+            seconds, peak, stdout = run_measured(command, run_env)
+            passages = sum(int(p) for p in re.findall(r"\((\d+) passages\)", stdout))
+            out[name] = {
+                "seconds": round(seconds, 1),
+                "passages": passages,
+                "passages_per_s": round(passages / seconds, 1),
+                "peak_rss_mb": round(peak),
+            }
+    return out
 
 
 def render(results: dict[str, Any]) -> list[str]:
@@ -97,7 +145,63 @@ def render(results: dict[str, Any]) -> list[str]:
     ]
     if "stages" in i:  # reports from before the breakdown have none
         out += _stages(i)
+    if "cluster" in i:
+        out += _cluster(i["cluster"])
+    if "whole" in i:
+        out += _whole(i["whole"])
     return out
+
+
+def _whole(w: dict[str, Any]) -> list[str]:
+    return [
+        "### The whole corpus",
+        "",
+        f"`qa index` of all {w['records']} records of fakebr_news, end to end in one process "
+        "(reading to the last commit, a batch of `QA_INDEX_BATCH_CHARS` at a time):",
+        "",
+        table(
+            ["records", "passages", "sentences", "seconds", "passages/s", "peak RSS MB"],
+            [
+                [
+                    w["records"],
+                    w["passages"],
+                    w["sentences"],
+                    w["seconds"],
+                    w["passages_per_s"],
+                    w["peak_rss_mb"],
+                ]
+            ],
+        ),
+        "",
+    ]
+
+
+def _cluster(c: dict[str, Any]) -> list[str]:
+    one = c["one process"]
+    rows = [
+        [
+            name,
+            r["passages"],
+            r["seconds"],
+            r["passages_per_s"],
+            round(r["passages_per_s"] / one["passages_per_s"], 2),
+        ]
+        for name, r in ((k, c[k]) for k in ("one process", "two workers"))
+    ]
+    return [
+        "### On Ray workers",
+        "",
+        f"The first {c['records']} records written into a Milvus server (Milvus Lite on "
+        "loopback) by `qa add` in one process (the baseline), then by `qa add --workers 2` "
+        "on a local Ray cluster of two workers on this same machine (each worker one model "
+        "thread). Both write a document at a time, all or nothing; the second encoder's "
+        "vectors are not kept in Milvus, so neither runs it. On two cores, two workers have "
+        "no spare core to gain from: the figure is what the machinery costs (Ray's start, a "
+        "model per worker); on a cluster each node adds its cores.",
+        "",
+        table(["run", "passages", "seconds", "passages/s", "× one process"], rows),
+        "",
+    ]
 
 
 def _stages(i: dict[str, Any]) -> list[str]:
