@@ -79,14 +79,27 @@ def check_unicode(text: str, what: str) -> str:
     return text
 
 
+INT64 = (-(2**63), 2**63 - 1)  # the integers a metadata value may be
+
+
 def check_fields(doc_id: str, title: str, source: str, metadata: dict[str, Any]) -> None:
-    """Every stored string field must be valid Unicode (a lone surrogate cannot be stored)."""
+    """Every stored string field must be valid Unicode (a lone surrogate cannot be stored),
+    and every integer fit in 64 bits (what Milvus, and most JSON readers, can keep)."""
     check_unicode(title, f"the title of {doc_id!r}")
     check_unicode(source, f"the source of {doc_id!r}")
     for key, value in metadata.items():
         check_unicode(key, f"a metadata key of {doc_id!r}")
         if isinstance(value, str):
             check_unicode(value, f"the metadata value {key!r} of {doc_id!r}")
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not INT64[0] <= value <= INT64[1]
+        ):
+            raise IngestError(
+                f"the metadata value {key!r} of {doc_id!r} is an integer outside the 64-bit "
+                "range: send it as a string"
+            )
 
 
 def make_text_document(

@@ -59,18 +59,29 @@ def check_cluster_settings(settings: Settings) -> None:
 
 
 def _join(address: str | None, cpus: int) -> bool:
-    """Join the Ray cluster at ``address``, or start a local one of ``cpus`` CPUs; False
-    when this process is already in one (it is left running)."""
+    """Join the Ray cluster at ``address``, or start a local one of ``cpus`` CPUs (tried
+    twice: a loaded machine can miss Ray's start-up deadline); False when this process is
+    already in one (it is left running)."""
     import ray
 
     if ray.is_initialized():
         return False
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")  # Ray's default: 10 s
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        options["address"] = address
     else:
-        ray.init(
-            num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
-        )
+        options |= {"num_cpus": cpus, "include_dashboard": False}
+    for attempt in (1, 2):
+        try:
+            ray.init(**options)
+            return True
+        except Exception as exc:  # Ray raises bare Exceptions, TimeoutError, ConnectionError
+            ray.shutdown()
+            if attempt == 2:
+                where = f"join the Ray cluster at {address}" if address else "start Ray here"
+                first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise QAError(f"could not {where}: {first}") from exc
     return True
 
 

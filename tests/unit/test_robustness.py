@@ -71,6 +71,10 @@ def test_every_stored_field_round_trips_whatever_it_holds(
         with pytest.raises(IngestError, match="lone surrogate"):
             make_text_document("d", text, source, title, None, metadata)
         return
+    if any(type(v) is int and not -(2**63) <= v < 2**63 for v in metadata.values()):
+        with pytest.raises(IngestError, match="outside the 64-bit range"):
+            make_text_document("d", text, source, title, None, metadata)
+        return
     folder = tmp_path_factory.mktemp("round-trip")
     doc = make_text_document("d", text, source, title or None, "2025-01-31", metadata)
     build_index([doc], StandInEmbedder(), folder, companion=False)
