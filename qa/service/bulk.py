@@ -116,7 +116,8 @@ def build(
         else:
             service.add(batch)
         tick(len(batch), len(found.ids))
-    left = sorted(_held_ids(service) - wanted)  # what the old collection held besides
+    # what the old collection held besides (a new index folder no longer holds it)
+    left = [] if fresh else sorted(held - wanted)
     if left:
         service.delete(left)
     marker.unlink(missing_ok=True)

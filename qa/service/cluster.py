@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from qa.collection.milvus.collection import SERVER_SCHEMES, replica_mode
 from qa.core.config import Settings
 from qa.core.errors import QAError, VectorStoreError
 from qa.index.planner import Status, WriteResult
@@ -48,13 +49,12 @@ class BatchWriter:
 
 
 def check_cluster_settings(settings: Settings) -> None:
-    """Workers write side by side only into a Milvus server."""
-    uri = settings.milvus_uri or ""
-    if settings.vector_store != "milvus" or not uri.startswith(("http://", "https://")):
+    """Workers write side by side only into a collection held whole in a Milvus server."""
+    if not replica_mode(settings) or not (settings.milvus_uri or "").startswith(SERVER_SCHEMES):
         raise VectorStoreError(
-            "writing from several workers needs the collection in a Milvus server: set "
-            "QA_VECTOR_STORE=milvus and QA_MILVUS_URI=http://host:19530 (an index folder or a "
-            "Milvus Lite file has one writer)"
+            "writing from several workers needs the collection held whole in a Milvus server: "
+            "set QA_VECTOR_STORE=milvus and QA_MILVUS_URI=http://host:19530 (QA_MILVUS_MODE "
+            "auto or replica); an index folder or a Milvus Lite file has one writer"
         )
 
 

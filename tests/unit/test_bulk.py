@@ -152,6 +152,16 @@ def test_workers_write_only_into_a_milvus_server(settings, tmp_path) -> None:
         env={"QA_VECTOR_STORE": "milvus", "QA_MILVUS_URI": str(tmp_path / "milvus.db")},
     )
     assert lite.exit_code == 1 and "a Milvus Lite file has one writer" in lite.output
+    beside = CliRunner().invoke(  # an index folder keeping only its vectors in a server
+        app,
+        ["add", str(article), "--workers", "2", *index],
+        env={
+            "QA_VECTOR_STORE": "milvus",
+            "QA_MILVUS_URI": "http://127.0.0.1:9",
+            "QA_MILVUS_MODE": "vectors",
+        },
+    )
+    assert beside.exit_code == 1 and "held whole in a Milvus server" in beside.output
     alone = CliRunner().invoke(app, ["add", str(article), "--cluster", "auto", *index])
     assert alone.exit_code == 1 and "--cluster needs --workers" in alone.output
     assert not (tmp_path / "index").exists()  # nothing written
