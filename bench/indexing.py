@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import os
 import re
@@ -22,13 +23,10 @@ CLUSTER_BATCH_CHARS = "50000"  # about 35 records a batch: work for both workers
 def _records(work: Path, limit: int | None) -> tuple[Path, int]:
     """The first ``limit`` records of fakebr_news (all with ``None``) as a .jsonl."""
     records = work / f"fakebr-{limit or 'all'}.jsonl"
-    n = 0
     with gzip.open(FAKEBR, "rt", encoding="utf-8") as f, records.open("w") as out:
-        for n, line in enumerate(f, 1):
-            if limit is not None and n > limit:
-                n -= 1
-                break
-            out.write(line)
+        lines = list(itertools.islice(f, limit))
+        out.writelines(lines)
+    n = len(lines)
     return records, n
 
 
