@@ -23,10 +23,12 @@ ID_FIELD, VECTOR_FIELD = "id", "vector"
 
 
 def quote(text: str) -> str:
-    """A Milvus string literal."""
+    """A Milvus string literal. Both quote characters are escaped: Milvus's parser misreads
+    ``"\\"'"`` (a double quote, then a single one) unless the single one is escaped too."""
     escaped = (
         text.replace("\\", "\\\\")
         .replace('"', '\\"')
+        .replace("'", "\\'")
         .replace("\n", "\\n")
         .replace("\r", "\\r")
         .replace("\t", "\\t")

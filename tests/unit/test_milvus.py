@@ -24,6 +24,7 @@ QUESTION = "what did Huang say about investors?"
 
 def test_filter_expressions_quote_and_type_their_values():
     assert quote('a "b" \\ c\nd') == '"a \\"b\\" \\\\ c\\nd"'
+    assert quote("a\"'b") == '"a\\"\\\'b"'  # both quotes escaped
     assert metadata_tag("n", 1) != metadata_tag("n", 1.0) != metadata_tag("n", True)
     assert metadata_tag("x", -0.0) == metadata_tag("x", 0.0)
     assert filter_expression(None) == filter_expression(Filters()) == ""

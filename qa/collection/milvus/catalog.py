@@ -144,9 +144,9 @@ class Catalog:
         unique = list(dict.fromkeys(doc_ids))
         with self.reporting("read documents"):
             for start in range(0, len(unique), BATCH):
-                rows = self.client.get(
+                rows = self.client.query(  # not get(ids=): pymilvus does not escape quotes
                     self.names["documents"],
-                    ids=unique[start : start + BATCH],
+                    filter=in_list("key", unique[start : start + BATCH]),
                     output_fields=["doc_id", "version", "source", "head"],
                 )
                 out.update((row["doc_id"], row) for row in rows)
