@@ -496,14 +496,15 @@ def check(
     ] = False,
     index_dir: IndexDirOpt = None,
 ) -> None:
-    """Verify the index folder: manifest, checksums, every record, passages inside their
-    texts, vectors. Exit code 1 when something is wrong (and not repaired)."""
+    """Verify the index folder (or the collection held in Milvus): manifest, checksums,
+    every record, passages inside their texts, vectors. Exit code 1 when something is
+    wrong (and not repaired)."""
     from qa.service import maintenance
 
     settings = _settings(index_dir)
     report = _run(lambda: maintenance.check(settings))
     typer.echo(
-        f"checked {settings.index_dir}/: {report.documents} documents, {report.passages} "
+        f"checked {report.where}: {report.documents} documents, {report.passages} "
         f"passages, {report.sentences} sentences read whole"
     )
     for problem in report.problems:
@@ -511,21 +512,12 @@ def check(
     if report.ok:
         typer.echo("no problem found")
         return
-    lost = ", ".join(report.lost[:10]) + (", …" if len(report.lost) > 10 else "")
     if not repair:
+        lost = ", ".join(report.lost[:10]) + (", …" if len(report.lost) > 10 else "")
         drops = f" (it drops {len(report.lost)} documents: {lost})" if report.lost else ""
         _fail(f"{len(report.problems)} problems: `qa check --repair` keeps what can be read{drops}")
-    manifest = _run(lambda: maintenance.repair(settings, report))
-    if report.bad_segments:
-        named = f": {lost}" if report.lost else " (their list could not be read)"
-        typer.echo(
-            f"dropped {len(report.bad_segments)} segments with {len(report.lost)} "
-            f"documents{named}; add them again with `qa add`"
-        )
-    typer.echo(
-        f"repaired: generation {manifest.generation}, {manifest.counts.documents} documents, "
-        "vector store rebuilt from the stored vectors"
-    )
+    for line in _run(lambda: maintenance.repair(settings, report)):
+        typer.echo(line)
 
 
 @app.command()
@@ -583,7 +575,10 @@ def mcp_stdio(
     settings = _settings(index_dir)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # stdout carries messages
     service = _run(lambda: start_service(settings))
-    build_mcp(lambda: service, settings, writes=writes).run("stdio")
+    try:
+        build_mcp(lambda: service, settings, writes=writes).run("stdio")
+    finally:
+        service.close()
 
 
 @app.command("eval")

@@ -55,6 +55,7 @@ def create_app(
         with announcement:
             async with agents.session_manager.run():
                 yield
+        app.state.service.close()
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served locally
         title="qa — multilingual retrieval QA",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from qa.core.config import Settings
 from qa.embed import Embedder
 from qa.embed.companion import CompanionEncoder
-from qa.index import IndexView, WriteResult
+from qa.index import IndexView, Precondition, WriteResult
 from qa.ingest import Document
 
 if TYPE_CHECKING:
@@ -43,6 +43,15 @@ class Collection(Protocol):
         """Why it cannot answer now, where it lives elsewhere (``None``: it can)."""
         ...
 
+    def keep_replaced(self) -> None:
+        """Serving: keep what a replaced version's queries in other processes still read a
+        while after the write (until :meth:`settle`)."""
+        ...
+
+    def settle(self) -> None:
+        """Finish what :meth:`keep_replaced` put off (the service is stopping)."""
+        ...
+
     def use_model(self, embedder: Embedder, companion: CompanionEncoder | None = None) -> None:
         """Embed with ``embedder`` (and ``companion``) from now on, checked against the
         model the collection was built with."""
@@ -52,12 +61,17 @@ class Collection(Protocol):
         """Add or replace ``documents`` (by id); unchanged ones cost nothing."""
         ...
 
-    def replace(self, document: Document) -> list[WriteResult]:
-        """Replace a document that exists (an unknown id changes nothing)."""
+    def replace(
+        self, document: Document, precondition: Precondition | None = None
+    ) -> list[WriteResult]:
+        """Replace a document that exists (an unknown id changes nothing), if
+        ``precondition`` holds at the commit."""
         ...
 
-    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
-        """Delete documents: all or nothing."""
+    def delete(
+        self, doc_ids: Sequence[str], precondition: Precondition | None = None
+    ) -> list[WriteResult]:
+        """Delete documents: all or nothing, and nothing unless ``precondition`` holds."""
         ...
 
     def folder(self, action: str) -> FolderCollection:

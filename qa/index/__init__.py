@@ -2,7 +2,7 @@
 (:mod:`view`), passages and sentences as columns (:mod:`tables`), BM25 postings
 (:mod:`lexical`), and the plan of a write (:mod:`planner`)."""
 
-from qa.index.planner import WriteResult, unknown_document
+from qa.index.planner import Precondition, WriteResult, unknown_document
 from qa.index.state import Index, Selection
 from qa.index.terms import corpus_language
 from qa.index.view import IndexView
@@ -10,6 +10,7 @@ from qa.index.view import IndexView
 __all__ = [
     "Index",
     "IndexView",
+    "Precondition",
     "Selection",
     "WriteResult",
     "corpus_language",

@@ -13,7 +13,7 @@ whose stored version leaves the index, and each document's result. Nothing is wr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -117,6 +117,11 @@ def plan_upsert(
             status: Status = "updated" if doc.doc_id in index.documents else "new"
             results.append(WriteResult(doc.doc_id, status, stored.n_chunks))
     return WritePlan(segment, replaced, tuple(results))
+
+
+Precondition = Callable[[Mapping[str, StoredDocument]], None]
+"""Called with the committed documents at the moment a write commits; raises to refuse
+the write (a conditional write: HTTP's ``If-Match``)."""
 
 
 def unknown_document(doc_id: str) -> DocumentNotFoundError:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from qa.core.errors import IngestError, QAError, UnsupportedFileTypeError
-from qa.ingest.documents import Document, make_text_document, validate_doc_id
+from qa.ingest.documents import Document, MetadataValue, make_text_document, validate_doc_id
 from qa.ingest.formats import READERS, SUFFIXES, html_article
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -100,9 +102,10 @@ def read_bytes(path: Path) -> bytes:
 def read_jsonl(
     path: Path, skipped: list[str] | None = None, shown: str | None = None
 ) -> Iterator[Document]:
-    """Documents of a ``.jsonl`` / ``.jsonl.gz`` file of ``{"id", "title", "text"}`` records
-    (bad records: as :func:`documents_from_file`); ``shown``: the file as records' ``source``
-    and messages name it (default: ``path``)."""
+    """Documents of a ``.jsonl`` / ``.jsonl.gz`` file of ``{"id", "text"}`` records with,
+    as over HTTP, optional ``title``, ``source``, ``published`` and ``metadata`` (bad
+    records: as :func:`documents_from_file`); ``shown``: the file as messages name it, and
+    as the ``source`` of records without one (default: ``path``)."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8", newline="") as fh:
@@ -155,11 +158,44 @@ def _record_document(path: str, lineno: int, line: str) -> Document:
         raise IngestError(f"{where}: 'text' must be a string")
     if title is not None and not isinstance(title, str):
         raise IngestError(f"{where}: 'title' must be a string")
+    source = record.get("source", path)
+    if not isinstance(source, str):
+        raise IngestError(f"{where}: 'source' must be a string")
     try:
         # an empty or missing title falls back to the text's first line
-        return make_text_document(doc_id, text, source=path, title=title or None)
+        return make_text_document(
+            doc_id,
+            text,
+            source,
+            title or None,
+            _published(record.get("published")),
+            _metadata(record.get("metadata", {})),
+        )
     except IngestError as exc:
         raise IngestError(f"{where}: {exc}") from exc
+
+
+def _published(value: object) -> str | None:
+    """A record's date, as HTTP takes it: ``YYYY-MM-DD`` (null: none)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise IngestError(f"'published' must be a date written YYYY-MM-DD, not {value!r}"[:200])
+
+
+def _metadata(value: object) -> dict[str, MetadataValue]:
+    """A record's metadata, as HTTP takes it: an object of strings, finite numbers and
+    booleans."""
+    if not isinstance(value, dict) or not all(
+        isinstance(v, str | int | bool) or (isinstance(v, float) and math.isfinite(v))
+        for v in value.values()
+    ):
+        raise IngestError("'metadata' must be an object of strings, finite numbers and booleans")
+    return value
 
 
 def _folder_files(folder: Path) -> list[Path]:

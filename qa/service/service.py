@@ -33,7 +33,7 @@ from qa.search import Retriever, make_retriever, search
 from qa.search.translation import Translator
 from qa.service import maintenance
 from qa.service.models import Models, one_search_thread
-from qa.service.versions import check_version
+from qa.service.versions import precondition
 from qa.store import Filters, Manifest, Store, StoredDocument
 
 # A request reads again when another replica changed a document under it (Milvus).
@@ -67,8 +67,8 @@ class QAService:
         self._retrievers: dict[str, Retriever] = {}
         self._finder: AnswerFinder | None = None
         self._lock = threading.RLock()  # model loading, retriever building, index creation
-        self._conditional_lock = threading.Lock()  # If-Match: check and write together
         self.follower: Follower | None = None  # serving an index folder: others' commits
+        self.serving = False  # writes keep what other processes' queries still read a while
 
     @classmethod
     def open(
@@ -122,7 +122,14 @@ class QAService:
             raise IndexNotFoundError(self.index_error or "no index loaded")
         if embeds and self.collection.embedder is None:
             self.collection.use_model(self.embedder, self.models.companion)
+        if self.serving:
+            self.collection.keep_replaced()
         return self.collection
+
+    def close(self) -> None:
+        """Finish what writes put off (the service is stopping)."""
+        if self.collection is not None:
+            self.collection.settle()
 
     def catch_up(self) -> bool:
         """Take the state another process committed on the index folder, if any (True when
@@ -257,26 +264,14 @@ class QAService:
     def replace(self, document: Document, if_match: str | None = None) -> list[WriteResult]:
         """Replace an existing document (an unknown id is an error and changes nothing);
         with ``if_match``, only if the document is still at that version."""
-        with self._conditional(document.doc_id, if_match):
-            return self._collection(embeds=True).replace(document)
+        condition = precondition(document.doc_id, if_match)
+        return self._collection(embeds=True).replace(document, condition)
 
     def delete(self, doc_ids: Sequence[str], if_match: str | None = None) -> list[WriteResult]:
         """Delete documents: all or nothing (``if_match``: as for :meth:`replace`, with one
         document)."""
-        with self._conditional(doc_ids[0] if len(doc_ids) == 1 else None, if_match):
-            return self._collection().delete(doc_ids)
-
-    @contextmanager
-    def _conditional(self, doc_id: str | None, if_match: str | None) -> Iterator[None]:
-        """The block's write, if ``doc_id`` is at a version ``if_match`` names;
-        conditional writes of this process run one at a time."""
-        if if_match is None or doc_id is None:
-            yield
-            return
-        with self._conditional_lock:
-            with self.snapshot() as index:
-                check_version(doc_id, index.documents.get(doc_id), if_match)
-            yield
+        condition = precondition(doc_ids[0], if_match) if len(doc_ids) == 1 else None
+        return self._collection().delete(doc_ids, condition)
 
     def build(
         self, documents: Sequence[Document], progress: bool = False, replace: bool = False

@@ -22,6 +22,7 @@ def start_service(settings: Settings, embedder: Embedder | None = None) -> QASer
     docstring)."""
     one_search_thread()
     service = QAService(settings, embedder)
+    service.serving = True
     service.models.embedder  # noqa: B018  # loaded now, not by the first request
     service.models.batch_queries()
     try:

@@ -3,8 +3,24 @@ read (``If-Match``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from qa.core.errors import PreconditionFailedError
+from qa.index import Precondition
 from qa.store import StoredDocument
+
+
+def precondition(doc_id: str, if_match: str | None) -> Precondition | None:
+    """The check a write of ``doc_id`` makes at its commit for ``if_match`` (None: none).
+    The collection makes it under its write lock (on an index folder, the folder's, so
+    that it holds across processes), on what is committed then."""
+    if if_match is None:
+        return None
+
+    def check(documents: Mapping[str, StoredDocument]) -> None:
+        check_version(doc_id, documents.get(doc_id), if_match)
+
+    return check
 
 
 def check_version(doc_id: str, current: StoredDocument | None, if_match: str) -> None:

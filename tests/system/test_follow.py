@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from qa.service import QAService
 from qa.testing import running_server
 from tests.helpers import CANTOR_DOC, FESTIVAL, FESTIVAL_QUESTION, HUANG_DOC, seconds_until
 
@@ -100,3 +101,44 @@ def test_serve_started_before_any_index_serves_the_first_one(settings, seed_inde
         os.replace(tmp_path / "manifest.json", index_dir / "manifest.json")
         seconds_until(lambda: httpx.get(f"{url}/health/ready").status_code == 200)
         assert len(httpx.get(f"{url}/documents").json()["documents"]) == 2
+
+
+def test_if_match_holds_across_two_servers_on_one_folder(settings, seed_index, tmp_path):
+    """Two `qa serve` on one index folder each add one to a counter in a document's
+    metadata, reading it and writing it back with If-Match: the check is made under the
+    folder's lock on the latest commit, so no increment is lost, though each server reads
+    the other's writes only when it writes itself (a stale tag gets 412 and is read
+    again)."""
+    index_dir = shutil.copytree(settings.index_dir, tmp_path / "index")
+    doc = {"text": FESTIVAL, "source": "counter", "metadata": {"n": 0}}
+    feed = tmp_path / "counter.jsonl"
+    feed.write_text(json.dumps({**doc, "id": "counter"}) + "\n", encoding="utf-8")
+    assert qa("add", str(feed), index_dir=index_dir).returncode == 0
+    rounds, slow = 6, {"QA_FOLLOW_INTERVAL": "60"}  # each reads its own writes' state
+    with running_server(index_dir, **slow) as (a, _), running_server(index_dir, **slow) as (b, _):
+        refused: list[int] = []
+
+        def increment(url: str) -> None:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                done = 0
+                while done < rounds:
+                    got = client.get("/documents/counter")
+                    n = got.json()["metadata"]["n"]
+                    put = client.put(
+                        "/documents/counter",
+                        json={**doc, "metadata": {"n": n + 1}},
+                        headers={"If-Match": got.headers["ETag"]},
+                    )
+                    assert put.status_code in (200, 412), put.text
+                    done += put.status_code == 200
+                    refused.extend([1] * (put.status_code == 412))
+
+        threads = [threading.Thread(target=increment, args=(url,)) for url in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    reader = QAService.open(settings.model_copy(update={"index_dir": index_dir}), writable=False)
+    final = reader.document("counter").metadata["n"]
+    assert final == 2 * rounds, f"{final} after {2 * rounds} acknowledged increments"
+    assert refused  # the servers did get in each other's way

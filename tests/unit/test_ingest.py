@@ -100,6 +100,19 @@ def test_jsonl_records(tmp_path):
     docs = load_documents([path])
     assert [(d.doc_id, d.title) for d in docs] == [("d1", "T1"), ("7", "Outro")]
     assert docs[1].segments == ((0, 5), (7, 13))
+    assert docs[0].source.endswith("corpus.jsonl.gz") and docs[0].metadata == {}
+
+
+def test_jsonl_records_carry_what_http_takes(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    metadata = {"n": 2, "f": 0.5, "ok": True, "s": "x"}
+    row = {"id": "d", "text": "Um texto.", "source": "https://example.org/a",
+           "published": "2025-03-01", "metadata": metadata}  # fmt: skip
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (doc,) = load_documents([path])
+    assert (doc.source, doc.published, doc.metadata) == (
+        row["source"], row["published"], row["metadata"]
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -111,6 +124,13 @@ def test_jsonl_records(tmp_path):
         ('{"id": "a\\u0001", "text": "x"}\n', "contains control"),
         ('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "duplicate document id 'a'"),
         ('{"id": "a", "text": "   "}\n', "has no text: no letter or digit"),
+        ('{"id": "a", "text": "x", "published": 0}\n', ":1: 'published' must be a date"),
+        ('{"id": "a", "text": "x", "published": "31/01"}\n', "written YYYY-MM-DD"),
+        ('{"id": "a", "text": "x", "metadata": {"k": [1]}}\n', "'metadata' must be an object"),
+        ('{"id": "a", "text": "x", "metadata": {"k": NaN}}\n', "finite numbers"),
+        ('{"id": "a", "text": "x", "metadata": 3}\n', "'metadata' must be an object"),
+        ('{"id": "a", "text": "x", "source": 3}\n', "'source' must be a string"),
+        ('{"id": "a", "text": "x", "metadata": {"k": 1e400000}}\n', "finite numbers"),
     ],
 )
 def test_bad_jsonl_is_a_readable_error(tmp_path, content, message):

@@ -4,12 +4,15 @@ restarts and migrations without re-embedding."""
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from datetime import date
 
 import numpy as np
 import pytest
 
 from qa.collection import FolderCollection
+from qa.collection.milvus.retire import Retirer
 from qa.ingest import make_text_document
 from qa.milvus.expressions import filter_expression, metadata_tag, quote
 from qa.search import DenseRetriever, search
@@ -172,3 +175,32 @@ class FaissStyle:
             segment = store.read_segment(entry)
             by_id.update(zip(segment.chunk_ids.tolist(), segment.chunk_vectors, strict=True))
         return np.stack([by_id[int(i)] for i in ids])
+
+
+def test_retired_versions_are_dropped_after_the_grace_or_when_settled(caplog):
+    dropped: list[list[int]] = []
+    failing = [True]
+    done = threading.Event()
+
+    def drop(versions: list[int]) -> None:
+        if failing[0]:
+            failing[0] = False
+            raise RuntimeError("milvus away")
+        dropped.append(versions)
+        done.set()
+
+    retirer = Retirer(drop, grace=0.05)
+    retirer.retire([1, 2])  # its drop fails: logged, the thread goes on
+    deadline = time.monotonic() + 5
+    while "could not delete" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "could not delete 2 replaced versions" in caplog.text and retirer.pending() == 0
+    retirer.retire([3])
+    assert retirer.pending() == 1 and not dropped  # not before the grace
+    assert done.wait(5) and dropped == [[3]]
+    slow = Retirer(dropped.append, grace=3_600)
+    slow.retire([4])
+    slow.retire([])
+    assert slow.pending() == 1
+    slow.settle()
+    assert dropped[-1] == [4] and slow.pending() == 0

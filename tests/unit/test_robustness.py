@@ -76,7 +76,11 @@ def test_every_stored_field_round_trips_whatever_it_holds(
             make_text_document("d", text, source, title, None, metadata)
         return
     folder = tmp_path_factory.mktemp("round-trip")
-    doc = make_text_document("d", text, source, title or None, "2025-01-31", metadata)
+    try:
+        doc = make_text_document("d", text, source, title or None, "2025-01-31", metadata)
+    except IngestError as refused:  # only boilerplate, such as a lone "SOURCE" line
+        assert "no text to index after cleaning" in str(refused)
+        return
     build_index([doc], StandInEmbedder(), folder, companion=False)
     stored = reopened(folder).documents["d"]
     assert (stored.text, stored.source, stored.metadata) == (text, source, metadata)

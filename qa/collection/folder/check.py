@@ -40,12 +40,14 @@ SHOWN = 5  # problems named per segment (the rest counted)
 class CheckReport:
     """What the check found: counts of what it read whole, and each problem."""
 
+    where: str = ""
     documents: int = 0
     passages: int = 0
     sentences: int = 0
     problems: list[str] = field(default_factory=list)
     bad_segments: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # documents of the unreadable segments
+    orphans: set[int] = field(default_factory=set)  # Milvus: old versions no head names
     manifest: Manifest | None = None
 
     @property
@@ -55,7 +57,7 @@ class CheckReport:
 
 def check_folder(path: Path, backend: VectorBackend) -> CheckReport:
     """Everything :mod:`qa.collection.folder.check` lists, for the index in ``path``."""
-    store, report = Store(path), CheckReport()
+    store, report = Store(path), CheckReport(where=f"{path}/")
     try:
         manifest = store.read_manifest()
     except QAError as exc:

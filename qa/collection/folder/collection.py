@@ -38,6 +38,7 @@ from qa.core.locks import RWLock
 from qa.embed import Embedder, embedder_backend, embedder_prompts
 from qa.embed.companion import COMPANION, CompanionEncoder
 from qa.index.planner import (
+    Precondition,
     WritePlan,
     WriteResult,
     check_documents,
@@ -104,6 +105,29 @@ def check_index(manifest: Manifest, path: Path, embedder: Embedder | None, kind:
         )
 
 
+def _previous(store: Store, documents: Sequence[Document], replace: bool) -> Manifest | None:
+    """The manifest a new index replaces (None: none, or one that cannot be read); without
+    ``replace``, one holding documents ``documents`` does not is refused."""
+    try:
+        previous = store.read_manifest() if store.exists() else None
+    except IndexMismatchError:
+        return None  # damaged or of another format: replaced all the same
+    if previous is not None and not replace:
+        _refuse_dropping(store, previous, documents)
+    return previous
+
+
+def _collect_garbage(
+    store: Store, backend: VectorBackend, manifest: Manifest, previous: Manifest | None = None
+) -> None:
+    """Remove the segments and vector files ``manifest`` does not name, and the vector
+    store of ``previous`` (an index it replaced) when of the same kind (with the lock)."""
+    if previous is not None and previous.vectors.kind == backend.kind:
+        backend.discard(previous.vectors, manifest.vectors, store.blobs)
+    store.collect_garbage(manifest)
+    backend.collect_garbage(manifest.vectors, store.blobs)
+
+
 class FolderCollection:
     """The index of one folder, open for reading and writing (see the module docstring)."""
 
@@ -164,8 +188,7 @@ class FolderCollection:
                 manifest = store.read_manifest()
                 check_index(manifest, store.path, embedder, backend.kind)
                 index = Index.load(store, manifest, backend, repair=True)
-                store.collect_garbage(manifest)
-                backend.collect_garbage(manifest.vectors, store.blobs)
+                _collect_garbage(store, backend, manifest)
         if manifest.companion and companion is None:
             companion = CompanionEncoder()
         return cls(store, index, backend, embedder, companion)
@@ -192,32 +215,24 @@ class FolderCollection:
         store = Store(path)
         language = language or corpus_language([d.text for d in documents])
         with store.lock():
-            try:
-                previous: Manifest | None = store.read_manifest() if store.exists() else None
-            except IndexMismatchError:
-                previous = None  # damaged or of another format: replaced all the same
-            if previous is not None and not replace:
-                _refuse_dropping(store, previous, documents)
+            previous = _previous(store, documents, replace)
             generation = previous.generation + 1 if previous is not None else 0
+            vectors, kept = backend.empty_record(), COMPANION if companion else None
             manifest = Manifest.new(
-                model_info(embedder),
-                language,
-                chunking,
-                backend.empty_record(),
-                generation,
-                COMPANION if companion else None,
+                model_info(embedder), language, chunking, vectors, generation, kept
             )
             index = Index.open(store, manifest, backend)
             collection = cls(store, index, backend, embedder, companion)
             name = store.new_segment_name()
             plan = plan_upsert(index, documents, embedder, name, progress, companion)
             collection._commit(plan)
-            created = collection.index.manifest
-            if previous is not None and previous.vectors.kind == backend.kind:
-                backend.discard(previous.vectors, created.vectors, store.blobs)
-            store.collect_garbage(created)
-            backend.collect_garbage(created.vectors, store.blobs)
+            _collect_garbage(store, backend, collection.index.manifest, previous)
         return collection
+
+    def keep_replaced(self) -> None:
+        """Nothing to keep or settle: another process reads its own copy of a commit."""
+
+    settle = keep_replaced
 
     def unavailable(self) -> str | None:  # only a vector store kept in Milvus can be away
         return self.backend.unavailable(self.index.manifest.vectors)
@@ -247,17 +262,23 @@ class FolderCollection:
         with self._writing():
             return self._upsert(documents, progress)
 
-    def replace(self, document: Document) -> list[WriteResult]:
-        """Replace a document that exists (an unknown id changes nothing)."""
+    def replace(
+        self, document: Document, precondition: Precondition | None = None
+    ) -> list[WriteResult]:
+        """Replace a document that exists (an unknown id changes nothing), if
+        ``precondition`` holds on the latest commit (under the folder's lock)."""
         check_documents([document])
-        with self._writing():
+        with self._writing(precondition):
             if document.doc_id not in self.index.documents:
                 raise unknown_document(document.doc_id)
             return self._upsert([document], progress=False)
 
-    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
-        """Delete documents; an unknown id fails the whole call before anything changes."""
-        with self._writing():
+    def delete(
+        self, doc_ids: Sequence[str], precondition: Precondition | None = None
+    ) -> list[WriteResult]:
+        """Delete documents; an unknown id, or a ``precondition`` that fails on the latest
+        commit, fails the whole call before anything changes."""
+        with self._writing(precondition):
             plan = plan_delete(self.index, doc_ids)
             self._commit(plan)
             self._compact_if_needed()
@@ -286,12 +307,15 @@ class FolderCollection:
         return list(plan.results)
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The process's write mutex and the folder's lock, on the latest committed state."""
+    def _writing(self, precondition: Precondition | None = None) -> Iterator[None]:
+        """The process's write mutex and the folder's lock, on the latest committed state
+        (on which ``precondition`` must hold)."""
         with self._mutex, self.store.lock():
             manifest = self.store.read_manifest()
             if manifest != self.index.manifest:  # another process committed
                 self._catch_up(manifest, repair=True)
+            if precondition is not None:
+                precondition(self.index.documents)
             yield
 
     def _catch_up(self, manifest: Manifest, repair: bool) -> None:

@@ -154,12 +154,15 @@ class Catalog:
 
     def all_heads(self) -> Iterator[dict[str, Any]]:
         """Every head, in no particular order."""
-        with self.reporting("list documents"):
+        return self.scan("documents", ["doc_id", "version", "source", "head"])
+
+    def scan(
+        self, kind: str, fields: Sequence[str], expression: str = ""
+    ) -> Iterator[dict[str, Any]]:
+        """Every row of ``kind`` that ``expression`` selects, in no particular order."""
+        with self.reporting(f"list {kind}"):
             iterator = self.client.query_iterator(
-                self.names["documents"],
-                batch_size=BATCH,
-                filter="",
-                output_fields=["doc_id", "version", "source", "head"],
+                self.names[kind], batch_size=BATCH, filter=expression, output_fields=list(fields)
             )
             try:
                 while batch := iterator.next():

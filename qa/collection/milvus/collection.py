@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from qa.collection.folder import FolderCollection, model_info
 from qa.collection.milvus.catalog import Catalog
+from qa.collection.milvus.retire import READ_BY_ID, Retirer
 from qa.collection.milvus.view import MilvusView, Statistics
-from qa.collection.milvus.writer import ReplicaWriter
+from qa.collection.milvus.writer import ReplicaWriter, drop_rows
 from qa.core.config import Settings
 from qa.core.errors import (
     IndexMismatchError,
@@ -28,7 +29,13 @@ from qa.core.errors import (
 )
 from qa.embed import Embedder
 from qa.embed.companion import CompanionEncoder
-from qa.index.planner import WriteResult, check_documents, refuse_dropping, unknown_document
+from qa.index.planner import (
+    Precondition,
+    WriteResult,
+    check_documents,
+    refuse_dropping,
+    unknown_document,
+)
 from qa.index.state import Index
 from qa.index.terms import Terms, corpus_language
 from qa.ingest import Document
@@ -60,6 +67,19 @@ class MilvusCollection:
         self.terms = Terms(manifest.language)  # stems questions and passages alike
         self.statistics = Statistics(catalog)
         self._mutex = threading.Lock()  # one writer in the process
+        self.retirer: Retirer | None = None  # serving: replaced rows kept a while
+
+    def keep_replaced(self) -> None:
+        """Keep a replaced version's sentences and texts readable a while, for the queries
+        of other replicas reading it (see :mod:`qa.collection.milvus.retire`)."""
+        if self.retirer is None:
+            catalog = self.catalog
+            self.retirer = Retirer(lambda versions: drop_rows(catalog, READ_BY_ID, versions))
+
+    def settle(self) -> None:
+        """Delete now what :meth:`keep_replaced` keeps (the service is stopping)."""
+        if self.retirer is not None:
+            self.retirer.settle()
 
     @property
     def where(self) -> str:
@@ -144,7 +164,10 @@ class MilvusCollection:
         )
 
     def _writer(self) -> ReplicaWriter:
-        return ReplicaWriter(self.catalog, self.manifest.chunking, self.terms, self.embedder)
+        retire = self.retirer.retire if self.retirer is not None else None
+        return ReplicaWriter(
+            self.catalog, self.manifest.chunking, self.terms, self.embedder, retire
+        )
 
     def upsert(self, documents: Sequence[Document], progress: bool = False) -> list[WriteResult]:
         check_documents(documents)
@@ -154,16 +177,22 @@ class MilvusCollection:
             with tqdm(total=len(documents), unit="doc", desc="index") as bar:
                 return self._writer().upsert(documents, bar.update)
 
-    def replace(self, document: Document) -> list[WriteResult]:
+    def replace(
+        self, document: Document, precondition: Precondition | None = None
+    ) -> list[WriteResult]:
+        """Replace a document that exists, if ``precondition`` holds on the heads read just
+        before the commit (see :mod:`qa.collection.milvus.writer`)."""
         check_documents([document])
         with self._mutex:
             if not self.catalog.heads([document.doc_id]):
                 raise unknown_document(document.doc_id)
-            return self._writer().upsert([document])
+            return self._writer().upsert([document], precondition=precondition)
 
-    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
+    def delete(
+        self, doc_ids: Sequence[str], precondition: Precondition | None = None
+    ) -> list[WriteResult]:
         with self._mutex:
-            return self._writer().delete(doc_ids)
+            return self._writer().delete(doc_ids, precondition)
 
     def build(
         self, documents: Sequence[Document], progress: bool, replace: bool

@@ -30,6 +30,7 @@ from qa.store import Filters, Manifest, StoredDocument
 from qa.vectors import VectorKind
 
 PASSAGE_FIELDS = ("doc_id", "version", "number", "char_start", "char_end", "text", "sentences")
+FOUND_FIELDS = (*PASSAGE_FIELDS, "vector")  # a found passage is not read again
 SENTENCE_FIELDS = ("doc_id", "version", "char_start", "char_end", "chunks", "terms", "vector")
 _NONE = np.zeros(0, dtype=np.int64)
 STATS_TTL = 600.0  # seconds a count of passages (all, or holding a term) is reused
@@ -278,7 +279,7 @@ class MilvusView(ViewBase):
         selection: Selection | None,
     ) -> list[list[tuple[int, float]]]:
         expression = filter_expression(selection.filters if selection is not None else None)
-        found = self.catalog.search_many("passages", queries, field, k, expression, PASSAGE_FIELDS)
+        found = self.catalog.search_many("passages", queries, field, k, expression, FOUND_FIELDS)
         self.documents.fetch([row["doc_id"] for hits in found for _, _, row in hits])
         out = []
         for hits in found:
@@ -300,8 +301,13 @@ class MilvusView(ViewBase):
             self.sentences.fetch(ids)  # one call; a row gone since the search is a change
             rows = [self.sentences.row(int(i))["vector"] for i in ids]
         else:
-            found = self.catalog.get("passages", list(ids), ["vector"])
-            by_id = {int(r["id"]): r["vector"] for r in found}
+            held = self.chunks.rows  # a passage a search found came with its vector
+            by_id = {
+                int(i): held[int(i)]["vector"] for i in ids if "vector" in held.get(int(i), {})
+            }
+            missing = [int(i) for i in dict.fromkeys(ids) if int(i) not in by_id]
+            for row in self.catalog.get("passages", missing, ["vector"]) if missing else ():
+                by_id[int(row["id"])] = row["vector"]
             if len(by_id) < len(set(ids)):  # a document was replaced since the search
                 raise ChangedWhileReadError("a passage changed while it was read: ask again")
             rows = [by_id[int(i)] for i in ids]

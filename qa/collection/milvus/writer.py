@@ -7,7 +7,9 @@ A document version is written in this order:
    passage only when its version is its document's head's;
 2. its head, in the documents collection — the commit: one upsert request, so a reader
    sees the old version or the new, whole;
-3. the rows of the version it replaced are deleted.
+3. the rows of the version it replaced are deleted: its passages at once, its sentences
+   and texts at once too or, on a serving replica, a while later
+   (:mod:`qa.collection.milvus.retire`).
 
 A replica killed before 2 leaves rows no head names: never served, and removed by the next
 write of that document once they are older than :data:`STALE` (younger ones may belong to
@@ -27,6 +29,7 @@ import numpy as np
 
 from qa.chunk import Chunk, Sentence, chunk_document, passage_sentences
 from qa.collection.milvus.catalog import Catalog, in_list
+from qa.collection.milvus.retire import READ_BY_ID
 from qa.collection.milvus.schema import (
     MAX_HELD,
     PLACEHOLDER,
@@ -35,9 +38,10 @@ from qa.collection.milvus.schema import (
     encode_terms,
     new_version,
 )
+from qa.collection.milvus.view import stored_document
 from qa.core.errors import IngestError, ModelLoadError
 from qa.embed import Embedder
-from qa.index.planner import Status, WriteResult, unknown_document
+from qa.index.planner import Precondition, Status, WriteResult, unknown_document
 from qa.index.state import Index
 from qa.index.terms import Terms
 from qa.ingest import Document
@@ -159,10 +163,16 @@ class ReplicaWriter:
     """Adds, replaces and deletes documents of a replicated collection."""
 
     def __init__(
-        self, catalog: Catalog, chunking: Chunking, lexicon: Terms, embedder: Embedder | None
+        self,
+        catalog: Catalog,
+        chunking: Chunking,
+        lexicon: Terms,
+        embedder: Embedder | None,
+        retire: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
         self.catalog, self.chunking, self.lexicon = catalog, chunking, lexicon
         self.embedder = embedder
+        self.retire = retire  # deletes a replaced version's texts and sentences (None: now)
 
     def _terms(self, text: str) -> list[str]:
         return self.lexicon.tokens([text])[0]
@@ -171,10 +181,14 @@ class ReplicaWriter:
         self,
         documents: Sequence[Document],
         progress: Callable[[int], None] | None = None,
+        precondition: Precondition | None = None,
     ) -> list[WriteResult]:
         """Add or replace ``documents`` (by id); unchanged ones cost nothing; each group of
-        :data:`GROUP` documents is committed as it is embedded."""
+        :data:`GROUP` documents is committed as it is embedded, if ``precondition`` holds
+        on the heads read just before its commit."""
         heads = self.catalog.heads([d.doc_id for d in documents])
+        if precondition is not None:  # before embedding; and an unchanged one is not written
+            precondition(self._documents(heads))
         results: dict[str, WriteResult] = {}
         pending: list[Document] = []
         for doc in documents:
@@ -186,7 +200,7 @@ class ReplicaWriter:
         for start in range(0, len(pending), GROUP):
             group = pending[start : start + GROUP]
             versions = self._versions(group, heads)
-            self._write(versions)
+            self._write(versions, precondition)
             for v in versions:
                 status: Status = "updated" if v.doc.doc_id in heads else "new"
                 results[v.doc.doc_id] = WriteResult(v.doc.doc_id, status, len(v.chunks))
@@ -194,10 +208,15 @@ class ReplicaWriter:
                 progress(len(group))
         return [results[d.doc_id] for d in documents]
 
-    def delete(self, doc_ids: Sequence[str]) -> list[WriteResult]:
-        """Delete documents; an unknown id fails the whole call before anything changes."""
+    def delete(
+        self, doc_ids: Sequence[str], precondition: Precondition | None = None
+    ) -> list[WriteResult]:
+        """Delete documents; an unknown id, or a ``precondition`` that fails on their
+        heads, fails the whole call before anything changes."""
         unique = list(dict.fromkeys(doc_ids))
         heads = self.catalog.heads(unique)
+        if precondition is not None:
+            precondition(self._documents(heads))
         missing = [d for d in unique if d not in heads]
         if missing:
             raise unknown_document(missing[0])
@@ -279,7 +298,10 @@ class ReplicaWriter:
             raise IngestError("a stored document changed while it was being updated; try again")
         return np.asarray([by_id[version + n] for n in range(count)], dtype=np.float32)
 
-    def _write(self, versions: Sequence[Version]) -> None:
+    def _documents(self, heads: dict[str, dict[str, Any]]) -> dict[str, StoredDocument]:
+        return {doc_id: stored_document(self.catalog, row) for doc_id, row in heads.items()}
+
+    def _write(self, versions: Sequence[Version], precondition: Precondition | None = None) -> None:
         catalog = self.catalog
         # a new version's ids are its own: nothing to replace
         catalog.insert("texts", [row for v in versions for row in v.texts()])
@@ -288,6 +310,12 @@ class ReplicaWriter:
         catalog.flush(ROW_KINDS)
         # the versions being replaced, read just before the commit
         before = catalog.heads([v.doc.doc_id for v in versions])
+        if precondition is not None:
+            try:
+                precondition(self._documents(before))
+            except Exception:  # refused: the new rows were never served
+                drop_rows(catalog, ROW_KINDS, [v.version for v in versions])
+                raise
         catalog.upsert("documents", [v.head() for v in versions])  # the commit
         catalog.flush(["documents"])
         stale = (
@@ -298,15 +326,28 @@ class ReplicaWriter:
         self._drop_versions([int(h["version"]) for h in before.values()], stale)
 
     def _drop_versions(self, versions: Sequence[int], stale: str | None = None) -> None:
-        """Delete the rows of ``versions`` and those ``stale`` selects."""
-        expressions = [in_list("version", versions)] if versions else []
-        expressions += [stale] if stale else []
-        if not expressions:
+        """Delete the rows of ``versions`` (their texts and sentences through
+        :attr:`retire`, when set) and those ``stale`` selects."""
+        if self.retire is None:
+            drop_rows(self.catalog, ROW_KINDS, versions, stale)
             return
-        expression = " or ".join(f"({e})" for e in expressions)
-        for kind in ROW_KINDS:
-            self.catalog.delete(kind, expression)
-        self.catalog.flush(ROW_KINDS)
+        drop_rows(self.catalog, ("passages",), versions, stale)
+        drop_rows(self.catalog, READ_BY_ID, [], stale)
+        self.retire(versions)
+
+
+def drop_rows(
+    catalog: Catalog, kinds: Sequence[str], versions: Sequence[int], stale: str | None = None
+) -> None:
+    """Delete the ``kinds`` rows of ``versions`` and those ``stale`` selects."""
+    expressions = [in_list("version", versions)] if versions else []
+    expressions += [stale] if stale else []
+    if not expressions:
+        return
+    expression = " or ".join(f"({e})" for e in expressions)
+    for kind in kinds:
+        catalog.delete(kind, expression)
+    catalog.flush(kinds)
 
 
 def copied(index: Index, doc: StoredDocument, version: int) -> Version:
