@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Question words by the kind of answer they ask for (lower case; matched as words, or as
 # substrings for the scripts written without spaces).
@@ -94,6 +95,7 @@ def capitalised(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=8192)  # the same sentences and cues are folded question after question
 def fold(text: str) -> str:
     """``text`` case-folded and without accents, for matching names across spellings."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -107,8 +109,7 @@ def asks_for(question: str) -> frozenset[str]:
     words = " " + " ".join(_WORD.findall(text)) + " "
     found = set()
     for kind, cues in _KINDS.items():
-        for cue in cues:
-            cue = fold(cue)
+        for cue in map(fold, cues):
             if (cue in text) if _SPACELESS.search(cue) else (f" {cue} " in words):
                 found.add(kind)
                 break

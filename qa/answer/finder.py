@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,14 +118,14 @@ class _Terms:
 
     def __init__(self, index: IndexView, question: str | None) -> None:
         self.index = index
-        self.question = index.lexical.terms(question) if question else set()
+        self.question = index.lexical.terms(question) if question else frozenset()
         self.idf = {t: index.lexical.idf(t) for t in self.question}
         self.total = sum(self.idf.values())
 
-    def of(self, sentence: int) -> set[str]:
-        return self.index.sentence_terms(sentence) & self.question if self.question else set()
+    def of(self, sentence: int) -> frozenset[str]:
+        return self.index.sentence_terms(sentence) & self.question if self.question else frozenset()
 
-    def share(self, terms: set[str]) -> float:
+    def share(self, terms: AbstractSet[str]) -> float:
         return sum(self.idf[t] for t in terms) / self.total if self.total else 0.0
 
 
@@ -215,7 +216,7 @@ class _Rows:
         self.spans: list[tuple[str, int, int, str]] = []
         self.passages: list[str] = []
         self.rows: list[list[float]] = []
-        self.held: list[set[str]] = []
+        self.held: list[frozenset[str]] = []
         self.sentence_of: dict[int, int] = {}  # sentence id -> its row
 
     def _text(self, doc_id: str, start: int, end: int) -> str:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +33,18 @@ def model_inputs(ids: Sequence[Sequence[int]], pad_id: int) -> dict[str, np.ndar
         input_ids[i, : len(row)] = row
         mask[i, : len(row)] = 1
     return {"input_ids": input_ids, "attention_mask": mask}
+
+
+def _session(graph: Path, threads: int) -> Any:
+    """An ONNX Runtime session of ``graph`` on ``threads`` threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # no spinning after a run: its threads would take the cores the search needs next
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
 
 # Texts tokenised at once: this many batches' worth (length-sorted within the window).
@@ -52,21 +67,18 @@ class OnnxEmbedder:
         batch_size: int,
         threads: int | None,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         info = json.loads((folder / "export.json").read_text(encoding="utf-8"))
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(int(info["max_length"]))
         self.pad_id = self.tokenizer.token_to_id("<pad>") or 0
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        # no spinning after a run: its threads would take the cores the search needs next
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(folder / ONNX_FILES[backend]), options, providers=["CPUExecutionProvider"]
-        )
+        self.threads = threads or os.cpu_count() or 1
+        self.graph = folder / ONNX_FILES[backend]
+        self.session = _session(self.graph, self.threads)
+        self._single: Any = None  # one thread a run: a question's texts side by side
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self.name, self.backend = name, backend
         self.export = folder.name  # which export (model weights and export version) runs
         self.query_prompt, self.passage_prompt = query_prompt, passage_prompt
@@ -116,7 +128,32 @@ class OnnxEmbedder:
         return out
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, progress=False)
+        """Vectors of questions. A question's few texts (itself and its translation) run
+        side by side, one thread each, rather than as one batch on every thread: a short
+        text gains little from a second thread, and two texts at once take about the time
+        of one (eval/BENCH.md, "The answer stage")."""
+        if not 1 <= len(texts) <= self.threads:
+            return self._encode(texts, self.query_prompt, progress=False)
+        session, pool = self._side_by_side()
+        ids = [e.ids for e in self.tokenizer.encode_batch([self.query_prompt + t for t in texts])]
+
+        def run(row: list[int]) -> np.ndarray:
+            (vector,) = session.run(["embedding"], model_inputs([row], self.pad_id))
+            return vector[0]
+
+        others = [pool.submit(run, row) for row in ids[1:]]  # the first runs here
+        vectors = [run(ids[0]), *(f.result() for f in others)]
+        return np.stack(vectors).astype(np.float32, copy=False)
+
+    def _side_by_side(self) -> tuple[Any, ThreadPoolExecutor]:
+        """A session running on one thread, and workers for all but the caller's text."""
+        with self._lock:
+            if self._single is None:
+                self._single = _session(self.graph, 1)
+                workers = max(1, self.threads - 1)
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="question")
+            assert self._pool is not None
+            return self._single, self._pool
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.passage_prompt, progress=progress)

@@ -78,7 +78,7 @@ class BM25Index:
         """The live passages' ids, ascending."""
         return np.flatnonzero(self.live)
 
-    def terms(self, text: str) -> set[str]:
+    def terms(self, text: str) -> frozenset[str]:
         """The stemmed, stopword-free terms of ``text``."""
         return self.terms_of.terms(text)
 

@@ -46,7 +46,7 @@ class Index(ViewBase):
         self.lexical = BM25Index(manifest.language)
         # the second encoder's passage vectors, when the index keeps them
         self.companion = CompanionVectors(COMPANION_DIM) if manifest.companion else None
-        self._sentence_terms: dict[int, set[str]] = {}  # stemmed on first use
+        self._sentence_terms: dict[int, frozenset[str]] = {}  # stemmed on first use
 
     @classmethod
     def open(cls, store: Store, manifest: Manifest, backend: VectorBackend) -> Index:
@@ -184,7 +184,7 @@ class Index(ViewBase):
         """Ids and BM25 scores of the best ``k`` passages for ``question``."""
         return self.lexical.search(question, k, None if selection is None else selection.chunk_mask)
 
-    def sentence_terms(self, sentence: int) -> set[str]:
+    def sentence_terms(self, sentence: int) -> frozenset[str]:
         """The stemmed, stopword-free terms of a stored sentence (stemmed once)."""
         terms = self._sentence_terms.get(sentence)
         if terms is None:

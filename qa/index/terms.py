@@ -6,6 +6,7 @@ and passages with the same :class:`Terms`."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from itertools import chain
 
 import bm25s
@@ -27,6 +28,9 @@ STEMMERS = {
 }
 
 
+TERMS_CACHED = 8192  # texts whose terms a Terms keeps
+
+
 class Terms:
     """Stemmed, stopword-free terms of texts in ``language``."""
 
@@ -37,6 +41,8 @@ class Terms:
             )
         self.language = language
         self.stemmer = Stemmer.Stemmer(STEMMERS[language])
+        # the same passages and sentences are read question after question
+        self._terms = lru_cache(maxsize=TERMS_CACHED)(self._terms_of)
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """Stemmed, stopword-free tokens of each text."""
@@ -48,9 +54,12 @@ class Terms:
             show_progress=False,
         )
 
-    def terms(self, text: str) -> set[str]:
+    def terms(self, text: str) -> frozenset[str]:
         """The stemmed, stopword-free terms of ``text``."""
-        return set(self.tokens([text])[0])
+        return self._terms(text)
+
+    def _terms_of(self, text: str) -> frozenset[str]:
+        return frozenset(self.tokens([text])[0])
 
     def postings(self, texts: Iterable[str]) -> Postings:
         """The postings of passages ``texts`` (rows 0, 1, …), in a vocabulary of their own:

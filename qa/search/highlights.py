@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -29,7 +30,10 @@ def best_sentence_by_vectors(index: IndexView, row: int, queries: np.ndarray) ->
 
 
 def best_sentence_by_terms(
-    index: IndexView, row: int, terms: set[str], sentence_terms: Callable[[int], set[str]]
+    index: IndexView,
+    row: int,
+    terms: AbstractSet[str],
+    sentence_terms: Callable[[int], AbstractSet[str]],
 ) -> tuple[int, int]:
     """Span of the passage's sentence sharing the most stemmed terms with the question."""
     return best_sentence(index, row, lambda ids: [len(terms & sentence_terms(i)) for i in ids])

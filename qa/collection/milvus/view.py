@@ -228,7 +228,7 @@ class Lexicon:
     def __init__(self, statistics: Statistics, terms: Terms) -> None:
         self.statistics, self.terms_of = statistics, terms
 
-    def terms(self, text: str) -> set[str]:
+    def terms(self, text: str) -> frozenset[str]:
         return self.terms_of.terms(text)
 
     def idf(self, term: str) -> float:
@@ -291,9 +291,9 @@ class MilvusView(ViewBase):
             out.append(kept)
         return out
 
-    def sentence_terms(self, sentence: int) -> set[str]:
+    def sentence_terms(self, sentence: int) -> frozenset[str]:
         terms = self.sentences.row(sentence)["terms"]
-        return set(terms.split()) if terms else set()
+        return frozenset(terms.split()) if terms else frozenset()
 
     def vectors_of(self, which: VectorKind, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the given passages or sentences, one row each."""

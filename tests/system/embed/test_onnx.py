@@ -139,3 +139,18 @@ class _Counting:
 
     def __getattr__(self, name):
         return getattr(self._tokenizer, name)
+
+
+def test_a_questions_texts_run_side_by_side_with_the_vectors_of_a_batch(settings):
+    """A question and its translation (no more texts than threads) run one thread each,
+    side by side, on a session of their own; their vectors are the batch's, float rounding
+    aside, and so are those of more texts than threads, which go as a batch."""
+    embedder = load_embedder(settings.model_copy(update={"backend": "onnx-int8", "threads": 2}))
+    pair = [TEXTS[0], TEXTS[4]]  # the second longer than 512 tokens: truncated the same way
+    together = embedder._encode(pair, embedder.query_prompt, progress=False)
+    side_by_side = embedder.encode_queries(pair)
+    assert embedder._single is not None and embedder._pool is not None
+    assert side_by_side.shape == (2, 384) and side_by_side.dtype == np.float32
+    assert (together * side_by_side).sum(axis=1).min() >= 0.99999
+    many = embedder.encode_queries([*pair, TEXTS[1]])  # three texts: one batch
+    assert (many[:2] * side_by_side).sum(axis=1).min() >= 0.99999
