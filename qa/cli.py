@@ -219,7 +219,8 @@ def add(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Files (.txt .md .html .pdf .docx .pptx .odt .ods .odp .epub .jsonl) or folders."
+            help="Files (.txt .md .html .pdf .docx .pptx .odt .ods .odp .epub .xlsx .csv "
+            ".jsonl) or folders."
         ),
     ],
     skip_invalid: Annotated[

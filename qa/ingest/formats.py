@@ -1,5 +1,5 @@
 """Text out of the documents people have: PDF (its text layer), Word, PowerPoint,
-OpenDocument (text, spreadsheet, presentation) and EPUB.
+OpenDocument (text, spreadsheet, presentation), EPUB, and spreadsheets (Excel, CSV).
 
 Each reader returns :class:`Extracted`: the text as it will be stored — normalised once,
 here (a PDF's lines re-joined into paragraphs, words a line break split made whole again
@@ -11,12 +11,15 @@ they stay exact whatever the normalisation did.
 Libraries: ``pypdfium2`` (PDFium, the PDF engine of Chromium) for PDF, ``python-docx``,
 ``python-pptx`` and ``odfdo`` for Office and OpenDocument files; ``trafilatura`` for the
 article text of HTML pages; an EPUB is a zip of XHTML chapters, read with the standard
-library and ``lxml``, every block of text kept (a book has no menus to strip).
+library and ``lxml``, every block of text kept (a book has no menus to strip);
+``openpyxl`` for Excel workbooks, the standard library's ``csv`` for CSV.
 Every failure is an :class:`~qa.core.errors.IngestError` saying what the file needs.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime
 import io
 import re
 import zipfile
@@ -28,6 +31,7 @@ from typing import Any, TypeVar
 from qa.core.errors import IngestError
 
 T = TypeVar("T")
+CSV_SNIFF = 64_000  # characters a CSV's delimiter is guessed from
 MAX_PAGES = 5000  # pages (or slides) one file may have
 # A repeated line at the top or bottom of at least this share of pages is a running header
 # or footer (from three pages on).
@@ -248,6 +252,62 @@ def read_odf(data: bytes, where: str) -> Extracted:
     return Extracted(_blocks(_texts(body)), (), title)
 
 
+def read_xlsx(data: bytes, where: str) -> Extracted:
+    """An Excel workbook: every sheet's rows as lines, cells separated by " | " (as an
+    OpenDocument spreadsheet's); a formula gives the value Excel saved with it."""
+    import openpyxl  # type: ignore[import-untyped]
+
+    book = _open(
+        lambda: openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True),
+        where,
+        "Excel",
+    )
+    try:
+        rows = [
+            " | ".join(_cell(v) for v in row if v is not None and str(v).strip())
+            for sheet in book.worksheets
+            for row in sheet.iter_rows(values_only=True)
+        ]
+        title = usable_title(book.properties.title)
+    finally:
+        book.close()
+    return Extracted(_blocks(rows), (), title)
+
+
+def read_csv(data: bytes, where: str) -> Extracted:
+    """A CSV (or tab-separated) file, UTF-8: its rows as lines, cells separated by " | "."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"{where}: not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
+        ) from exc
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:CSV_SNIFF], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        rows = [
+            " | ".join(c.strip() for c in row if c.strip())
+            for row in csv.reader(io.StringIO(text, newline=""), dialect)
+        ]
+    except csv.Error as exc:
+        raise IngestError(f"{where}: not a readable CSV file ({exc})") from exc
+    return Extracted(_blocks(rows), (), None)
+
+
+def _cell(value: object) -> str:
+    """A spreadsheet cell as text: a date without its midnight, a whole float without
+    ``.0``."""
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time():
+        return value.date().isoformat()
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _texts(element: object) -> list[str]:
     """The headings' and paragraphs' text of an OpenDocument element, in document order."""
     found = element.get_elements("//text:h|//text:p")  # type: ignore[attr-defined]
@@ -333,6 +393,8 @@ READERS: dict[str, Callable[[bytes, str], Extracted]] = {
     "pptx": read_pptx,
     "odf": read_odf,
     "epub": read_epub,
+    "xlsx": read_xlsx,
+    "csv": read_csv,
 }
 SUFFIXES = {
     ".pdf": "pdf",
@@ -342,4 +404,7 @@ SUFFIXES = {
     ".ods": "odf",
     ".odp": "odf",
     ".epub": "epub",
+    ".xlsx": "xlsx",
+    ".csv": "csv",
+    ".tsv": "csv",
 }

@@ -5,8 +5,10 @@ Sources are folders (read recursively), single files, or uploaded bytes:
 * ``.txt`` / ``.md`` — one article; the id is the file name (its path inside a folder);
 * ``.html`` / ``.htm`` — one article: its text is extracted, menus, footers and comments
   dropped (``trafilatura``), paragraphs separated by blank lines;
-* ``.jsonl`` / ``.jsonl.gz`` — one article per line, ``{"id", "title"?, "text"}``;
-* ``.pdf`` (its text layer), ``.docx``, ``.pptx``, ``.odt``, ``.ods``, ``.odp``, ``.epub``
+* ``.jsonl`` / ``.jsonl.gz`` — one article per line, ``{"id", "text"}`` (and optional
+  ``title``, ``source``, ``published``, ``metadata``);
+* ``.pdf`` (its text layer), ``.docx``, ``.pptx``, ``.odt``, ``.ods``, ``.odp``, ``.epub``,
+  ``.xlsx``, ``.csv``, ``.tsv``
   — one document, its text extracted and normalised by :mod:`qa.ingest.formats`, with
   where each page or slide starts.
 
@@ -30,7 +32,10 @@ from qa.ingest.formats import READERS, SUFFIXES, html_article
 TEXT_SUFFIXES = (".txt", ".md")
 HTML_SUFFIXES = (".html", ".htm")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
-SUPPORTED = ".txt, .md, .html, .pdf, .docx, .pptx, .odt, .ods, .odp, .epub, .jsonl or .jsonl.gz"
+SUPPORTED = (
+    ".txt, .md, .html, .pdf, .docx, .pptx, .odt, .ods, .odp, .epub, .xlsx, .csv, .tsv, "
+    ".jsonl or .jsonl.gz"
+)
 
 
 def decode_utf8(data: bytes, where: str) -> str:

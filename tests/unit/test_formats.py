@@ -1,6 +1,6 @@
-"""Office, OpenDocument and EPUB files written by their own libraries at test time, read
-back with exact citations; the PDF normalisation on lines as a text layer gives them (PDFs
-themselves are printed by Chromium in tests/system/test_documents_formats.py)."""
+"""Office, OpenDocument, EPUB and spreadsheet files written by their own libraries at test
+time, read back with exact citations; the PDF normalisation on lines as a text layer gives
+them (PDFs themselves are printed by Chromium in tests/system/test_documents_formats.py)."""
 
 from __future__ import annotations
 
@@ -160,6 +160,38 @@ def test_opendocument_text_spreadsheet_and_presentation(tmp_path) -> None:
     assert len(presentation.pages) == 2 and presentation.text.split("\n\n")[1] == ENGENHEIROS
 
 
+def test_spreadsheets_excel_and_csv_give_their_rows(tmp_path) -> None:
+    import datetime
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.properties.title = "Vagas em Manaus"
+    first = book.active
+    first.append(["Cargo", "Vagas", "Desde"])
+    first.append(["Engenheiros", 450, datetime.datetime(2025, 3, 1)])
+    first.append([None, None, None])  # an empty row is no line
+    first.append(["Técnicos", 120.0, " "])
+    book.create_sheet("Notas").append([FABRICA])
+    book.save(tmp_path / "vagas.xlsx")
+    (tmp_path / "vagas.csv").write_bytes("\ufeffCargo;Vagas\nEngenheiros;450\n".encode())
+    (tmp_path / "vagas.tsv").write_text("Cargo\tVagas\nTécnicos\t120\n", encoding="utf-8")
+    docs = {d.doc_id: d for d in load_documents([tmp_path])}
+    workbook = docs["vagas.xlsx"]
+    assert workbook.title == "Vagas em Manaus"
+    assert workbook.text.split("\n\n") == [
+        "Cargo | Vagas | Desde",
+        "Engenheiros | 450 | 2025-03-01",
+        "Técnicos | 120",
+        FABRICA,
+    ]
+    assert docs["vagas.csv"].text.split("\n\n") == ["Cargo | Vagas", "Engenheiros | 450"]
+    assert docs["vagas.tsv"].text.split("\n\n") == ["Cargo | Vagas", "Técnicos | 120"]
+    (tmp_path / "latin.csv").write_bytes("Município;Vagas\n".encode("latin-1"))
+    with pytest.raises(IngestError, match=r"latin\.csv: not valid UTF-8"):
+        load_documents([tmp_path / "latin.csv"])
+
+
 def test_an_epub_in_reading_order(tmp_path) -> None:
     chapters = [
         f"<h1>Capítulo {n}</h1><p>{w}</p><p>{w}</p>" for n, w in ((1, FABRICA), (2, ENGENHEIROS))
@@ -174,7 +206,9 @@ def test_an_epub_in_reading_order(tmp_path) -> None:
         read_epub(b"PK\x03\x04 cut short", "broken.epub")
 
 
-@pytest.mark.parametrize("name", ["broken.docx", "broken.pptx", "broken.odt", "broken.pdf"])
+@pytest.mark.parametrize(
+    "name", ["broken.docx", "broken.pptx", "broken.odt", "broken.pdf", "broken.xlsx"]
+)
 def test_a_damaged_file_says_so(tmp_path, name) -> None:
     (tmp_path / name).write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(IngestError, match=f"{name}: not a readable"):

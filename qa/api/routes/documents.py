@@ -34,7 +34,7 @@ FilesField = Annotated[
     list[UploadFile],
     File(
         description="One or more files, each in a part named `file`: .txt, .md, .html, .pdf, "
-        ".docx, .pptx, .odt, .ods, .odp, .epub, or .jsonl of many articles."
+        ".docx, .pptx, .odt, .ods, .odp, .epub, .xlsx, .csv, or .jsonl of many articles."
     ),
 ]
 MAX_UPLOAD_FILES = 100  # files one request may carry
