@@ -29,6 +29,7 @@ from qa.cli import app
 from qa.collection.milvus import MilvusCollection, catalog_of, replica_mode
 from qa.collection.milvus import writer as replica_writer
 from qa.collection.milvus.schema import VERSION_STRIDE
+from qa.collection.milvus.writer import ROW_KINDS
 from qa.core.errors import IngestError, PreconditionFailedError, WouldDropDocumentsError
 from qa.ingest import make_text_document
 from qa.service import QAService
@@ -499,3 +500,22 @@ def test_qa_check_finds_a_damaged_document_and_old_leftovers_and_repair_drops_th
     assert catalog.count("texts", f"version in [{orphan}, {version}]") == 0
     hits = replica.ask(HUANG, 3).result.hits
     assert hits and {h.chunk.doc_id for h in hits} != {HUANG_DOC}
+
+
+def test_a_serving_replica_keeps_a_replaced_versions_sentences_and_texts_a_while(
+    replica, replica_settings, monkeypatch
+):
+    """Its passages go with the commit; its sentences and texts stay readable (however old
+    the version, for a query that read it) until the retirer's grace is over or the
+    service stops."""
+    monkeypatch.setattr(replica_writer, "STALE", -1)  # every row counts as old
+    replica.serving = True
+    catalog = catalog_of(replica_settings)
+    old = int(catalog.heads([HUANG_DOC])[HUANG_DOC]["version"])
+    stored = replica.document(HUANG_DOC)
+    replica.add([make_text_document(HUANG_DOC, stored.text + " Mais.", stored.source)])
+    assert replica.collection.retirer is not None and replica.collection.retirer.pending() == 1
+    rows = {kind: catalog.count(kind, f"version == {old}") for kind in ROW_KINDS}
+    assert rows["passages"] == 0 and rows["texts"] > 0 and rows["sentences"] > 0, rows
+    replica.close()
+    assert sum(catalog.count(kind, f"version == {old}") for kind in ROW_KINDS) == 0

@@ -332,6 +332,8 @@ class ReplicaWriter:
             drop_rows(self.catalog, ROW_KINDS, versions, stale)
             return
         drop_rows(self.catalog, ("passages",), versions, stale)
+        if stale and versions:  # an hour-old version replaced now is kept a while too
+            stale = f"({stale}) and not ({in_list('version', versions)})"
         drop_rows(self.catalog, READ_BY_ID, [], stale)
         self.retire(versions)
 
