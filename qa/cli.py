@@ -202,6 +202,7 @@ def index(
                 replace,
                 progress,
                 read_one,
+                detail=progress is not None,
             )
         )
     _report_passed(passed)
@@ -262,7 +263,8 @@ def add(
             service.where if service.collection is not None else f"a new index in {service.where}"
         )
         if workers is None:
-            results = _run(lambda: bulk.add(service, read(), found, progress))
+            detail = progress is not None
+            results = _run(lambda: bulk.add(service, read(), found, progress, detail))
         else:
             results, wrote = _run(
                 lambda: add_on_cluster(service, read(), found, workers, cluster, progress)

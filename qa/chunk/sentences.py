@@ -108,7 +108,6 @@ ABBREVIATIONS = frozenset(
 
 _TERMINAL = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
 _STARTS_SENTENCE = re.compile(r"[\s]*[\"'“‘«(\[¿¡–—-]*[\w]")
-_WORD_BEFORE = re.compile(r"([\w.]+)[.]$")
 
 
 def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -128,15 +127,24 @@ def _is_boundary(text: str, line_start: int, punct_start: int, punct_end: int, e
     if not (first.isupper() or first.isdigit() or nxt.group().strip()):
         return False
     if text[punct_start] == ".":
-        word = _WORD_BEFORE.search(text, 0, punct_start + 1)
-        if word is not None:
-            token = word.group(1).lower()
+        word = _word_start(text, line_start, punct_start)
+        if word < punct_start:
+            token = text[word:punct_start].lower()
             if token in ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
                 return False
             # "1." or "a." opening a line is a list marker, not a sentence
-            if len(token) <= 3 and not text[line_start : word.start()].strip():
+            if len(token) <= 3 and not text[line_start:word].strip():
                 return False
     return True
+
+
+def _word_start(text: str, line_start: int, end: int) -> int:
+    """Where the run of word characters and dots that ends at ``end`` starts (``end``: no
+    such run): read backwards, so that the cost is the word's, not the text's."""
+    start = end
+    while start > line_start and (text[start - 1] in "._" or text[start - 1].isalnum()):
+        start -= 1
+    return start
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -114,7 +114,7 @@ class OnnxEmbedder:
         if progress and texts:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(texts), desc="Embedding", unit="text")
+            bar = tqdm(total=len(texts), desc="Embedding", unit="text", leave=False)
         for first in range(0, len(texts), window):
             part = texts[first : first + window]
             encodings = self.tokenizer.encode_batch([prompt + t for t in part])

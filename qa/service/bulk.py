@@ -94,11 +94,13 @@ def build(
     replace: bool = False,
     progress: Progress | None = None,
     read_one: Callable[[], None] | None = None,
+    detail: bool = False,
 ) -> BuildReport:
     """Make the collection hold the documents ``read()`` gives and nothing else, a batch of
     ``QA_INDEX_BATCH_CHARS`` per commit; ``read`` is called twice (a survey, calling
     ``read_one`` after each document, then the build). Documents the collection holds that
-    the sources do not are only dropped with ``replace``."""
+    the sources do not are only dropped with ``replace``. ``detail``: each batch shows the
+    embedding's own bars (on a terminal: a long document moves a bar of its own)."""
     found = survey(read(), read_one)
     marker = Path(service.settings.index_dir) / MARKER
     resuming = _marked(marker) == found.fingerprint
@@ -112,9 +114,9 @@ def build(
     tick(0, len(found.ids))
     for n, batch in enumerate(batches(read(), service.settings.index_batch_chars)):
         if n == 0 and fresh:  # a new index folder in place of the old one
-            service.build(batch, replace=True)  # its language: the first batch's
+            service.build(batch, detail, replace=True)  # its language: the first batch's
         else:
-            service.add(batch)
+            service.add(batch, detail)
         tick(len(batch), len(found.ids))
     # what the old collection held besides (a new index folder no longer holds it)
     left = [] if fresh else sorted(held - wanted)
@@ -129,15 +131,17 @@ def add(
     documents: Iterable[Document],
     found: Survey,
     progress: Progress | None = None,
+    detail: bool = False,
 ) -> list[WriteResult]:
     """Add or update ``documents``, a batch of ``QA_INDEX_BATCH_CHARS`` per commit;
     ``found``: their :func:`survey`, read before (so a bad one fails the run before anything
-    is written). Run again after an interruption, it skips what was committed."""
+    is written). Run again after an interruption, it skips what was committed. ``detail``:
+    as for :func:`build`."""
     tick = progress or quiet
     tick(0, len(found.ids))
     results: list[WriteResult] = []
     for batch in batches(documents, service.settings.index_batch_chars):
-        results += service.add(batch)
+        results += service.add(batch, detail)
         tick(len(batch), len(found.ids))
     return results
 

@@ -174,7 +174,7 @@ class MilvusCollection:
         with self._mutex:
             if not progress:
                 return self._writer().upsert(documents)
-            with tqdm(total=len(documents), unit="doc", desc="index") as bar:
+            with tqdm(total=len(documents), unit="doc", desc="index", leave=False) as bar:
                 return self._writer().upsert(documents, bar.update)
 
     def replace(
