@@ -58,6 +58,24 @@ def test_a_build_commits_a_batch_at_a_time_and_says_how_far_it_is(fresh: QAServi
     assert not (fresh.settings.index_dir / bulk.MARKER).exists()
 
 
+def test_detail_shows_each_batchs_embedding_bars(fresh: QAService, monkeypatch) -> None:
+    """On a terminal the CLI asks for detail: every batch's embedding shows its own bars
+    (a long document moves one); otherwise none does."""
+    shown: list[bool] = []
+    encode = fresh.models.embedder.encode_passages
+
+    def recording(texts, progress=False):
+        shown.append(progress)
+        return encode(texts)
+
+    monkeypatch.setattr(fresh.models.embedder, "encode_passages", recording)
+    bulk.build(fresh, lambda: iter(_docs(8)), detail=True)
+    assert shown and all(shown)
+    shown.clear()
+    bulk.add(fresh, _docs(4, "e"), bulk.survey(_docs(4, "e")))
+    assert shown and not any(shown)
+
+
 def _interrupted(docs: list[Document], after: int) -> Iterator[Document]:
     for n, doc in enumerate(docs):
         if n == after:
