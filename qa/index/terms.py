@@ -28,7 +28,7 @@ STEMMERS = {
 }
 
 
-TERMS_CACHED = 8192  # texts whose terms a Terms keeps
+TERMS_CACHED = 4096  # texts whose terms a Terms keeps (the most recently used)
 
 
 class Terms:
