@@ -298,22 +298,52 @@ async function loadDocuments() {
   if (!data.documents.length) rows.append(el("tr", {}, el("td", { colspan: "4" }, "No documents yet.")));
 }
 
+const FILES_PER_UPLOAD = 100; // the most one request may carry
+
+// The files chosen, each with the name it is sent under: a folder's files keep their path
+// inside it (as `qa add folder/` names them); hidden and unreadable ones are left out.
+function chosenFiles() {
+  const readable = $("file").accept.split(",");
+  const picked = Array.from($("file").files).map((file) => [file, file.name]);
+  const left = [];
+  for (const file of Array.from($("folder").files)) {
+    const inside = (file.webkitRelativePath || file.name).split("/").slice(1).join("/") || file.name;
+    const hidden = inside.split("/").some((part) => part.startsWith("."));
+    const known = readable.some((suffix) => file.name.toLowerCase().endsWith(suffix));
+    if (!hidden && known) picked.push([file, inside]);
+    else if (!hidden) left.push(inside);
+  }
+  return { picked, left };
+}
+
 function documentsPage() {
   const form = $("upload");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const files = Array.from($("file").files);
-    if (!files.length) return;
-    const body = new FormData();
-    for (const file of files) body.append("file", file);
-    setStatus(files.length === 1 ? `Uploading ${files[0].name}…` : `Uploading ${files.length} files…`);
+    const { picked, left } = chosenFiles();
+    const skipped = left.length ? ` Left out (not a readable type): ${left.join(", ")}` : "";
+    if (!picked.length) {
+      setStatus(`Choose files or a folder to upload.${skipped}`, true);
+      return;
+    }
+    const added = [];
     try {
-      const data = await api("/documents/upload", { method: "POST", body });
-      const added = data.documents.map((d) => `${d.doc_id} (${d.status})`).join(", ");
-      setStatus(`Uploaded: ${added}`);
+      for (let start = 0; start < picked.length; start += FILES_PER_UPLOAD) {
+        const part = picked.slice(start, start + FILES_PER_UPLOAD);
+        const body = new FormData();
+        for (const [file, name] of part) body.append("file", file, name);
+        setStatus(picked.length === 1 ? `Uploading ${picked[0][1]}…`
+          : `Uploading ${start + part.length} of ${picked.length} files…`);
+        const data = await api("/documents/upload", { method: "POST", body });
+        added.push(...data.documents.map((d) => `${d.doc_id} (${d.status})`));
+      }
+      setStatus(`Uploaded: ${added.join(", ")}.${skipped}`);
       form.reset();
-      await loadDocuments();
-    } catch (e) { setStatus(e.message, true); }
+    } catch (e) {
+      const done = added.length ? ` (uploaded before it: ${added.join(", ")})` : "";
+      setStatus(`${e.message}${done}`, true);
+    }
+    await loadDocuments().catch((e) => setStatus(e.message, true));
   });
   loadDocuments().catch((e) => setStatus(e.message, true));
 }

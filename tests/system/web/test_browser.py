@@ -153,6 +153,32 @@ def test_upload_find_and_delete_a_document(page, base, tmp_path):
         assert "manaus-chips.txt" not in citation.get_attribute("href")
 
 
+def test_a_whole_folder_uploads_with_the_ids_of_its_paths(page, base, tmp_path):
+    """The folder picker sends the folder's readable files, named by their path inside it
+    (as `qa add folder/` names them), and says which it left out."""
+    folder = tmp_path / "relatorios"
+    (folder / "norte").mkdir(parents=True)
+    (folder / "norte" / "belem.txt").write_text(
+        "Belém\n\nA prefeitura de Belém abriu inscrições para 200 vagas.", encoding="utf-8"
+    )
+    (folder / "manaus.md").write_text("# Manaus\n\n" + STORY, encoding="utf-8")
+    (folder / "planilha.rtf").write_bytes(b"{\\rtf1 x}")
+    (folder / ".oculto.txt").write_text("Nada.", encoding="utf-8")
+    page.goto(base + "/documents")
+    page.wait_for_selector("tbody#rows tr")
+    page.get_by_label("Or a whole folder").set_input_files(str(folder))
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_selector('tr[data-id="norte/belem.txt"]')
+    page.wait_for_selector('tr[data-id="manaus.md"]')
+    status = page.locator("#status").inner_text()
+    assert "Left out (not a readable type): planilha.rtf" in status and "oculto" not in status
+    page.on("dialog", lambda dialog: dialog.accept())
+    for title in ("Belém", "Manaus"):
+        page.get_by_role("button", name=f"Delete {title}").click()
+    page.wait_for_selector('tr[data-id="norte/belem.txt"]', state="detached")
+    page.wait_for_selector('tr[data-id="manaus.md"]', state="detached")
+
+
 def test_the_page_is_usable_on_a_phone(browser, base):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
