@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import cpu_flags
+from bench.seed_formats import formats_section
 from qa.core.config import Settings
 from qa.embed import load_embedder
 from qa.eval import report, runner
@@ -449,6 +450,7 @@ def report_text(runs: dict[str, Any], off_topic: Any, store_runs: Any, seconds: 
         "",
         answer_section(runs, off_topic),
         "",
+        formats_section(),
         store_section(runs, store_runs),
         "",
     ]

@@ -141,7 +141,48 @@ def main() -> None:
         ]
     )
     OUT.write_text(report, encoding="utf-8")
+    splice_formats(RESULTS)
     print(report)
+
+
+FORMATS_HEADING = "## The seed set over other formats"
+RESULTS = ROOT / "eval" / "RESULTS.md"
+
+
+def formats_section() -> str:
+    """eval/FORMATS.md's table as a section of eval/RESULTS.md ("" before it exists)."""
+    if not OUT.is_file():
+        return ""
+    lines = OUT.read_text(encoding="utf-8").splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    return "\n".join(
+        [
+            FORMATS_HEADING,
+            "",
+            "The seed articles saved as PDF (printed by Chromium), Word, OpenDocument text and "
+            "EPUB, each set indexed on its own and asked the seed questions (passage level, "
+            "default method); the first row is the .txt files. From `python -m "
+            "bench.seed_formats` (eval/FORMATS.md, with its date and machine).",
+            "",
+            *rows,
+            "",
+        ]
+    )
+
+
+def splice_formats(results: Path) -> None:
+    """Put :func:`formats_section` in ``results`` in place of the one there (or before its
+    vector stores section)."""
+    if not results.is_file():
+        return
+    text, section = results.read_text(encoding="utf-8"), formats_section()
+    if FORMATS_HEADING in text:
+        head, _, rest = text.partition(FORMATS_HEADING)
+        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+    else:
+        head, marker, rest = text.partition("## Vector stores")
+        tail = marker + rest
+    results.write_text(head + section + "\n" + tail, encoding="utf-8")
 
 
 if __name__ == "__main__":
