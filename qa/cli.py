@@ -215,6 +215,16 @@ def index(
     )
 
 
+def _check_workers(settings: Settings, workers: int | None, cluster: str | None) -> None:
+    """``--workers`` and ``--cluster`` make sense together, and for the settings."""
+    from qa.service.cluster import check_cluster_settings
+
+    if cluster is not None and workers is None:
+        _fail("--cluster needs --workers (how many workers to run)")
+    if workers is not None:
+        _run(lambda: check_cluster_settings(settings))
+
+
 @app.command()
 def add(
     paths: Annotated[
@@ -240,7 +250,7 @@ def add(
     fails the whole command, naming its line, unless --skip-invalid."""
     from qa.ingest import iter_source
     from qa.service import QAService, bulk
-    from qa.service.cluster import add_on_cluster, check_cluster_settings
+    from qa.service.cluster import add_on_cluster
 
     settings = _settings(index_dir)
     started = time.perf_counter()
@@ -250,10 +260,7 @@ def add(
     def read() -> Iterator[Any]:
         return (doc for path in paths for doc in iter_source(path, skipped, passed))
 
-    if cluster is not None and workers is None:
-        _fail("--cluster needs --workers (how many workers to run)")
-    if workers is not None:
-        _run(lambda: check_cluster_settings(settings))
+    _check_workers(settings, workers, cluster)
     with _progress("Adding") as (read_one, progress):
         found = _run(lambda: bulk.survey(read(), read_one))  # all read before any write
         if not found.ids:
@@ -263,8 +270,7 @@ def add(
             service.where if service.collection is not None else f"a new index in {service.where}"
         )
         if workers is None:
-            detail = progress is not None
-            results = _run(lambda: bulk.add(service, read(), found, progress, detail))
+            results = _run(lambda: bulk.add(service, read(), found, progress, bool(progress)))
         else:
             results, wrote = _run(
                 lambda: add_on_cluster(service, read(), found, workers, cluster, progress)
