@@ -39,30 +39,22 @@ def news_html(chars: int) -> str:
     return f"<html>{head}<body style='font-size:11pt'>{body}</body></html>"
 
 
-def print_pdf(page_html: str, path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+def main() -> None:
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page()
-        page.set_content(page_html)
-        page.pdf(
-            path=str(path),
+    from qa.testing import print_pdf
+
+    with tempfile.TemporaryDirectory() as folder:
+        pdf = Path(folder) / "relatorio.pdf"
+        print_pdf(
+            news_html(CHARS),
+            pdf,
             format="A4",
             display_header_footer=True,
             header_template="<span style='font-size:8px'>Relatório de notícias</span>",
             footer_template="<span class='pageNumber' style='font-size:8px'></span>",
             margin={"top": "40px", "bottom": "40px"},
         )
-        browser.close()
-
-
-def main() -> None:
-    import pypdfium2 as pdfium  # type: ignore[import-untyped]
-
-    with tempfile.TemporaryDirectory() as folder:
-        pdf = Path(folder) / "relatorio.pdf"
-        print_pdf(news_html(CHARS), pdf)
         pages, size = len(pdfium.PdfDocument(pdf)), pdf.stat().st_size / 1e6
         started = time.perf_counter()
         done = subprocess.run(

@@ -19,7 +19,7 @@ CHAPTERS = 60
 
 
 def printed_pdf(folder: Path) -> bytes:
-    from playwright.sync_api import sync_playwright
+    from qa.testing import print_pdf
 
     paragraphs = [
         p
@@ -32,13 +32,8 @@ def printed_pdf(folder: Path) -> bytes:
         f"<section style='break-after: page'><h2>Capítulo {n}</h2>{chapter}</section>"
         for n in range(1, CHAPTERS + 1)
     )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page()
-        page.set_content(f"<html><head><meta charset='utf-8'></head><body>{body}</body></html>")
-        page.pdf(path=str(folder / "book.pdf"), format="A5")
-        browser.close()
-    return (folder / "book.pdf").read_bytes()
+    html = f"<html><head><meta charset='utf-8'></head><body>{body}</body></html>"
+    return print_pdf(html, folder / "book.pdf").read_bytes()
 
 
 def median_seconds(run: Callable[[], object], repeat: int = 3) -> float:

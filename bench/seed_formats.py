@@ -26,15 +26,10 @@ def _paragraphs(path: Path) -> list[str]:
 
 
 def write_pdf(paragraphs: list[str], path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    from qa.testing import print_pdf
 
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page()
-        page.set_content(f"<html><head><meta charset='utf-8'></head><body>{body}</body></html>")
-        page.pdf(path=str(path), format="A5")
-        browser.close()
+    print_pdf(f"<html><head><meta charset='utf-8'></head><body>{body}</body></html>", path)
 
 
 def write_docx(paragraphs: list[str], path: Path) -> None:

@@ -522,8 +522,8 @@ def check(
         typer.echo("no problem found")
         return
     if not repair:
-        lost = ", ".join(report.lost[:10]) + (", …" if len(report.lost) > 10 else "")
-        drops = f" (it drops {len(report.lost)} documents: {lost})" if report.lost else ""
+        drops = f" (it drops {len(report.lost)} documents: {report.lost_named()})"
+        drops = drops if report.lost else ""
         _fail(f"{len(report.problems)} problems: `qa check --repair` keeps what can be read{drops}")
     for line in _run(lambda: maintenance.repair(settings, report)):
         typer.echo(line)

@@ -1,6 +1,6 @@
-"""``qa serve`` and a Milvus Lite server in child processes, and EPUB files to read, for
-the test suite and the benchmarks (``httpx`` and ``pymilvus`` come with the ``test`` and
-``milvus`` extras)."""
+"""``qa serve`` and a Milvus Lite server in child processes, and EPUB and PDF files to
+read, for the test suite and the benchmarks (``httpx``, ``pymilvus`` and ``playwright``
+come with the ``test`` and ``milvus`` extras)."""
 
 from __future__ import annotations
 
@@ -141,3 +141,21 @@ def epub_bytes(chapters: Sequence[str], title: str = "", spine: Sequence[int] = 
                 f"</head><body>{body}</body></html>",
             )
     return buffer.getvalue()
+
+
+CHROMIUM = "/usr/bin/chromium"  # the system's (Debian's `chromium`), never a downloaded one
+
+
+def print_pdf(html: str, path: Path, **options: Any) -> Path:
+    """``html`` printed to a PDF at ``path`` by the system's Chromium (Playwright's
+    ``page.pdf`` ``options``: ``format``, ``margin``, headers and footers…; A5 unless
+    given)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.set_content(html)
+        page.pdf(path=str(path), **{"format": "A5", **options})
+        browser.close()
+    return path

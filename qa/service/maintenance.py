@@ -57,7 +57,7 @@ def check(settings: Settings) -> CheckReport:
 
 def repair(settings: Settings, report: CheckReport) -> list[str]:
     """Salvage what ``report`` found readable; what was done, one line each."""
-    lost = ", ".join(report.lost[:10]) + (", …" if len(report.lost) > 10 else "")
+    lost = report.lost_named()
     if replica_mode(settings):
         repair_collection(catalog_of(settings), report)
         return [

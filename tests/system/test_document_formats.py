@@ -15,23 +15,17 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
+from qa.testing import CHROMIUM as CHROMIUM_PATH
+from qa.testing import print_pdf as print_with_chromium
 from qa.testing import running_server
 from tests.helpers import HUANG_DOC, original_text
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(CHROMIUM_PATH)
 HEADER = "Boletim de tecnologia — edição 12"
 
 
 def print_pdf(html: str, path: Path) -> Path:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page()
-        page.set_content(html)
-        page.pdf(path=str(path), format="A5", print_background=True)
-        browser.close()
-    return path
+    return print_with_chromium(html, path, print_background=True)
 
 
 def article_pdf(folder: Path) -> tuple[Path, int]:

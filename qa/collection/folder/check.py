@@ -54,6 +54,10 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def lost_named(self, shown: int = 10) -> str:
+        """The documents a repair drops, the first ``shown`` named."""
+        return ", ".join(self.lost[:shown]) + (", …" if len(self.lost) > shown else "")
+
 
 def check_folder(path: Path, backend: VectorBackend) -> CheckReport:
     """Everything :mod:`qa.collection.folder.check` lists, for the index in ``path``."""
