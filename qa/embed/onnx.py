@@ -85,8 +85,10 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.dim = int(self._run([[0, 2]]).shape[1])
 
-    def _run(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        (vectors,) = self.session.run(["embedding"], model_inputs(ids, self.pad_id))
+    def _run(self, ids: Sequence[Sequence[int]], session: Any = None) -> np.ndarray:
+        """The graph's vectors of a batch of token ids (on ``session``, default the main one)."""
+        inputs = model_inputs(ids, self.pad_id)
+        (vectors,) = (session or self.session).run(["embedding"], inputs)
         return vectors
 
     def _batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
@@ -132,14 +134,13 @@ class OnnxEmbedder:
         side by side, one thread each, rather than as one batch on every thread: a short
         text gains little from a second thread, and two texts at once take about the time
         of one (eval/BENCH.md, "The answer stage")."""
-        if not 1 <= len(texts) <= self.threads:
+        if self.threads == 1 or not 1 <= len(texts) <= self.threads:
             return self._encode(texts, self.query_prompt, progress=False)
         session, pool = self._side_by_side()
         ids = [e.ids for e in self.tokenizer.encode_batch([self.query_prompt + t for t in texts])]
 
         def run(row: list[int]) -> np.ndarray:
-            (vector,) = session.run(["embedding"], model_inputs([row], self.pad_id))
-            return vector[0]
+            return self._run([row], session)[0]
 
         others = [pool.submit(run, row) for row in ids[1:]]  # the first runs here
         vectors = [run(ids[0]), *(f.result() for f in others)]
